@@ -1,0 +1,120 @@
+"""RFC 8785 (JSON Canonicalization Scheme) encoding of the values our leaves hold.
+
+Consensus-critical: leaf bytes, and so lineage roots, come from here. The output
+for a given value is guaranteed never to change. Values JCS cannot represent
+exactly are refused with `ValueError` rather than approximated: NaN and the
+infinities, integers beyond 2**53 in magnitude, strings that are not valid
+Unicode (lone surrogates), and non-string object keys.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MAX_SAFE_INTEGER = 2**53
+
+JsonValue = Any  # None | bool | int | float | str | list[JsonValue] | dict[str, JsonValue]
+
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+
+
+def _encode_string(s: str) -> str:
+    out = ['"']
+    for ch in s:
+        esc = _ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+        elif ch < " ":
+            out.append(f"\\u{ord(ch):04x}")
+        elif "\ud800" <= ch <= "\udfff":
+            raise ValueError(f"string {s!r} is not valid Unicode (lone surrogate)")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def format_number(x: float) -> str:
+    """ECMAScript Number::toString of a finite double, as RFC 8785 section 3.2.2.3 requires."""
+    if not math.isfinite(x):
+        raise ValueError(f"{x!r} cannot be represented in canonical JSON")
+    if x == 0:
+        return "0"  # also -0
+    sign = "-" if x < 0 else ""
+    # repr gives the shortest digit string that round-trips, as ECMAScript requires.
+    mantissa, _, exp_text = repr(abs(x)).partition("e")
+    int_part, _, frac_part = mantissa.partition(".")
+    digits = int_part + frac_part
+    point = len(int_part) + int(exp_text or 0)  # the decimal point sits after `point` digits
+    while len(digits) > 1 and digits[0] == "0":
+        digits = digits[1:]
+        point -= 1
+    digits = digits.rstrip("0")
+    k, n = len(digits), point
+    if k <= n <= 21:
+        body = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        body = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        body = "0." + "0" * (-n) + digits
+    else:
+        e = n - 1
+        exp = f"e{'+' if e >= 0 else '-'}{abs(e)}"
+        body = digits + exp if k == 1 else digits[0] + "." + digits[1:] + exp
+    return sign + body
+
+
+def _encode(value: JsonValue, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise ValueError(f"integer {value} is beyond 2**53 and cannot be represented exactly")
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(format_number(value))
+    elif isinstance(value, str):
+        out.append(_encode_string(value))
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    elif isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise ValueError(f"object key {key!r} is not a string")
+        # RFC 8785 orders members by the UTF-16 code units of their names.
+        keys = sorted(value, key=lambda s: s.encode("utf-16-be", "surrogatepass"))
+        out.append("{")
+        for i, key in enumerate(keys):
+            if i:
+                out.append(",")
+            out.append(_encode_string(key))
+            out.append(":")
+            _encode(value[key], out)
+        out.append("}")
+    else:
+        raise ValueError(f"{type(value).__name__} value {value!r} has no canonical JSON form")
+
+
+def canonical_json(value: JsonValue) -> bytes:
+    """The RFC 8785 encoding of `value`, as UTF-8 bytes."""
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out).encode("utf-8")

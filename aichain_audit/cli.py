@@ -1,0 +1,363 @@
+"""The `aichain` command line: parse, call `aichain_audit.api`, render. Nothing else.
+
+Exit codes, everywhere: 0 ok; 1 a check failed; 2 could not complete, with one
+line on stderr (a traceback only with --debug). Human output goes to stdout,
+progress bars to stderr, `--json` output to stdout alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from aichain_audit import __version__
+from aichain_audit.errors import (
+    EXIT_CANNOT_COMPLETE,
+    EXIT_CHECK_FAILED,
+    AichainError,
+    CheckFailed,
+    UsageError,
+    exit_code,
+)
+
+app = typer.Typer(
+    name="aichain",
+    help="Tamper-evident AI model lineage: fingerprint, prove and check.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def safe(text: object) -> str:
+    """Escapes control characters (terminal escapes) in untrusted text for display."""
+    out = []
+    for ch in str(text):
+        o = ord(ch)
+        if o < 0x20 or 0x7F <= o < 0xA0 or ch in "\u2028\u2029":
+            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def markup(text: object) -> str:
+    """Untrusted text made safe for Rich markup."""
+    from rich.markup import escape
+
+    return escape(safe(text))
+
+
+def _stdout_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+class _Bar:
+    """A Rich progress bar on stderr, shown only on a terminal and for long work."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+
+    def start(self, description: str, total: int) -> None:
+        if not sys.stderr.isatty() or total < 256 * 1024 * 1024:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total)
+
+    def advance(self, amount: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, amount)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"aichain {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Tamper-evident AI model lineage: fingerprint, prove and check.
+
+    Example: aichain fingerprint --model m.onnx --dataset data/ --config train.yaml -o lineage.json
+    """
+    _state["debug"] = debug
+
+
+@app.command(
+    epilog="Example: aichain fingerprint --model model.onnx --dataset data/ "
+    "--config train.yaml --name churn-v3 -o lineage.json"
+)
+def fingerprint(
+    model: Annotated[
+        Path | None, typer.Option("--model", help="ONNX model file.", show_default=False)
+    ] = None,
+    dataset: Annotated[
+        list[Path] | None,
+        typer.Option("--dataset", help="Dataset file or folder (repeatable).", show_default=False),
+    ] = None,
+    config: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--config", help="Training config: JSON, YAML or TOML (repeatable).", show_default=False
+        ),
+    ] = None,
+    mlflow_run: Annotated[
+        str | None,
+        typer.Option(
+            "--mlflow-run", help="MLflow run id, recorded in the lineage.", show_default=False
+        ),
+    ] = None,
+    parent: Annotated[
+        str | None, typer.Option("--parent", help="Root of a parent lineage.", show_default=False)
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Lineage name (content: it changes the root).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the manifest here (replaced atomically)."),
+    ] = None,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="Follow links that stay inside a dataset.")
+    ] = False,
+    skip_symlinks: Annotated[
+        bool, typer.Option("--skip-symlinks", help="Record links in datasets as skipped.")
+    ] = False,
+    skip_special: Annotated[
+        bool, typer.Option("--skip-special", help="Record FIFOs, sockets, devices as skipped.")
+    ] = False,
+    skip_unreadable: Annotated[
+        bool, typer.Option("--skip-unreadable", help="Record unreadable files as skipped.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Fingerprint a model, datasets and configs into one lineage manifest."""
+    from aichain_audit import api
+    from aichain_audit.atomicfile import write_atomic
+    from aichain_audit.fingerprint.paths import LinkPolicy, PathPolicy
+
+    if follow_symlinks and skip_symlinks:
+        raise UsageError("--follow-symlinks and --skip-symlinks exclude each other")
+    links = (
+        LinkPolicy.FOLLOW
+        if follow_symlinks
+        else LinkPolicy.SKIP
+        if skip_symlinks
+        else LinkPolicy.REFUSE
+    )
+    policy = PathPolicy(links, skip_special=skip_special, skip_unreadable=skip_unreadable)
+    result = api.fingerprint(
+        model=model,
+        datasets=dataset or [],
+        configs=config or [],
+        name=name,
+        parent=parent,
+        mlflow_run=mlflow_run,
+        policy=policy,
+        progress=_Bar(),
+    )
+    manifest = result.manifest
+    if output is not None:
+        write_atomic(output, manifest.to_json())
+    for skipped_name, reason in result.skipped:
+        sys.stderr.write(
+            f"aichain: skipped {safe(skipped_name)} ({reason}); recorded in the lineage\n"
+        )
+    fp: Any = result.model
+    if as_json:
+        doc: dict[str, Any] = {
+            "root": manifest.root_hex,
+            "leaves": len(manifest.leaves),
+            "subject": manifest.subject,
+        }
+        if fp is not None:
+            doc["model"] = {
+                "file_digest": fp.file.digest,
+                "semantic": {
+                    "graph": fp.semantic.graph,
+                    "weights": fp.semantic.weights,
+                    "metadata": fp.semantic.metadata,
+                },
+            }
+        if output is not None:
+            doc["manifest"] = str(output)
+        _stdout_json(doc)
+        return
+    console = _console()
+    console.print(f"[bold]lineage root[/bold]  {manifest.root_hex}")
+    console.print(f"subject       {manifest.subject}")
+    if fp is not None:
+        console.print(f"model         {markup(fp.name)}  {fp.file.digest}")
+        for ext_name, ext in fp.external:
+            console.print(f"  data file   {markup(ext_name)}  {ext.digest}")
+        console.print(f"  graph       {fp.semantic.graph}")
+        console.print(f"  weights     {fp.semantic.weights}  ({len(fp.semantic.tensors)} tensors)")
+        console.print(f"  metadata    {fp.semantic.metadata}")
+    if dataset:
+        console.print(
+            f"datasets      {result.dataset_files} files, {result.dataset_bytes:,} bytes"
+            + (f", {len(result.skipped)} skipped" if result.skipped else "")
+        )
+    if config:
+        console.print(f"configs       {len(config)} files, {result.config_values} values")
+    console.print(f"leaves        {len(manifest.leaves)}")
+    if output is not None:
+        console.print(f"manifest      {markup(output)}")
+
+
+@app.command(
+    epilog="Examples: aichain prove lineage.json data/train.csv -o proof.json; "
+    "aichain prove lineage.json 'train.yaml#/model/C'"
+)
+def prove(
+    manifest: Annotated[Path, typer.Argument(help="Lineage manifest.", show_default=False)],
+    item: Annotated[
+        str,
+        typer.Argument(
+            help="A leaf's path as in the manifest (data/train.csv), CONFIG#/json/pointer, "
+            "or MODEL#semantic.",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the proof here (else stdout).")
+    ] = None,
+) -> None:
+    """Inclusion proof that one artifact or config value is in a lineage."""
+    from aichain_audit import api
+    from aichain_audit.atomicfile import write_atomic
+
+    lineage = api.load_manifest(manifest)
+    proof = api.prove(lineage, item)
+    data = proof.to_json()
+    if output is None:
+        sys.stdout.write(data.decode())
+    else:
+        write_atomic(output, data)
+
+
+@app.command(
+    "check-proof",
+    epilog="Example: aichain check-proof proof.json --root 3f5c…e1 (the root you trust, "
+    "e.g. the anchored one)",
+)
+def check_proof(
+    proof: Annotated[
+        Path, typer.Argument(help="Proof file from `aichain prove`.", show_default=False)
+    ],
+    root: Annotated[
+        str | None,
+        typer.Option(
+            "--root", help="The lineage root you trust (64 hex digits).", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON result.")] = False,
+) -> None:
+    """Check an inclusion proof against a root you trust; exit 0 valid, 1 invalid."""
+    from aichain_audit import api
+    from aichain_audit.proof import parse_root
+
+    if root is None:
+        raise UsageError("give --root: a proof is never checked against the root inside it")
+    trusted = parse_root(root)
+    p = api.read_proof(proof)
+    valid = api.check_proof(p, trusted)
+    if as_json:
+        _stdout_json({"valid": valid, "item": p.item, "index": p.index, "root": trusted.hex()})
+    if not valid:
+        why = (
+            "the proof is for another root"
+            if p.root != trusted
+            else "the path does not lead from the leaf to the root"
+        )
+        raise CheckFailed(f"invalid proof for {safe(p.item)}: {why}")
+    if not as_json:
+        sys.stdout.write(f"valid: {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}\n")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    sys.stderr.write(f"aichain: error: {safe(message)}\n")
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app and maps every failure to one line and an exit code."""
+    from typer._click import exceptions as click_exc  # typer >= 0.29 vendors click
+    from typer.main import get_command
+
+    command = get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = command.main(args=args, prog_name="aichain", standalone_mode=False)
+    except click_exc.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "aichain"
+        _fail(f"{exc.format_message()} (see: {where} --help)", EXIT_CANNOT_COMPLETE)
+    except typer.Abort:
+        _fail("aborted", 130)
+    except click_exc.ClickException as exc:
+        _fail(exc.format_message(), EXIT_CANNOT_COMPLETE)
+    except AichainError as exc:
+        if debug:
+            raise
+        _fail(exc.message, exit_code(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        raise SystemExit(EXIT_CANNOT_COMPLETE) from None
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+            EXIT_CANNOT_COMPLETE,
+        )
+    code = result if isinstance(result, int) else 0
+    raise SystemExit(code)
+
+
+__all__ = ["EXIT_CHECK_FAILED", "app", "main"]

@@ -1,0 +1,200 @@
+"""How paths on disk become names in a manifest, and the policy for odd files.
+
+Names (docs/SPEC.md, "Paths"): a file argument is recorded by its base name, a
+folder argument by its own name plus the path inside it; POSIX separators;
+Unicode NFC; a name that is not valid UTF-8 is refused. Inside a folder,
+symbolic links, special files (FIFOs, sockets, devices) and unreadable files are
+refused unless the policy says to follow or skip them; skipping is never silent:
+every skipped entry becomes a leaf of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import unicodedata
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+
+from aichain_audit.errors import InputError, PathPolicyError
+
+
+class LinkPolicy(StrEnum):
+    REFUSE = "refuse"
+    FOLLOW = "follow"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class PathPolicy:
+    """What to do with symbolic links, special files and unreadable files inside a folder."""
+
+    symlinks: LinkPolicy = LinkPolicy.REFUSE
+    skip_special: bool = False
+    skip_unreadable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ListedFile:
+    """A regular file found under an argument: its manifest name and where it lives."""
+
+    name: str
+    path: str
+    size: int
+    link: str | None = None  # for a followed link: its target, relative to the folder argument
+
+
+@dataclass(slots=True)
+class Listing:
+    files: list[ListedFile] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+
+
+def manifest_name(raw: str) -> str:
+    """Validates one path component read from disk and returns its NFC form."""
+    try:
+        text = os.fsencode(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        shown = os.fsencode(raw).decode("utf-8", "backslashreplace")
+        raise InputError(f"file name {shown!r} is not valid UTF-8; rename it") from None
+    if "\\" in text:
+        # Would read as a separator on another platform; refuse rather than guess.
+        raise InputError(f"file name {text!r} contains a backslash; rename it")
+    return unicodedata.normalize("NFC", text)
+
+
+def argument_name(path: Path) -> str:
+    """The name under which a file or folder argument is recorded: its own base name."""
+    base = os.path.basename(os.path.abspath(path))
+    if not base:
+        raise InputError(f"{path}: cannot fingerprint the file system root")
+    return manifest_name(base)
+
+
+def check_relative(name: str) -> PurePosixPath:
+    """Refuses a manifest path that is absolute, contains `..` or `.`, or is empty."""
+    if not name or name.startswith("/") or "\\" in name or "\x00" in name:
+        raise PathPolicyError(f"manifest path {name!r} is not a relative POSIX path")
+    parts = name.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise PathPolicyError(f"manifest path {name!r} must not contain '.', '..' or empty parts")
+    if unicodedata.normalize("NFC", name) != name:
+        raise PathPolicyError(f"manifest path {name!r} is not in Unicode NFC")
+    return PurePosixPath(name)
+
+
+def resolve_inside(base: Path, name: str) -> Path:
+    """The file a manifest path names under `base`, refusing any escape (checked before reading)."""
+    rel = check_relative(name)
+    real_base = os.path.realpath(base)
+    target = os.path.realpath(os.path.join(real_base, *rel.parts))
+    if os.path.commonpath([real_base, target]) != real_base:
+        raise PathPolicyError(f"manifest path {name!r} escapes its base folder {base}")
+    return Path(target)
+
+
+def list_argument(arg: Path, policy: PathPolicy) -> Listing:
+    """Lists the regular files an argument stands for, applying `policy` inside folders.
+
+    The argument itself is taken as given: naming a link on the command line is
+    an explicit choice, so a top-level link is followed.
+    """
+    name = argument_name(arg)
+    try:
+        st = os.stat(arg)
+    except FileNotFoundError:
+        if os.path.islink(arg):
+            raise InputError(f"{arg}: symbolic link to a missing file") from None
+        raise InputError(f"{arg}: no such file or folder") from None
+    except OSError as exc:
+        raise InputError(f"{arg}: {exc.strerror}") from None
+    listing = Listing()
+    if stat.S_ISREG(st.st_mode):
+        listing.files.append(ListedFile(name, os.path.realpath(arg), st.st_size))
+    elif stat.S_ISDIR(st.st_mode):
+        _walk(Path(os.path.realpath(arg)), name, policy, listing)
+    else:
+        raise PathPolicyError(f"{arg} is not a regular file or folder")
+    _refuse_collisions([f.name for f in listing.files] + [s[0] for s in listing.skipped])
+    return listing
+
+
+def _walk(root: Path, root_name: str, policy: PathPolicy, listing: Listing) -> None:
+    real_root = str(root)
+    # (folder on disk, its manifest name, the real folders on the way down: loop detection)
+    stack: list[tuple[str, str, frozenset[str]]] = [(real_root, root_name, frozenset([real_root]))]
+    while stack:
+        folder, folder_name, ancestors = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except PermissionError as exc:
+            if policy.skip_unreadable:
+                listing.skipped.append((folder_name, "unreadable"))
+                continue
+            raise InputError(
+                f"{folder_name}: folder cannot be read ({exc.strerror}); "
+                "pass --skip-unreadable to record it as skipped"
+            ) from None
+        except OSError as exc:
+            raise InputError(f"{folder_name}: {exc.strerror}") from None
+        for entry in entries:
+            name = f"{folder_name}/{manifest_name(entry.name)}"
+            path = os.path.join(folder, entry.name)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                raise InputError(f"{name}: {exc.strerror}") from None
+            if stat.S_ISLNK(st.st_mode):
+                if policy.symlinks is LinkPolicy.SKIP:
+                    listing.skipped.append((name, "symlink"))
+                    continue
+                if policy.symlinks is LinkPolicy.REFUSE:
+                    raise PathPolicyError(
+                        f"{name} is a symbolic link; pass --follow-symlinks to follow links "
+                        "that stay inside the dataset, or --skip-symlinks to record it as skipped"
+                    )
+                target = os.path.realpath(path)
+                if os.path.commonpath([real_root, target]) != real_root:
+                    raise PathPolicyError(
+                        f"{name} is a symbolic link that leaves the dataset folder"
+                    )
+                try:
+                    st = os.stat(target)
+                except OSError:
+                    raise PathPolicyError(f"{name} is a symbolic link to a missing file") from None
+                link = os.path.relpath(target, real_root).replace(os.sep, "/")
+                if stat.S_ISDIR(st.st_mode):
+                    if target in ancestors:
+                        raise PathPolicyError(f"{name} is a symbolic link loop")
+                    stack.append((target, name, ancestors | {target}))
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    _special(name, policy, listing)
+                    continue
+                listing.files.append(ListedFile(name, target, st.st_size, link))
+            elif stat.S_ISDIR(st.st_mode):
+                stack.append((path, name, ancestors | {path}))
+            elif stat.S_ISREG(st.st_mode):
+                listing.files.append(ListedFile(name, path, st.st_size))
+            else:
+                _special(name, policy, listing)
+
+
+def _special(name: str, policy: PathPolicy, listing: Listing) -> None:
+    if policy.skip_special:
+        listing.skipped.append((name, "special"))
+        return
+    raise PathPolicyError(
+        f"{name} is not a regular file (FIFO, socket or device); "
+        "pass --skip-special to record it as skipped"
+    )
+
+
+def _refuse_collisions(names: list[str]) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise InputError(f"two files map to the manifest path {n!r} (Unicode NFC); rename one")
+        seen.add(n)

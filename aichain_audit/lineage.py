@@ -1,0 +1,348 @@
+"""The lineage manifest (`aichain.lineage/v1`): leaves, their canonical encoding, the root.
+
+    >>> from aichain_audit.lineage import LineageManifest, name_leaf
+    >>> m = LineageManifest.build([name_leaf("demo")])
+    >>> LineageManifest.from_json(m.to_json()).root == m.root
+    True
+
+Consensus-critical. Each leaf is a small JSON object; its bytes are its RFC 8785
+encoding; leaves are ordered by those bytes; the root is the RFC 9162 Merkle
+tree hash over SHA-256(0x00 || leaf bytes). Everything hashed is a leaf, so the
+root depends on content only. The manifest's other members (`root`, `subject`,
+`generator`) are derived or informational and are checked on read. Once v1 is
+published its hashing never changes; a change is a new schema version.
+docs/SPEC.md is the normative text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aichain_audit import __version__, merkle
+from aichain_audit.canonical import canonical_json
+from aichain_audit.errors import ManifestError, PathPolicyError
+from aichain_audit.fingerprint.paths import check_relative
+
+SCHEMA = "aichain.lineage/v1"
+PROOF_SCHEMA = "aichain.proof/v1"
+ZERO_SUBJECT = "sha256:" + "0" * 64
+MAX_MANIFEST_BYTES = 1 << 30
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"^(sha256|sha256-shards):[0-9a-f]{64}$")
+_SUBJECT = re.compile(r"^(sha256|sha256-shards|sha256-modelset):[0-9a-f]{64}$")
+_POINTER = re.compile(r"^(/([^~/]|~[01])*)*$")
+_TENSOR_ID = re.compile(r"^[\x21-\x7e]{1,512}$")
+
+Leaf = dict[str, Any]
+
+
+# --- leaf constructors ---------------------------------------------------------------
+def file_leaf(kind: str, path: str, digest: str, size: int, link: str | None = None) -> Leaf:
+    leaf: Leaf = {"kind": kind, "path": path, "digest": digest, "size": size}
+    if link is not None:
+        leaf["link"] = link
+    return leaf
+
+
+def skipped_leaf(path: str, reason: str) -> Leaf:
+    return {"kind": "skipped", "path": path, "reason": reason}
+
+
+def config_leaf(path: str, pointer: str, value: Any) -> Leaf:
+    return {"kind": "config", "path": path, "pointer": pointer, "value": value}
+
+
+def semantic_leaf(path: str, scheme: str, graph: str, weights: str, metadata: str) -> Leaf:
+    return {
+        "kind": "model-semantic",
+        "path": path,
+        "scheme": scheme,
+        "graph": graph,
+        "weights": weights,
+        "metadata": metadata,
+    }
+
+
+def tensor_leaf(path: str, tensor_id: str, name: str, digest: str) -> Leaf:
+    return {"kind": "tensor", "path": path, "tensor": tensor_id, "name": name, "digest": digest}
+
+
+def name_leaf(name: str) -> Leaf:
+    return {"kind": "name", "value": name}
+
+
+def parent_leaf(root_hex: str) -> Leaf:
+    return {"kind": "parent", "root": root_hex}
+
+
+def mlflow_run_leaf(run_id: str) -> Leaf:
+    return {"kind": "mlflow-run", "run_id": run_id}
+
+
+def subject_leaf(subject: str) -> Leaf:
+    return {"kind": "subject", "digest": subject}
+
+
+# --- validation ----------------------------------------------------------------------
+def _str(leaf: Leaf, key: str, where: str, pattern: re.Pattern[str] | None = None) -> str:
+    v = leaf.get(key)
+    if not isinstance(v, str) or (pattern is not None and not pattern.match(v)):
+        raise ManifestError(f"{where}: field {key!r} is missing or malformed")
+    return v
+
+
+def _path(leaf: Leaf, where: str, key: str = "path") -> str:
+    p = _str(leaf, key, where)
+    try:
+        check_relative(p)
+    except PathPolicyError as exc:
+        raise ManifestError(f"{where}: {exc.message}") from None
+    return p
+
+
+def _size(leaf: Leaf, where: str) -> None:
+    v = leaf.get("size")
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= merkle_max_size():
+        raise ManifestError(f"{where}: field 'size' is missing or malformed")
+
+
+def merkle_max_size() -> int:
+    return 2**53
+
+
+_FIELDS: dict[str, set[str]] = {
+    "model": {"kind", "path", "digest", "size"},
+    "model-data": {"kind", "path", "digest", "size"},
+    "dataset": {"kind", "path", "digest", "size"},
+    "skipped": {"kind", "path", "reason"},
+    "config": {"kind", "path", "pointer", "value"},
+    "model-semantic": {"kind", "path", "scheme", "graph", "weights", "metadata"},
+    "tensor": {"kind", "path", "tensor", "name", "digest"},
+    "name": {"kind", "value"},
+    "parent": {"kind", "root"},
+    "mlflow-run": {"kind", "run_id"},
+    "subject": {"kind", "digest"},
+}
+
+
+def validate_leaf(leaf: Any, where: str) -> Leaf:
+    """Checks one leaf against its kind's schema; returns it unchanged."""
+    if not isinstance(leaf, dict):
+        raise ManifestError(f"{where}: a leaf must be a JSON object")
+    kind = leaf.get("kind")
+    if kind not in _FIELDS:
+        raise ManifestError(f"{where}: unknown leaf kind {kind!r}")
+    allowed = _FIELDS[kind] | ({"link"} if kind == "dataset" else set())
+    keys = set(leaf)
+    if not (_FIELDS[kind] <= keys <= allowed):
+        raise ManifestError(f"{where}: a {kind} leaf has fields {sorted(keys)}")
+    where = f"{where} ({kind})"
+    if kind in ("model", "model-data", "dataset"):
+        _path(leaf, where)
+        _str(leaf, "digest", where, _DIGEST)
+        _size(leaf, where)
+        if "link" in leaf:
+            _path(leaf, where, "link")
+    elif kind == "skipped":
+        _path(leaf, where)
+        if leaf["reason"] not in ("symlink", "special", "unreadable"):
+            raise ManifestError(f"{where}: unknown skip reason {leaf['reason']!r}")
+    elif kind == "config":
+        _path(leaf, where)
+        _str(leaf, "pointer", where, _POINTER)
+        value = leaf["value"]
+        if isinstance(value, (dict, list)) and value:
+            raise ManifestError(f"{where}: a config value must be a scalar or empty")
+        try:
+            canonical_json(value)
+        except ValueError as exc:
+            raise ManifestError(f"{where}: {exc}") from None
+    elif kind == "model-semantic":
+        _path(leaf, where)
+        _str(leaf, "scheme", where, re.compile(r"^onnx-semantic/v1$"))
+        for k in ("graph", "weights", "metadata"):
+            _str(leaf, k, where, _DIGEST)
+    elif kind == "tensor":
+        _path(leaf, where)
+        _str(leaf, "tensor", where, _TENSOR_ID)
+        _str(leaf, "name", where)
+        _str(leaf, "digest", where, _DIGEST)
+    elif kind == "name":
+        if not _str(leaf, "value", where):
+            raise ManifestError(f"{where}: a name must not be empty")
+    elif kind == "parent":
+        _str(leaf, "root", where, _HEX64)
+    elif kind == "mlflow-run":
+        _str(leaf, "run_id", where, re.compile(r"^[A-Za-z0-9_-]{1,256}$"))
+    elif kind == "subject":
+        _str(leaf, "digest", where, _SUBJECT)
+    return leaf
+
+
+def item_of(leaf: Leaf) -> str | None:
+    """How `aichain prove` names a leaf: its path, CONFIG#POINTER, or MODEL#semantic."""
+    kind = leaf["kind"]
+    if kind in ("model", "model-data", "dataset", "skipped"):
+        return str(leaf["path"])
+    if kind == "config":
+        return f"{leaf['path']}#{leaf['pointer']}"
+    if kind == "model-semantic":
+        return f"{leaf['path']}#semantic"
+    if kind == "tensor":
+        return f"{leaf['path']}#tensor/{leaf['tensor']}"
+    return f"#{kind}"
+
+
+def derive_subject(leaves: Iterable[Leaf]) -> str:
+    """The lineage subject: the model's digest, a digest over a model with external data
+    files, or the zero digest when the lineage has no model (docs/SPEC.md, "Subject")."""
+    model = [leaf for leaf in leaves if leaf["kind"] in ("model", "model-data")]
+    if not model:
+        return ZERO_SUBJECT
+    if len(model) == 1:
+        return str(model[0]["digest"])
+    pairs = sorted(([leaf["path"], leaf["digest"]] for leaf in model), key=lambda p: p[0].encode())
+    return "sha256-modelset:" + hashlib.sha256(canonical_json(pairs)).hexdigest()
+
+
+# --- the manifest --------------------------------------------------------------------
+@dataclass(frozen=True)
+class LineageManifest:
+    """A validated lineage: leaves in canonical order, their encodings, the root."""
+
+    leaves: tuple[Leaf, ...]
+    encoded: tuple[bytes, ...]
+    root: bytes
+    subject: str
+    _tree: list[merkle.MerkleTree] = field(default_factory=list, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, leaves: Sequence[Leaf]) -> LineageManifest:
+        """Canonicalises leaves (adding the subject leaf) and computes the root."""
+        body = [leaf for leaf in leaves if leaf["kind"] != "subject"]
+        for leaf in body:
+            validate_leaf(leaf, f"leaf {item_of(leaf) if 'kind' in leaf else '?'}")
+        subject = derive_subject(body)
+        pairs = [(canonical_json(leaf), leaf) for leaf in [*body, subject_leaf(subject)]]
+        pairs.sort(key=lambda p: p[0])
+        for (a, _), (b, leaf) in itertools.pairwise(pairs):
+            if a == b:
+                raise ManifestError(f"the same leaf appears twice: {item_of(leaf)}")
+        _check_unique_items([leaf for _, leaf in pairs])
+        encoded = tuple(p[0] for p in pairs)
+        root = merkle.root([merkle.leaf_hash(e) for e in encoded])
+        return cls(tuple(p[1] for p in pairs), encoded, root, subject)
+
+    @property
+    def root_hex(self) -> str:
+        return self.root.hex()
+
+    def tree(self) -> merkle.MerkleTree:
+        if not self._tree:
+            self._tree.append(merkle.MerkleTree([merkle.leaf_hash(e) for e in self.encoded]))
+        return self._tree[0]
+
+    def of_kind(self, *kinds: str) -> list[Leaf]:
+        return [leaf for leaf in self.leaves if leaf["kind"] in kinds]
+
+    def to_json(self) -> bytes:
+        doc = {
+            "schema": SCHEMA,
+            "root": self.root_hex,
+            "subject": self.subject,
+            "leaves": list(self.leaves),
+            "generator": {"tool": "aichain-audit", "version": __version__},
+        }
+        # Indented for people; the canonical bytes that are hashed are each leaf's JCS form.
+        return (json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, shown: str = "manifest") -> LineageManifest:
+        """Parses and validates a manifest; any defect is a ManifestError naming it."""
+        doc = parse_strict_json(data, shown)
+        if not isinstance(doc, dict):
+            raise ManifestError(f"{shown}: not a lineage manifest (expected a JSON object)")
+        if doc.get("schema") != SCHEMA:
+            raise ManifestError(f"{shown}: schema {doc.get('schema')!r} is not {SCHEMA!r}")
+        extra = set(doc) - {"schema", "root", "subject", "leaves", "generator"}
+        if extra:
+            raise ManifestError(f"{shown}: unknown members {sorted(extra)}")
+        leaves = doc.get("leaves")
+        if not isinstance(leaves, list):
+            raise ManifestError(f"{shown}: 'leaves' must be a list")
+        for i, leaf in enumerate(leaves):
+            validate_leaf(leaf, f"{shown}: leaf {i}")
+        encoded = [canonical_json(leaf) for leaf in leaves]
+        if any(a >= b for a, b in itertools.pairwise(encoded)):
+            raise ManifestError(f"{shown}: leaves are not in canonical order (or repeat)")
+        subjects = [leaf for leaf in leaves if leaf["kind"] == "subject"]
+        if len(subjects) != 1:
+            raise ManifestError(f"{shown}: expected exactly one subject leaf")
+        _check_unique_items(leaves)
+        subject = derive_subject(leaves)
+        if subjects[0]["digest"] != subject or doc.get("subject") != subject:
+            raise ManifestError(f"{shown}: subject does not match the model leaves")
+        root = merkle.root([merkle.leaf_hash(e) for e in encoded])
+        if doc.get("root") != root.hex():
+            raise ManifestError(
+                f"{shown}: root {doc.get('root')!r} does not match its leaves "
+                f"(recomputed {root.hex()})"
+            )
+        return cls(tuple(leaves), tuple(encoded), root, subject)
+
+    def find(self, item: str) -> int:
+        """The index of the leaf that `item` names (see `item_of`)."""
+        for i, leaf in enumerate(self.leaves):
+            if item_of(leaf) == item:
+                return i
+        raise ManifestError(f"no leaf named {item!r} in this lineage")
+
+
+def _check_unique_items(leaves: Sequence[Leaf]) -> None:
+    seen: set[str] = set()
+    models = 0
+    for leaf in leaves:
+        item = item_of(leaf)
+        if item is None:
+            continue
+        if item in seen:
+            raise ManifestError(f"two artifacts are recorded as {item!r}; rename one")
+        seen.add(item)
+        models += leaf["kind"] == "model"
+    if models > 1:
+        raise ManifestError("a lineage has at most one model")
+
+
+def parse_strict_json(data: bytes, shown: str) -> Any:
+    """JSON with duplicate keys, NaN and infinities refused."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in items:
+            if k in out:
+                raise ManifestError(f"{shown}: duplicate key {k!r}")
+            out[k] = v
+        return out
+
+    def constant(name: str) -> Any:
+        raise ManifestError(f"{shown}: {name} is not valid JSON")
+
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{shown}: larger than 1 GiB")
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+    except UnicodeDecodeError:
+        raise ManifestError(f"{shown}: not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(
+            f"{shown}: invalid JSON at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise ManifestError(f"{shown}: nested too deeply") from None
