@@ -3,7 +3,7 @@
 Consensus-critical: leaf bytes, and so lineage roots, come from here. The output
 for a given value is guaranteed never to change. Values JCS cannot represent
 exactly are refused with `ValueError` rather than approximated: NaN and the
-infinities, integers beyond 2**53 in magnitude, strings that are not valid
+infinities, integers beyond 2**53 - 1 in magnitude, strings that are not valid
 Unicode (lone surrogates), and non-string object keys.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-MAX_SAFE_INTEGER = 2**53
+MAX_SAFE_INTEGER = 2**53 - 1  # ECMAScript Number.MAX_SAFE_INTEGER
 
 JsonValue = Any  # None | bool | int | float | str | list[JsonValue] | dict[str, JsonValue]
 
@@ -82,7 +82,9 @@ def _encode(value: JsonValue, out: list[str]) -> None:
         out.append("false")
     elif isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
-            raise ValueError(f"integer {value} is beyond 2**53 and cannot be represented exactly")
+            raise ValueError(
+                f"integer {value} is beyond 2**53 - 1 and cannot be represented exactly"
+            )
         out.append(str(value))
     elif isinstance(value, float):
         out.append(format_number(value))

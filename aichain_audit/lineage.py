@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aichain_audit import __version__, merkle
-from aichain_audit.canonical import canonical_json
+from aichain_audit.canonical import MAX_SAFE_INTEGER, canonical_json
 from aichain_audit.errors import ManifestError, PathPolicyError
 from aichain_audit.fingerprint.paths import check_relative
 
@@ -86,8 +86,10 @@ def mlflow_run_leaf(run_id: str) -> Leaf:
     return {"kind": "mlflow-run", "run_id": run_id}
 
 
-def subject_leaf(subject: str) -> Leaf:
-    return {"kind": "subject", "digest": subject}
+def subject_leaf(subject: str, leaves: int) -> Leaf:
+    """The subject, and the number of leaves in the lineage (this one included): the count
+    binds the tree size into the root, which RFC 9162 audit paths alone do not."""
+    return {"kind": "subject", "digest": subject, "leaves": leaves}
 
 
 # --- validation ----------------------------------------------------------------------
@@ -109,12 +111,8 @@ def _path(leaf: Leaf, where: str, key: str = "path") -> str:
 
 def _size(leaf: Leaf, where: str) -> None:
     v = leaf.get("size")
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= merkle_max_size():
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_SAFE_INTEGER:
         raise ManifestError(f"{where}: field 'size' is missing or malformed")
-
-
-def merkle_max_size() -> int:
-    return 2**53
 
 
 _FIELDS: dict[str, set[str]] = {
@@ -128,7 +126,7 @@ _FIELDS: dict[str, set[str]] = {
     "name": {"kind", "value"},
     "parent": {"kind", "root"},
     "mlflow-run": {"kind", "run_id"},
-    "subject": {"kind", "digest"},
+    "subject": {"kind", "digest", "leaves"},
 }
 
 
@@ -183,6 +181,9 @@ def validate_leaf(leaf: Any, where: str) -> Leaf:
         _str(leaf, "run_id", where, re.compile(r"^[A-Za-z0-9_-]{1,256}$"))
     elif kind == "subject":
         _str(leaf, "digest", where, _SUBJECT)
+        n = leaf["leaves"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SAFE_INTEGER:
+            raise ManifestError(f"{where}: field 'leaves' is missing or malformed")
     return leaf
 
 
@@ -230,7 +231,9 @@ class LineageManifest:
         for leaf in body:
             validate_leaf(leaf, f"leaf {item_of(leaf) if 'kind' in leaf else '?'}")
         subject = derive_subject(body)
-        pairs = [(canonical_json(leaf), leaf) for leaf in [*body, subject_leaf(subject)]]
+        pairs = [
+            (canonical_json(leaf), leaf) for leaf in [*body, subject_leaf(subject, len(body) + 1)]
+        ]
         pairs.sort(key=lambda p: p[0])
         for (a, _), (b, leaf) in itertools.pairwise(pairs):
             if a == b:
@@ -289,6 +292,8 @@ class LineageManifest:
         subject = derive_subject(leaves)
         if subjects[0]["digest"] != subject or doc.get("subject") != subject:
             raise ManifestError(f"{shown}: subject does not match the model leaves")
+        if subjects[0]["leaves"] != len(leaves):
+            raise ManifestError(f"{shown}: the subject leaf's count does not match the leaves")
         root = merkle.root([merkle.leaf_hash(e) for e in encoded])
         if doc.get("root") != root.hex():
             raise ManifestError(
@@ -296,6 +301,9 @@ class LineageManifest:
                 f"(recomputed {root.hex()})"
             )
         return cls(tuple(leaves), tuple(encoded), root, subject)
+
+    def subject_index(self) -> int:
+        return next(i for i, leaf in enumerate(self.leaves) if leaf["kind"] == "subject")
 
     def find(self, item: str) -> int:
         """The index of the leaf that `item` names (see `item_of`)."""

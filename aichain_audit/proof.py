@@ -1,8 +1,11 @@
 """Inclusion proofs of one lineage leaf (`aichain.proof/v1`).
 
-A proof file is the RFC 8785 encoding of {schema, leaf, index, size, path, root}
-followed by a newline. It is checked against a root the checker supplies, never
-against the root written in the proof itself.
+A proof file is the RFC 8785 encoding of {schema, leaf, index, size, path, root,
+size_proof} followed by a newline. `size_proof` is the inclusion proof of the
+lineage's subject leaf, whose `leaves` member states the tree size: RFC 9162 audit
+paths authenticate the size only through their shape, so without it a proof's
+size could be altered and still verify. A proof is checked against a root the
+checker supplies, never against the root written in the proof itself.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ class InclusionProof:
     size: int
     path: tuple[bytes, ...]
     root: bytes
+    subject: Leaf
+    subject_index: int
+    subject_path: tuple[bytes, ...]
 
     @property
     def item(self) -> str | None:
@@ -48,24 +54,45 @@ class InclusionProof:
                     "size": self.size,
                     "path": [p.hex() for p in self.path],
                     "root": self.root.hex(),
+                    "size_proof": {
+                        "leaf": self.subject,
+                        "index": self.subject_index,
+                        "path": [p.hex() for p in self.subject_path],
+                    },
                 }
             )
             + b"\n"
         )
 
     def verifies_against(self, root: bytes) -> bool:
-        """True when the leaf is at `index` in the tree whose root is `root`."""
-        leaf_hash = merkle.leaf_hash(canonical_json(self.leaf))
-        return self.root == root and merkle.verify_inclusion(
-            leaf_hash, self.index, self.size, list(self.path), root
+        """True when the leaf is at `index` of the `size`-leaf tree whose root is `root`."""
+
+        def included(leaf: Leaf, index: int, path: tuple[bytes, ...]) -> bool:
+            leaf_hash = merkle.leaf_hash(canonical_json(leaf))
+            return merkle.verify_inclusion(leaf_hash, index, self.size, list(path), root)
+
+        return (
+            self.root == root
+            and self.subject["kind"] == "subject"
+            and self.subject["leaves"] == self.size
+            and included(self.leaf, self.index, self.path)
+            and included(self.subject, self.subject_index, self.subject_path)
         )
 
 
 def prove(manifest: LineageManifest, item: str) -> InclusionProof:
     index = manifest.find(item)
+    s = manifest.subject_index()
     tree = manifest.tree()
     return InclusionProof(
-        manifest.leaves[index], index, tree.size, tuple(tree.inclusion_proof(index)), manifest.root
+        leaf=manifest.leaves[index],
+        index=index,
+        size=tree.size,
+        path=tuple(tree.inclusion_proof(index)),
+        root=manifest.root,
+        subject=manifest.leaves[s],
+        subject_index=s,
+        subject_path=tuple(tree.inclusion_proof(s)),
     )
 
 
@@ -75,6 +102,25 @@ def _hex_hash(value: Any, what: str, shown: str) -> bytes:
     return bytes.fromhex(value)
 
 
+def _count(value: Any, what: str, shown: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{shown}: {what} must be a non-negative integer")
+    return value
+
+
+def _leaf(value: Any, shown: str) -> Leaf:
+    try:
+        return validate_leaf(value, f"{shown}: leaf")
+    except ManifestError as exc:
+        raise InputError(exc.message) from None
+
+
+def _path(value: Any, shown: str) -> tuple[bytes, ...]:
+    if not isinstance(value, list):
+        raise InputError(f"{shown}: path must be a list of hashes")
+    return tuple(_hex_hash(p, "each path element", shown) for p in value)
+
+
 def parse_root(text: str) -> bytes:
     """A root given on the command line: 64 hex digits, optionally with a 0x prefix."""
     t = text.strip().lower().removeprefix("0x")
@@ -82,24 +128,29 @@ def parse_root(text: str) -> bytes:
 
 
 def load_proof(data: bytes, shown: str) -> InclusionProof:
-    """Parses a proof file strictly: exact members, lowercase hex, a valid leaf."""
+    """Parses a proof file strictly: exact members, lowercase hex, valid leaves."""
     try:
         doc = parse_strict_json(data, shown)
     except ManifestError as exc:
         raise InputError(exc.message) from None
-    if not isinstance(doc, dict) or set(doc) != {"schema", "leaf", "index", "size", "path", "root"}:
+    members = {"schema", "leaf", "index", "size", "path", "root", "size_proof"}
+    if not isinstance(doc, dict) or set(doc) != members:
         raise InputError(f"{shown}: not an {PROOF_SCHEMA} proof")
     if doc["schema"] != PROOF_SCHEMA:
         raise InputError(f"{shown}: schema {doc['schema']!r} is not {PROOF_SCHEMA!r}")
-    try:
-        leaf = validate_leaf(doc["leaf"], f"{shown}: leaf")
-    except ManifestError as exc:
-        raise InputError(exc.message) from None
-    index, size = doc["index"], doc["size"]
-    for name, v in (("index", index), ("size", size)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise InputError(f"{shown}: {name} must be a non-negative integer")
-    if not isinstance(doc["path"], list):
-        raise InputError(f"{shown}: path must be a list of hashes")
-    path = tuple(_hex_hash(p, "each path element", shown) for p in doc["path"])
-    return InclusionProof(leaf, index, size, path, _hex_hash(doc["root"], "root", shown))
+    sp = doc["size_proof"]
+    if not isinstance(sp, dict) or set(sp) != {"leaf", "index", "path"}:
+        raise InputError(f"{shown}: size_proof must have leaf, index and path")
+    subject = _leaf(sp["leaf"], shown)
+    if subject["kind"] != "subject":
+        raise InputError(f"{shown}: size_proof must prove the subject leaf")
+    return InclusionProof(
+        leaf=_leaf(doc["leaf"], shown),
+        index=_count(doc["index"], "index", shown),
+        size=_count(doc["size"], "size", shown),
+        path=_path(doc["path"], shown),
+        root=_hex_hash(doc["root"], "root", shown),
+        subject=subject,
+        subject_index=_count(sp["index"], "size_proof index", shown),
+        subject_path=_path(sp["path"], shown),
+    )

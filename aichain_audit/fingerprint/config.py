@@ -34,6 +34,14 @@ def unescape_pointer_token(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
 
 
+def _check_text(s: str, where: str) -> str:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{where}: string holds an unpaired UTF-16 surrogate") from None
+    return s
+
+
 def flatten(value: Any, where: str) -> Iterator[tuple[str, Any]]:
     """(JSON pointer, leaf value) for every scalar and every empty object or array."""
     stack: list[tuple[str, Any]] = [("", value)]
@@ -41,6 +49,7 @@ def flatten(value: Any, where: str) -> Iterator[tuple[str, Any]]:
         pointer, v = stack.pop()
         if isinstance(v, dict) and v:
             for key, item in v.items():
+                _check_text(key, f"{where}#{pointer}")
                 stack.append((f"{pointer}/{escape_pointer_token(key)}", item))
         elif isinstance(v, list) and v:
             for i, item in enumerate(v):
@@ -50,12 +59,14 @@ def flatten(value: Any, where: str) -> Iterator[tuple[str, Any]]:
 
 
 def _check_scalar(v: Any, where: str) -> Any:
-    if isinstance(v, bool) or v is None or isinstance(v, str):
+    if isinstance(v, str):
+        return _check_text(v, where)
+    if isinstance(v, bool) or v is None:
         return v
     if isinstance(v, int):
         if abs(v) > MAX_SAFE_INTEGER:
             raise ConfigError(
-                f"{where}: integer {v} is beyond 2**53 and has no exact canonical form; "
+                f"{where}: integer {v} is beyond 2**53 - 1 and has no exact canonical form; "
                 "quote it to record it as a string"
             )
         return v
@@ -233,8 +244,9 @@ def _load_yaml(text: str, shown: str) -> Any:
             resolved: str = yaml.resolver.BaseResolver.resolve(self, kind, value, implicit)  # type: ignore[no-untyped-call]
             return resolved
 
-    loader = _CoreLoader(text)
+    loader = None
     try:
+        loader = _CoreLoader(text)
         node = loader.get_single_node()
     except yaml.composer.ComposerError as exc:
         raise ConfigError(f"{shown}: invalid YAML: {str(exc).splitlines()[0]}") from None
@@ -244,7 +256,7 @@ def _load_yaml(text: str, shown: str) -> Any:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{shown}: invalid YAML{where}: {problem}") from None
     finally:
-        dispose = getattr(loader, "dispose", None)
+        dispose = getattr(loader, "dispose", None) if loader is not None else None
         if dispose:
             dispose()
     if node is None:
@@ -298,9 +310,14 @@ def _construct(root: Any, shown: str, pointer: str) -> Any:
     def build(node: Any, pointer: str) -> Any:
         where = f"{shown}#{pointer}"
         if isinstance(node, yaml.ScalarNode):
+            # PyYAML leaves a JSON-style escaped surrogate pair ("\ud83d\ude00") as two
+            # surrogates; join them (a lone surrogate stays and is refused later).
+            text = node.value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+            if "\ufffd" in text and "\ufffd" not in node.value:
+                text = node.value
             if node.tag == _PLAIN:
-                return _core_scalar(node.value)
-            return _tagged_scalar(node.tag, node.value, where)
+                return _core_scalar(text)
+            return _tagged_scalar(node.tag, text, where)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _TAG + "seq":
                 raise ConfigError(f"{where}: YAML tag {node.tag!r} is not supported")

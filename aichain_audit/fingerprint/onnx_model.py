@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,19 @@ from aichain_audit.fingerprint.paths import argument_name, resolve_inside
 
 SCHEME = "onnx-semantic/v1"
 _CHUNK = 4 * 1024 * 1024
+# Opening external data: never block on a FIFO, never follow a final symlink swapped in after
+# resolve_inside checked the real path.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+_OPEN_FLAGS |= getattr(os, "O_CLOEXEC", 0)
+_DATA_FIELDS = (
+    "float_data",
+    "int32_data",
+    "string_data",
+    "int64_data",
+    "raw_data",
+    "double_data",
+    "uint64_data",
+)
 
 # Fields of each message that the walk below covers; any other field that is set
 # makes the model unsupported (fail closed).
@@ -247,7 +261,11 @@ class _Walk:
             raise ModelError(f"{where}: external data offset or length is negative")
         done = 0
         try:
-            with open(path, "rb") as f:
+            # Fix: plain open() blocked forever on a FIFO named like the data file; only regular
+            # files are read (the rule for every file we hash, docs/SPEC.md section 4).
+            with os.fdopen(os.open(path, _OPEN_FLAGS), "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise ModelError(f"{where}: external data {location!r} is not a regular file")
                 f.seek(offset)
                 while length is None or done < length:
                     want = _CHUNK if length is None else min(_CHUNK, length - done)
@@ -566,6 +584,62 @@ def _scalar_attribute_bytes(a: Any) -> bytes:
     return b"".join(struct.pack("<Q", len(s)) + s for s in a.strings)
 
 
+def _scan(msg: Any, shown: str, external: list[Any]) -> None:
+    """Refuses string fields that are not UTF-8 and collects the tensors with external data.
+
+    Protobuf hands back a proto2 `string` field holding invalid UTF-8 as `bytes`; the walk
+    would then fail with a ValueError or TypeError (an internal error) instead of a ModelError.
+    """
+    from onnx import TensorProto
+
+    for fd, value in msg.ListFields():
+        if fd.type == fd.TYPE_MESSAGE:
+            for sub in value if _repeated(fd) else (value,):
+                _scan(sub, shown, external)
+        elif fd.type == fd.TYPE_STRING:
+            for text in value if _repeated(fd) else (value,):
+                if not isinstance(text, str):
+                    raise ModelError(
+                        f"{shown}: {type(msg).__name__}.{fd.name} is not valid UTF-8 "
+                        "(corrupt model?)"
+                    )
+    if isinstance(msg, TensorProto) and msg.data_location == TensorProto.EXTERNAL:
+        external.append(msg)
+
+
+def _checker_view(model: Any, external: list[Any], shown: str) -> Any:
+    """The model as the ONNX checker should see it: external tensors without their locations.
+
+    Given a ModelProto, `onnx.checker.check_model` resolves external data locations against
+    the process's working directory, not the model's folder, so a valid model failed whenever
+    it was not run from the model's folder (and the checker probed unrelated paths). External
+    data is the walk's job (`_Walk._hash_external`: location policy, regular file, length);
+    here its tensors keep everything else, become empty inline tensors for the checker, and
+    the one check the checker made on them that the walk does not make is made here.
+    """
+    import onnx
+
+    for t in external:
+        for name in _DATA_FIELDS:
+            if len(getattr(t, name)):
+                raise ModelError(
+                    f"{shown}: tensor {t.name!r} is stored externally but also has {name}"
+                )
+    if not external:
+        return model
+    view = onnx.ModelProto()
+    view.CopyFrom(model)
+    stubs: list[Any] = []
+    _scan(view, shown, stubs)
+    for t in stubs:
+        dims = list(t.dims)
+        t.ClearField("external_data")
+        t.ClearField("data_location")
+        del t.dims[:]
+        t.dims.extend([0, *dims[1:]] if dims else [0])  # no elements: no data to check
+    return view
+
+
 def parse_model(data: bytes, shown: str) -> Any:
     """Parses ONNX bytes and runs the ONNX checker; any failure is a ModelError."""
     import onnx
@@ -580,8 +654,21 @@ def parse_model(data: bytes, shown: str) -> Any:
         raise ModelError(f"{shown}: not an ONNX model (protobuf parse failed: {exc})") from None
     if not model.HasField("graph") or not model.ir_version:
         raise ModelError(f"{shown}: not an ONNX model (no graph or IR version)")
+    # Fix: fields this onnx release does not know (from a newer release, or corruption) are
+    # kept by protobuf as unknown fields, which ListFields() never shows, so they escaped the
+    # refusal of unknown fields (docs/SPEC.md section 8) and all three digests.
+    size = model.ByteSize()
+    model.DiscardUnknownFields()
+    if model.ByteSize() != size:
+        raise ModelError(
+            f"{shown}: uses protobuf fields unknown to onnx {onnx.__version__}, "
+            f"which {SCHEME} does not cover"
+        )
+    external: list[Any] = []
+    _scan(model, shown, external)
+    view = _checker_view(model, external, shown)
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(view)
     except onnx.checker.ValidationError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
         raise ModelError(f"{shown}: fails the ONNX checker: {first}") from None

@@ -1,0 +1,254 @@
+"""Dataset files and folders: names, and the symlink / special / unreadable policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aichain_audit.errors import InputError, PathPolicyError
+from aichain_audit.fingerprint.paths import (
+    LinkPolicy,
+    PathPolicy,
+    check_relative,
+    list_argument,
+    resolve_inside,
+)
+from tests.conftest import REPO, assert_one_line_error, run_cli
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.csv").write_text("x,y\n1,2\n")
+    (d / "sub" / "b.csv").write_text("x,y\n3,4\n")
+    return d
+
+
+def fingerprint_json(*args: str | Path, cwd: Path | None = None) -> dict[str, object]:
+    proc = run_cli("fingerprint", *args, "--json", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def manifest_leaves(path: Path) -> list[dict[str, object]]:
+    return json.loads(path.read_text())["leaves"]  # type: ignore[no-any-return]
+
+
+def test_folder_files_are_named_by_folder_name_and_relative_posix_path(data: Path) -> None:
+    names = sorted(f.name for f in list_argument(data, PathPolicy()).files)
+    assert names == ["data/a.csv", "data/sub/b.csv"]
+    assert [f.name for f in list_argument(data / "a.csv", PathPolicy()).files] == ["a.csv"]
+
+
+def test_root_does_not_depend_on_working_folder_or_timestamps(data: Path, tmp_path: Path) -> None:
+    a = fingerprint_json("--dataset", data)["root"]
+    b = fingerprint_json("--dataset", "data", cwd=tmp_path)["root"]
+    c = fingerprint_json("--dataset", ".", cwd=data)["root"]
+    os.utime(data / "a.csv", (1, 1))
+    d = fingerprint_json("--dataset", data)["root"]
+    assert a == b == c == d
+
+
+def test_one_changed_byte_changes_the_root(data: Path) -> None:
+    before = fingerprint_json("--dataset", data)["root"]
+    raw = bytearray((data / "sub" / "b.csv").read_bytes())
+    raw[3] ^= 1
+    (data / "sub" / "b.csv").write_bytes(bytes(raw))
+    assert fingerprint_json("--dataset", data)["root"] != before
+
+
+def test_names_are_recorded_in_unicode_nfc(tmp_path: Path) -> None:
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / unicodedata.normalize("NFD", "é.csv")).write_text("1")
+    [f] = list_argument(d, PathPolicy()).files
+    assert f.name == unicodedata.normalize("NFC", "data/é.csv")
+
+
+def test_a_name_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    d = tmp_path / "data"
+    d.mkdir()
+    with open(os.path.join(os.fsencode(d), b"caf\xe9.csv"), "w") as f:
+        f.write("1")
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        list_argument(d, PathPolicy())
+
+
+def test_symlink_inside_a_dataset_is_refused_by_default(data: Path, tmp_path: Path) -> None:
+    (data / "link.csv").symlink_to(data / "a.csv")
+    out = tmp_path / "lineage.json"
+    line = assert_one_line_error(run_cli("fingerprint", "--dataset", data, "-o", out))
+    assert "data/link.csv is a symbolic link" in line
+    assert not out.exists()
+
+
+def test_skip_symlinks_records_the_link_as_a_skipped_leaf(data: Path, tmp_path: Path) -> None:
+    (data / "link.csv").symlink_to(data / "a.csv")
+    out = tmp_path / "lineage.json"
+    proc = run_cli("fingerprint", "--dataset", data, "--skip-symlinks", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped data/link.csv (symlink)" in proc.stderr
+    assert {"kind": "skipped", "path": "data/link.csv", "reason": "symlink"} in manifest_leaves(out)
+
+
+def test_follow_symlinks_follows_links_inside_and_records_the_target(data: Path) -> None:
+    (data / "link.csv").symlink_to("sub/b.csv")
+    listing = list_argument(data, PathPolicy(LinkPolicy.FOLLOW))
+    link = next(f for f in listing.files if f.name == "data/link.csv")
+    assert link.link == "sub/b.csv"
+    plain = fingerprint_json("--dataset", data, "--follow-symlinks")["root"]
+    (data / "link.csv").unlink()
+    (data / "link.csv").symlink_to("a.csv")
+    assert fingerprint_json("--dataset", data, "--follow-symlinks")["root"] != plain
+
+
+def test_a_followed_link_may_not_leave_the_dataset(data: Path, tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("outside")
+    (data / "escape.csv").symlink_to(tmp_path / "secret.txt")
+    line = assert_one_line_error(run_cli("fingerprint", "--dataset", data, "--follow-symlinks"))
+    assert "leaves the dataset folder" in line
+
+
+@pytest.mark.parametrize("flag", [[], ["--follow-symlinks"]])
+def test_symlink_loops_are_refused(data: Path, flag: list[str]) -> None:
+    (data / "sub" / "loop").symlink_to(data)
+    (data / "self").symlink_to("self")
+    line = assert_one_line_error(run_cli("fingerprint", "--dataset", data, *flag))
+    assert "symbolic link" in line
+
+
+def test_special_files_are_refused_or_skipped_on_request(data: Path, tmp_path: Path) -> None:
+    os.mkfifo(data / "pipe")
+    line = assert_one_line_error(run_cli("fingerprint", "--dataset", data))
+    assert "data/pipe is not a regular file" in line
+    out = tmp_path / "l.json"
+    proc = run_cli("fingerprint", "--dataset", data, "--skip-special", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    assert {"kind": "skipped", "path": "data/pipe", "reason": "special"} in manifest_leaves(out)
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A folder another user can enter (pytest's tmp_path is private to root)."""
+    d = Path(tempfile.mkdtemp(prefix="aichain-unreadable-"))
+    d.chmod(0o777)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# The interpreter lives under /root, which an unprivileged user cannot enter, so the process
+# under test starts as root, loads the tool, then drops to `nobody` before touching any input.
+_DROP_AND_RUN = """
+import contextlib, io, os, sys, tempfile
+from aichain_audit.cli import main
+# Warm-up as root on a readable folder, so every module on this code path is imported.
+with tempfile.TemporaryDirectory() as d:
+    os.mkdir(os.path.join(d, "w"))
+    open(os.path.join(d, "w", "f"), "w").close()
+    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):
+        main(["fingerprint", "--dataset", os.path.join(d, "w"), "-o", os.path.join(d, "o.json")])
+if os.geteuid() == 0:
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+main(sys.argv[1:])
+"""
+
+
+def run_unprivileged(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Runs `aichain fingerprint ARGS` with root's privileges dropped, so file modes apply."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", _DROP_AND_RUN, "fingerprint", *map(str, args)],
+        cwd="/",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_unreadable_files_are_refused_or_skipped_with_privileges_dropped(shared_tmp: Path) -> None:
+    data = shared_tmp / "data"
+    data.mkdir()
+    data.chmod(0o755)
+    (data / "ok.csv").write_text("1")
+    (data / "ok.csv").chmod(0o644)
+    secret = data / "secret.csv"
+    secret.write_text("2")
+    secret.chmod(0o000)
+    out = shared_tmp / "lineage.json"
+    line = assert_one_line_error(run_unprivileged("--dataset", data, "-o", out))
+    assert "data/secret.csv" in line
+    assert "--skip-unreadable" in line
+    assert not out.exists()
+    proc = run_unprivileged("--dataset", data, "--skip-unreadable", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    leaves = manifest_leaves(out)
+    assert {"kind": "skipped", "path": "data/secret.csv", "reason": "unreadable"} in leaves
+    assert any(leaf.get("path") == "data/ok.csv" for leaf in leaves)
+
+
+def test_unreadable_folders_are_refused_with_privileges_dropped(shared_tmp: Path) -> None:
+    data = shared_tmp / "data"
+    (data / "locked").mkdir(parents=True)
+    data.chmod(0o755)
+    (data / "locked").chmod(0o000)
+    line = assert_one_line_error(run_unprivileged("--dataset", data))
+    assert "data/locked" in line
+
+
+def test_missing_paths_give_one_line_and_exit_2(tmp_path: Path) -> None:
+    line = assert_one_line_error(run_cli("fingerprint", "--dataset", tmp_path / "nope"))
+    assert "no such file or folder" in line
+
+
+@pytest.mark.parametrize("bad", ["../x", "/etc/passwd", "a/../../b", "a//b", "./a", "", "a\\b"])
+def test_manifest_paths_that_escape_or_are_not_canonical_are_refused(bad: str) -> None:
+    with pytest.raises(PathPolicyError):
+        check_relative(bad)
+
+
+def test_resolve_inside_refuses_a_symlink_escape(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "out").symlink_to(tmp_path)
+    with pytest.raises(PathPolicyError, match="escapes"):
+        resolve_inside(base, "out/anything")
+    assert resolve_inside(base, "in.bin") == (base / "in.bin").resolve()
+
+
+def test_two_names_equal_after_nfc_are_refused(tmp_path: Path) -> None:
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / unicodedata.normalize("NFD", "é")).write_text("1")
+    (d / unicodedata.normalize("NFC", "é")).write_text("2")
+    if len(os.listdir(d)) != 2:  # a file system that normalises names itself
+        pytest.fail("this file system merged the names; the test needs distinct names")
+    with pytest.raises(InputError, match="NFC"):
+        list_argument(d, PathPolicy())
+
+
+def test_top_level_socket_is_refused(tmp_path: Path) -> None:
+    import socket
+
+    path = tmp_path / "s.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+        with pytest.raises(PathPolicyError, match="not a regular file"):
+            list_argument(path, PathPolicy())
