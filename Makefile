@@ -14,14 +14,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,samples]"
 	touch $(STAMP)
 
+DEMO := samples/build
+
 demo: $(STAMP)
-	$(PY) samples/train.py --out samples/build
+	@echo "== 1. train the sample model (scikit-learn -> ONNX)"
+	$(PY) samples/train.py --out $(DEMO)
+	@echo "== 2. fingerprint model, datasets and config into one lineage"
 	$(VENV)/bin/aichain fingerprint \
-	    --model samples/build/model.onnx \
-	    --dataset samples/build/data \
+	    --model $(DEMO)/model.onnx \
+	    --dataset $(DEMO)/data \
 	    --config samples/train.yaml \
 	    --name breast-cancer-logreg \
-	    -o samples/build/lineage.json
+	    -o $(DEMO)/lineage.json
+	@echo "== 3. prove one config value and check the proof against the lineage root"
+	$(VENV)/bin/aichain prove $(DEMO)/lineage.json 'train.yaml#/model/C' -o $(DEMO)/proof-C.json
+	$(VENV)/bin/aichain check-proof $(DEMO)/proof-C.json \
+	    --root $$($(PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["root"])' $(DEMO)/lineage.json)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check aichain_audit tests benchmarks samples

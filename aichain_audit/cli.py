@@ -235,7 +235,7 @@ def fingerprint(
         for ext_name, ext in fp.external:
             console.print(f"  data file   {markup(ext_name)}  {ext.digest}")
         console.print(f"  graph       {fp.semantic.graph}")
-        console.print(f"  weights     {fp.semantic.weights}  ({len(fp.semantic.tensors)} tensors)")
+        console.print(f"  weights     {fp.semantic.weights}  ({len(fp.semantic.tensors)} weights)")
         console.print(f"  metadata    {fp.semantic.metadata}")
     if dataset:
         console.print(
