@@ -119,6 +119,19 @@ def _model_leaves(model: Path) -> tuple[list[Leaf], object]:
     return leaves, fp
 
 
+def _refuse_same_base_names(paths: Sequence[Path]) -> None:
+    """Arguments are recorded by base name, so two with the same one would merge silently."""
+    seen: dict[str, Path] = {}
+    for path in paths:
+        recorded = argument_name(path)
+        if recorded in seen:
+            raise UsageError(
+                f"{seen[recorded]} and {path} would both be recorded as {recorded!r}; "
+                "rename one, or pass their common parent folder"
+            )
+        seen[recorded] = path
+
+
 def fingerprint(
     *,
     model: Path | None = None,
@@ -136,6 +149,7 @@ def fingerprint(
     """
     if model is None and not datasets and not configs:
         raise UsageError("nothing to fingerprint: give --model, --dataset or --config")
+    _refuse_same_base_names([*([model] if model is not None else []), *datasets, *configs])
     leaves: list[Leaf] = []
     if name is not None:
         if not name.strip():

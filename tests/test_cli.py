@@ -213,3 +213,13 @@ def test_debug_shows_a_traceback_for_errors(tmp_path: Path) -> None:
     proc = run_cli("--debug", "fingerprint", "--dataset", tmp_path / "nope")
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
+
+
+def test_two_arguments_with_the_same_base_name_are_refused(tmp_path: Path) -> None:
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "c.json").write_text(f'{{"{sub}": 1}}')
+    line = assert_one_line_error(
+        run_cli("fingerprint", "--config", tmp_path / "a/c.json", "--config", tmp_path / "b/c.json")
+    )
+    assert "would both be recorded as 'c.json'" in line

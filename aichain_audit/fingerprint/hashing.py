@@ -236,12 +236,18 @@ def digest_file(path: str, *, shown: str | None = None, follow: bool = True) -> 
     return result
 
 
-def digest_bytes(data: bytes) -> str:
-    """The digest of in-memory bytes by the same rule as files."""
+def digest_bytes(data: bytes, *, workers: int | None = None) -> str:
+    """The digest of in-memory bytes by the same rule as files (shards hashed in parallel)."""
     if len(data) <= SHARD_SIZE:
         return f"{PLAIN}:{hashlib.sha256(data).hexdigest()}"
     mv = memoryview(data)
-    leaves = [
-        merkle.leaf_hash(bytes(mv[o : o + SHARD_SIZE])) for o in range(0, len(data), SHARD_SIZE)
-    ]
+
+    def shard(offset: int) -> bytes:
+        h = hashlib.sha256(b"\x00")
+        h.update(mv[offset : offset + SHARD_SIZE])
+        return h.digest()
+
+    offsets = range(0, len(data), SHARD_SIZE)
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        leaves = list(pool.map(shard, offsets))
     return f"{SHARDED}:{merkle.root(leaves).hex()}"
