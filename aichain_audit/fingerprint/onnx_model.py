@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import struct
 from dataclasses import dataclass
@@ -231,9 +232,13 @@ class _Walk:
                 names.ref(n)
         for vi in g.output:
             names.ref(vi.name)
-        for t in g.initializer:
+        # Initializers no node uses get ids in order of their value digests, so that their
+        # storage order (not content) cannot change any digest.
+        unused = [t for t in g.initializer if t.name and t.name not in names.ids]
+        for t in sorted(unused, key=lambda t: self._tensor_digest(t, f"{self.shown}: {t.name!r}")):
             names.ref(t.name)
-        for s in g.sparse_initializer:
+        spare = [s for s in g.sparse_initializer if s.values.name not in names.ids]
+        for s in sorted(spare, key=lambda s: self._sparse_digest(s, f"{self.shown}: sparse")):
             names.ref(s.values.name)
 
     def _names_meta(self, names: _Scope) -> None:
@@ -242,6 +247,11 @@ class _Walk:
     # -- tensors ----------------------------------------------------------------------
     def _hash_external(self, t: Any, where: str, h: Any) -> None:
         info = {e.key: e.value for e in t.external_data}
+        unknown = set(info) - {"location", "offset", "length", "checksum"}
+        if unknown or len(info) != len(t.external_data):
+            raise ModelError(
+                f"{where}: unsupported or repeated external data keys {sorted(unknown)}"
+            )
         location = info.get("location")
         if not location:
             raise ModelError(f"{where}: external data without a location")
@@ -252,13 +262,11 @@ class _Walk:
                 f"{self.shown}: external data {location!r} must lie inside the model's folder "
                 f"({exc})"
             ) from None
-        try:
-            offset = int(info.get("offset", "0"))
-            length = int(info["length"]) if "length" in info else None
-        except ValueError:
-            raise ModelError(f"{where}: external data offset or length is not a number") from None
-        if offset < 0 or (length is not None and length < 0):
-            raise ModelError(f"{where}: external data offset or length is negative")
+        for key in ("offset", "length"):
+            if key in info and not re.fullmatch(r"[0-9]{1,20}", info[key]):
+                raise ModelError(f"{where}: external data {key} {info[key]!r} is not a number")
+        offset = int(info.get("offset", "0"))
+        length = int(info["length"]) if "length" in info else None
         done = 0
         try:
             # Fix: plain open() blocked forever on a FIFO named like the data file; only regular
@@ -294,6 +302,8 @@ class _Walk:
                 h.update(struct.pack("<Q", len(s)) + s)
         elif t.data_location == TensorProto.EXTERNAL:
             self._hash_external(t, where, h)
+        elif len(t.external_data):
+            raise ModelError(f"{where}: external data entries on a tensor stored inline")
         elif t.HasField("raw_data"):
             h.update(t.raw_data)
         else:
@@ -328,18 +338,25 @@ class _Walk:
         self.tensors.append(TensorDigest(wid, name, digest))
 
     def _tensor_meta(self, wid: str, t: Any) -> None:
+        if t.name:
+            self.meta.append([f"tensor:{wid}.name", t.name])
+        checksum = [e.value for e in t.external_data if e.key == "checksum"]
+        if checksum:
+            self.meta.append([f"tensor:{wid}.external_data.checksum", checksum[0]])
         if t.doc_string:
             self.meta.append([f"tensor:{wid}.doc_string", t.doc_string])
         if len(t.metadata_props):
             self.meta.append([f"tensor:{wid}.metadata_props", _props(t.metadata_props)])
+
+    def _sparse_meta(self, wid: str, s: Any) -> None:
+        self._tensor_meta(f"{wid}.values", s.values)
+        self._tensor_meta(f"{wid}.indices", s.indices)
 
     # -- graph ------------------------------------------------------------------------
     def _type(self, tp: Any) -> Any:
         """A TypeProto as a plain document (field name -> value, set fields only)."""
         out: dict[str, Any] = {}
         for fd, value in tp.ListFields():
-            if fd.name == "denotation":
-                continue  # documentation; recorded in metadata by the caller
             if fd.message_type is not None:
                 out[fd.name] = (
                     [self._type(v) for v in value] if _repeated(fd) else self._type(value)
@@ -393,7 +410,7 @@ class _Walk:
                 s.values.name,
                 self._sparse_digest(s, f"{self.shown}: sparse initializer {s.values.name!r}"),
             )
-            self._tensor_meta(wid, s.values)
+            self._sparse_meta(wid, s)
             doc["sparse_initializers"].append(
                 {"id": wid, "dtype": s.values.data_type, "dims": [str(d) for d in s.dims]}
             )
@@ -453,8 +470,6 @@ class _Walk:
         if t == A.TENSOR:
             self._weight(aid, a.t.name or aid, self._tensor_digest(a.t, where))
             self._tensor_meta(aid, a.t)
-            if a.t.name:
-                self.meta.append([f"tensor:{aid}.name", a.t.name])
             doc["value"] = {
                 "weight": aid,
                 "dtype": a.t.data_type,
@@ -470,11 +485,13 @@ class _Walk:
             doc["value"] = refs
         elif t == A.SPARSE_TENSOR:
             self._weight(aid, aid, self._sparse_digest(a.sparse_tensor, where))
+            self._sparse_meta(aid, a.sparse_tensor)
             doc["value"] = {"weight": aid}
         elif t == A.SPARSE_TENSORS:
             doc["value"] = []
             for i, x in enumerate(a.sparse_tensors):
                 self._weight(f"{aid}.{i}", f"{aid}.{i}", self._sparse_digest(x, where))
+                self._sparse_meta(f"{aid}.{i}", x)
                 doc["value"].append({"weight": f"{aid}.{i}"})
         elif t == A.GRAPH:
             doc["value"] = self.graph(a.g, names, aid)
