@@ -10,6 +10,7 @@ Unicode (lone surrogates), and non-string object keys.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 MAX_SAFE_INTEGER = 2**53 - 1  # ECMAScript Number.MAX_SAFE_INTEGER
@@ -27,7 +28,12 @@ _ESCAPES = {
 }
 
 
+_PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f\ud800-\udfff]*')
+
+
 def _encode_string(s: str) -> str:
+    if _PLAIN_STRING.fullmatch(s):  # nothing to escape or refuse: the common case, fast
+        return f'"{s}"'
     out = ['"']
     for ch in s:
         esc = _ESCAPES.get(ch)

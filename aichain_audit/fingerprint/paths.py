@@ -15,7 +15,7 @@ import stat
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from aichain_audit.errors import InputError, PathPolicyError
 
@@ -53,6 +53,8 @@ class Listing:
 
 def manifest_name(raw: str) -> str:
     """Validates one path component read from disk and returns its NFC form."""
+    if raw.isascii() and "\\" not in raw:
+        return raw  # ASCII is valid UTF-8 and already NFC
     try:
         text = os.fsencode(raw).decode("utf-8")
     except UnicodeDecodeError:
@@ -72,23 +74,23 @@ def argument_name(path: Path) -> str:
     return manifest_name(base)
 
 
-def check_relative(name: str) -> PurePosixPath:
+def check_relative(name: str) -> tuple[str, ...]:
     """Refuses a manifest path that is absolute, contains `..` or `.`, or is empty."""
-    if not name or name.startswith("/") or "\\" in name or "\x00" in name:
+    if not name or name[0] == "/" or "\\" in name or "\x00" in name:
         raise PathPolicyError(f"manifest path {name!r} is not a relative POSIX path")
-    parts = name.split("/")
-    if any(p in ("", ".", "..") for p in parts):
+    parts = tuple(name.split("/"))
+    if "" in parts or "." in parts or ".." in parts:
         raise PathPolicyError(f"manifest path {name!r} must not contain '.', '..' or empty parts")
-    if unicodedata.normalize("NFC", name) != name:
+    if not name.isascii() and unicodedata.normalize("NFC", name) != name:
         raise PathPolicyError(f"manifest path {name!r} is not in Unicode NFC")
-    return PurePosixPath(name)
+    return parts
 
 
 def resolve_inside(base: Path, name: str) -> Path:
     """The file a manifest path names under `base`, refusing any escape (checked before reading)."""
     rel = check_relative(name)
     real_base = os.path.realpath(base)
-    target = os.path.realpath(os.path.join(real_base, *rel.parts))
+    target = os.path.realpath(os.path.join(real_base, *rel))
     if os.path.commonpath([real_base, target]) != real_base:
         raise PathPolicyError(f"manifest path {name!r} escapes its base folder {base}")
     return Path(target)
