@@ -6,7 +6,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test lint bench clean
+NODE_STAMP := contracts/node_modules/.installed
+
+.PHONY: demo test lint bench clean contracts
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +17,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 DEMO := samples/build
+
+# solc-js and anvil, pinned by contracts/package-lock.json (binaries ship inside the npm packages)
+$(NODE_STAMP): contracts/package-lock.json contracts/package.json
+	cd contracts && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# Rebuild the committed ABI + bytecode artifact from contracts/LineageRegistry.sol
+contracts: $(NODE_STAMP)
+	cd contracts && npm run --silent build
 
 demo: $(STAMP)
 	@echo "== 1. train the sample model (scikit-learn -> ONNX)"
@@ -30,13 +41,20 @@ demo: $(STAMP)
 	$(VENV)/bin/aichain prove $(DEMO)/lineage.json 'train.yaml#/model/C' -o $(DEMO)/proof-C.json
 	$(VENV)/bin/aichain check-proof $(DEMO)/proof-C.json \
 	    --root $$($(PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["root"])' $(DEMO)/lineage.json)
+	@echo "== 4. anchor the lineage root on the embedded chain (a real EVM running the registry)"
+	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} \
+	    $(VENV)/bin/aichain anchor $(DEMO)/lineage.json
+	@echo "== 5. anchoring again is idempotent: it reports the existing record and sends nothing"
+	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} \
+	    $(VENV)/bin/aichain anchor $(DEMO)/lineage.json
+	@cat $(DEMO)/lineage.receipt.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check aichain_audit tests benchmarks samples
 	$(VENV)/bin/ruff format --check aichain_audit tests benchmarks samples
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint $(NODE_STAMP)
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)

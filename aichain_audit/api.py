@@ -210,3 +210,187 @@ def check_proof(proof: InclusionProof, root: bytes) -> bool:
 
 
 _ = ManifestError  # re-exported for API users catching manifest problems
+
+
+# --- anchoring ---------------------------------------------------------------------------
+def batch_leaf_hash(root: bytes, subject: bytes) -> bytes:
+    """A lineage's leaf in a batch anchor: SHA-256(0x00 || root || subject) (RFC 9162 leaf)."""
+    from aichain_audit import merkle
+
+    return merkle.leaf_hash(root + subject)
+
+
+def anchor(manifest_paths: Sequence[Path], settings: object) -> list[object]:
+    """Anchors one lineage root, or several in one batch transaction; idempotent.
+
+    Returns one `AnchorReceipt` per manifest and writes each beside its manifest
+    (`<name>.receipt.json`) once everything has landed. An already anchored root
+    reports the existing record and sends nothing.
+    """
+    from aichain_audit import merkle
+    from aichain_audit.atomicfile import write_atomic
+    from aichain_audit.ledger import ChainSettings, open_registry
+    from aichain_audit.ledger.registry import TxResult, hex32
+    from aichain_audit.receipt import AnchorReceipt, BatchInfo, receipt_path
+
+    assert isinstance(settings, ChainSettings)
+    if not manifest_paths:
+        raise UsageError("give at least one lineage manifest to anchor")
+    manifests = [load_manifest(p) for p in manifest_paths]
+    pairs = [(m.root, hex32(m.subject)) for m in manifests]
+    if len(set(pairs)) != len(pairs):
+        raise UsageError("the same lineage is given twice")
+    receipts: list[AnchorReceipt] = []
+    with open_registry(settings, write=True, deploy_if_missing=settings.embedded) as conn:
+        reg = conn.registry
+
+        def receipt(
+            root: bytes,
+            subject: str,
+            tx: TxResult,
+            batch: BatchInfo | None,
+            existing: bool,
+            anchorer: str,
+        ) -> AnchorReceipt:
+            return AnchorReceipt(
+                root=root.hex(), subject=subject, tx=tx.tx, block=tx.block,
+                block_time=tx.timestamp, chain_id=conn.chain_id, chain=conn.kind,
+                registry=str(reg.address), anchorer=anchorer, gas_used=tx.gas_used,
+                batch=batch, existing=existing,
+            )  # fmt: skip
+
+        if len(manifests) == 1:
+            (root, subject), m = pairs[0], manifests[0]
+            record = reg.record(root, subject)
+            if record is not None:
+                found = reg.find_anchor_tx(root, subject)
+                if found is None:
+                    raise InputError("the record exists but its transaction was not found")
+                receipts.append(receipt(root, m.subject, found, None, True, record.anchorer))
+            else:
+                tx = reg.anchor(root, subject)
+                receipts.append(receipt(root, m.subject, tx, None, False, reg.signer.address))
+        else:
+            leaves = [batch_leaf_hash(r, s) for r, s in pairs]
+            tree = merkle.MerkleTree(leaves)
+            batch_subject = reg.batch_subject()
+            record = reg.record(tree.root, batch_subject)
+            if record is not None:
+                found = reg.find_anchor_tx(tree.root, batch_subject, batch=True)
+                if found is None:
+                    raise InputError("the batch record exists but its transaction was not found")
+                tx, existing, anchorer = found, True, record.anchorer
+            else:
+                tx = reg.anchor_batch(tree.root, len(leaves))
+                existing, anchorer = False, reg.signer.address
+            for i, m in enumerate(manifests):
+                info = BatchInfo(
+                    i, len(leaves), tree.root.hex(), [p.hex() for p in tree.inclusion_proof(i)]
+                )
+                receipts.append(receipt(pairs[i][0], m.subject, tx, info, existing, anchorer))
+    for path, r in zip(manifest_paths, receipts, strict=True):
+        write_atomic(receipt_path(path), r.to_json())
+    return list(receipts)
+
+
+def _root_and_subject(target: str, subject: str | None, reg: object) -> tuple[bytes, bytes]:
+    """ROOT (hex) or a manifest path, and the subject: given, from the manifest, or found."""
+    from aichain_audit.ledger.registry import Registry, hex32
+
+    assert isinstance(reg, Registry)
+    path = Path(target)
+    if target.endswith(".json") or path.is_file():
+        m = load_manifest(path)
+        return m.root, hex32(subject or m.subject)
+    root = hex32(target)
+    if subject is not None:
+        return root, hex32(subject)
+    if reg.record(root, reg.batch_subject()) is not None:
+        return root, reg.batch_subject()
+    c = reg.contract
+    logs = c.events.Anchored.get_logs(
+        from_block=0, to_block="latest", argument_filters={"root": root}
+    )
+    subjects = {bytes(x["args"]["subject"]) for x in logs}
+    if not subjects:
+        raise InputError(f"root {root.hex()} is not anchored in this registry")
+    if len(subjects) > 1:
+        raise UsageError(f"root {root.hex()} is anchored with several subjects; pass --subject")
+    return root, subjects.pop()
+
+
+def revoke(
+    target: str, reason: str, settings: object, subject: str | None = None
+) -> dict[str, object]:
+    """Revokes an anchored record (by its anchorer or the registry owner), with a reason."""
+    from aichain_audit.ledger import ChainSettings, open_registry
+
+    assert isinstance(settings, ChainSettings)
+    if not reason.strip():
+        raise UsageError("--reason must say why the record is revoked")
+    with open_registry(settings, write=True) as conn:
+        root, subj = _root_and_subject(target, subject, conn.registry)
+        if conn.registry.record(root, subj) is None:
+            raise InputError(f"no record of root {root.hex()} with subject {subj.hex()}")
+        tx = conn.registry.revoke(root, subj, reason)
+        return {
+            "root": root.hex(), "subject": subj.hex(), "tx": tx.tx, "block": tx.block,
+            "chain_id": conn.chain_id, "registry": conn.registry.address, "gas_used": tx.gas_used,
+            "reason": reason,
+        }  # fmt: skip
+
+
+def registry_command(
+    action: str, settings: object, account: str | None = None
+) -> dict[str, object]:
+    """`aichain registry ACTION`: deploy, grant, withdraw, status, transfer-owner, accept-owner."""
+    from aichain_audit.ledger import ChainSettings, open_registry
+
+    assert isinstance(settings, ChainSettings)
+    write = action != "status"
+    deploying = action == "deploy"
+    embedded_deploy = deploying and settings.embedded
+    with open_registry(
+        settings, write=write, need_registry=not deploying, deploy_if_missing=embedded_deploy
+    ) as conn:
+        reg = conn.registry
+        tx = None
+        if embedded_deploy:
+            if conn.deploy_tx is None:
+                raise UsageError(f"the embedded chain already has a registry at {reg.address}")
+            tx = conn.deploy_tx
+        elif deploying:
+            tx = reg.deploy()
+        elif action in ("grant", "withdraw", "transfer-owner"):
+            from web3 import Web3
+
+            if account is None or not Web3.is_address(account):
+                raise UsageError(f"`registry {action}` needs an account address, got {account!r}")
+            account = Web3.to_checksum_address(account)
+            tx = {
+                "grant": reg.grant,
+                "withdraw": reg.withdraw,
+                "transfer-owner": reg.transfer_owner,
+            }[action](account)
+        elif action == "accept-owner":
+            tx = reg.accept_owner()
+        elif action != "status":
+            raise UsageError(f"unknown registry action {action!r}")
+        out: dict[str, object] = {
+            "registry": reg.address,
+            "chain_id": conn.chain_id,
+            "chain": conn.kind,
+            "tx": tx.tx if tx else None,
+            "owner": reg.owner(),
+            "pending_owner": reg.pending_owner(),
+        }
+        if account is not None:
+            out["account"] = account
+            out["is_anchorer"] = reg.is_anchorer(account)
+        if reg.signer is not None:
+            out["signer"] = reg.signer.address
+            out["signer_is_anchorer"] = reg.is_anchorer(reg.signer.address)
+        if tx is not None:
+            out["block"] = tx.block
+            out["gas_used"] = tx.gas_used
+        return out

@@ -319,6 +319,215 @@ def check_proof(
         sys.stdout.write(f"valid: {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}\n")
 
 
+ChainOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--chain",
+        help="JSON-RPC URL, or 'embedded' (default; env AICHAIN_CHAIN).",
+        show_default=False,
+    ),
+]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option("--registry", help="Registry address (env AICHAIN_REGISTRY).", show_default=False),
+]
+KeystoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keystore",
+        help="Encrypted keystore (env AICHAIN_KEYSTORE; password from "
+        "AICHAIN_KEYSTORE_PASSWORD or a prompt). Keys are never taken from the command line.",
+        show_default=False,
+    ),
+]
+ChainIdOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--chain-id", help="Refuse to run unless the chain has this id.", show_default=False
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _settings(
+    chain: str | None,
+    registry: str | None,
+    keystore: Path | None,
+    chain_id: int | None,
+    confirmations: int = 1,
+) -> Any:
+    from aichain_audit.ledger import ChainSettings
+
+    return ChainSettings.resolve(chain, registry, confirmations, keystore, chain_id)
+
+
+@app.command(
+    epilog="Examples: aichain anchor lineage.json (embedded chain); "
+    "AICHAIN_PRIVATE_KEY=... aichain anchor a.json b.json --chain https://rpc.example "
+    "--registry 0x... --confirmations 3"
+)
+def anchor(
+    manifests: Annotated[
+        list[Path],
+        typer.Argument(help="Lineage manifests (several: one batch).", show_default=False),
+    ],
+    chain: ChainOpt = None,
+    registry: RegistryOpt = None,
+    confirmations: Annotated[
+        int, typer.Option("--confirmations", help="Blocks to wait for.", min=1)
+    ] = 1,
+    keystore: KeystoreOpt = None,
+    chain_id: ChainIdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Anchor lineage roots in the registry; a receipt is written beside each manifest."""
+    from aichain_audit import api
+    from aichain_audit.receipt import receipt_path
+
+    settings = _settings(chain, registry, keystore, chain_id, confirmations)
+    receipts: list[Any] = api.anchor(manifests, settings)
+    if as_json:
+        docs = []
+        for r in receipts:
+            d = r.to_dict()
+            if r.batch is not None:
+                d["batch"] = {"index": r.batch.index, "size": r.batch.size, "root": r.batch.root,
+                              "path": r.batch.path}  # fmt: skip
+            docs.append(d)
+        _stdout_json(docs)
+        return
+    console = _console()
+    for path, r in zip(manifests, receipts, strict=True):
+        verb = "already anchored" if r.existing else "anchored"
+        where = (
+            "the embedded chain (self-attested)" if r.chain == "embedded" else f"chain {r.chain_id}"
+        )
+        console.print(f"[bold]{verb}[/bold] {r.root} on {where}")
+        console.print(f"  registry  {r.registry}")
+        console.print(f"  tx        {r.tx} (block {r.block}, {r.gas_used:,} gas)")
+        console.print(f"  anchorer  {r.anchorer}")
+        if r.batch is not None:
+            console.print(f"  batch     {r.batch.index + 1} of {r.batch.size}, root {r.batch.root}")
+        console.print(f"  receipt   {markup(receipt_path(path))}")
+
+
+@app.command(epilog="Example: aichain revoke lineage.json --reason 'trained on a leaked test set'")
+def revoke(
+    target: Annotated[
+        str, typer.Argument(help="Lineage root (hex) or its manifest.", show_default=False)
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded on chain).")],
+    subject: Annotated[
+        str | None,
+        typer.Option("--subject", help="Subject, when the root has several.", show_default=False),
+    ] = None,
+    chain: ChainOpt = None,
+    registry: RegistryOpt = None,
+    keystore: KeystoreOpt = None,
+    chain_id: ChainIdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke an anchored record (by its anchorer or the registry owner)."""
+    from aichain_audit import api
+
+    result = api.revoke(target, reason, _settings(chain, registry, keystore, chain_id), subject)
+    if as_json:
+        _stdout_json(result)
+    else:
+        sys.stdout.write(f"revoked {result['root']} (tx {result['tx']}, block {result['block']})\n")
+
+
+registry_app = typer.Typer(
+    help="Registry administration: deploy, grant and withdraw anchoring rights, ownership.",
+    no_args_is_help=True,
+)
+app.add_typer(registry_app, name="registry")
+
+
+def _registry(
+    action: str,
+    account: str | None,
+    chain: str | None,
+    registry: str | None,
+    keystore: Path | None,
+    chain_id: int | None,
+    as_json: bool,
+) -> None:
+    from aichain_audit import api
+
+    result = api.registry_command(action, _settings(chain, registry, keystore, chain_id), account)
+    if as_json:
+        _stdout_json(result)
+        return
+    console = _console()
+    for key, value in result.items():
+        if value is not None:
+            console.print(f"{key:<20} {markup(value)}")
+
+
+AccountArg = Annotated[str, typer.Argument(help="Account address.", show_default=False)]
+
+
+@registry_app.command(
+    "deploy", epilog="Example: aichain registry deploy --chain http://127.0.0.1:8545"
+)
+def registry_deploy(
+    chain: ChainOpt = None,
+    keystore: KeystoreOpt = None,
+    chain_id: ChainIdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy a new registry; the deployer owns it and may anchor."""
+    _registry("deploy", None, chain, None, keystore, chain_id, as_json)
+
+
+@registry_app.command("status", epilog="Example: aichain registry status --json")
+def registry_status(
+    account: Annotated[
+        str | None, typer.Argument(help="Account to check.", show_default=False)
+    ] = None,
+    chain: ChainOpt = None,
+    registry: RegistryOpt = None,
+    keystore: KeystoreOpt = None,
+    chain_id: ChainIdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show owner, pending owner and anchoring rights."""
+    _registry("status", account, chain, registry, keystore, chain_id, as_json)
+
+
+def _account_command(action: str, doc: str) -> None:
+    def command(
+        account: AccountArg,
+        chain: ChainOpt = None,
+        registry: RegistryOpt = None,
+        keystore: KeystoreOpt = None,
+        chain_id: ChainIdOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _registry(action, account, chain, registry, keystore, chain_id, as_json)
+
+    command.__doc__ = doc
+    registry_app.command(action, epilog=f"Example: aichain registry {action} 0xAbC...")(command)
+
+
+_account_command("grant", "Grant anchoring rights (owner only).")
+_account_command("withdraw", "Withdraw anchoring rights (owner only).")
+_account_command("transfer-owner", "Start a two-step ownership transfer (owner only).")
+
+
+@registry_app.command("accept-owner", epilog="Example: aichain registry accept-owner")
+def registry_accept_owner(
+    chain: ChainOpt = None,
+    registry: RegistryOpt = None,
+    keystore: KeystoreOpt = None,
+    chain_id: ChainIdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accept a pending ownership transfer (the pending owner only)."""
+    _registry("accept-owner", None, chain, registry, keystore, chain_id, as_json)
+
+
 def _fail(message: str, code: int) -> NoReturn:
     sys.stderr.write(f"aichain: error: {safe(message)}\n")
     raise SystemExit(code)

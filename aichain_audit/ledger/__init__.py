@@ -1,0 +1,192 @@
+"""The ledger: where lineage roots are anchored. Knows nothing of ONNX or manifests.
+
+One small interface (`open_registry` yields a `Connection` whose `registry` is a
+`Registry`), two chains behind it:
+- the embedded chain (default): an in-process EVM persisted under AICHAIN_HOME,
+  self-attested, the registry deployed by itself on first anchor;
+- any JSON-RPC node (`--chain URL` / AICHAIN_CHAIN): chain id and registry code
+  checked, retries bounded, confirmations awaited, nonces kept apart across
+  processes with a lock file per (chain, account).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aichain_audit.errors import UsageError
+
+ENV_CHAIN = "AICHAIN_CHAIN"
+ENV_REGISTRY = "AICHAIN_REGISTRY"
+ENV_HOME = "AICHAIN_HOME"
+EMBEDDED = "embedded"
+
+
+def aichain_home() -> Path:
+    """AICHAIN_HOME, else the user data folder (not the working folder)."""
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("aichain-audit", appauthor=False))
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """Where to anchor: resolved flag > environment > default (the embedded chain)."""
+
+    chain: str  # "embedded" or a JSON-RPC URL
+    registry: str | None
+    confirmations: int = 1
+    keystore: Path | None = None
+    expected_chain_id: int | None = None
+    home: Path = Path()
+
+    @property
+    def embedded(self) -> bool:
+        return self.chain == EMBEDDED
+
+    @classmethod
+    def resolve(
+        cls,
+        chain: str | None = None,
+        registry: str | None = None,
+        confirmations: int = 1,
+        keystore: Path | None = None,
+        expected_chain_id: int | None = None,
+    ) -> ChainSettings:
+        if confirmations < 1:
+            raise UsageError("--confirmations must be at least 1")
+        chosen = chain or os.environ.get(ENV_CHAIN) or EMBEDDED
+        return cls(
+            chain=chosen,
+            registry=registry or os.environ.get(ENV_REGISTRY) or None,
+            confirmations=confirmations,
+            keystore=keystore,
+            expected_chain_id=expected_chain_id,
+            home=aichain_home(),
+        )
+
+
+@dataclass
+class Connection:
+    """An open registry on a chain, for the length of one command."""
+
+    registry: Any  # aichain_audit.ledger.registry.Registry
+    chain_id: int
+    kind: str  # "embedded" or "rpc"
+    label: str  # how to name the chain in messages (no credentials)
+    deploy_tx: Any = None  # the TxResult when this session deployed the registry
+
+    @property
+    def trust(self) -> str:
+        return "self-attested" if self.kind == EMBEDDED else "pinned"
+
+
+def _nonce_lock(
+    home: Path, chain_id: int, address: str
+) -> Callable[[], AbstractContextManager[Any]]:
+    from filelock import FileLock
+
+    folder = home / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / f"{chain_id}-{address.lower()}.lock", timeout=300)
+    return lambda: lock
+
+
+@contextmanager
+def open_registry(
+    settings: ChainSettings,
+    *,
+    write: bool,
+    deploy_if_missing: bool = False,
+    need_registry: bool = True,
+) -> Iterator[Connection]:
+    """Opens the configured chain and registry; writes commit only if the block exits cleanly."""
+    from aichain_audit.ledger.keys import load_signer, refuse_dev_key
+    from aichain_audit.ledger.registry import Registry, RegistryError
+
+    if settings.embedded:
+        from aichain_audit.ledger import embedded
+
+        with embedded.open_embedded_chain(settings.home / "chain", write=write) as session:
+            w3 = session.w3
+            chain_id = int(w3.eth.chain_id)
+            if settings.expected_chain_id not in (None, chain_id):
+                raise UsageError(
+                    f"the embedded chain has chain id {chain_id}, not {settings.expected_chain_id}"
+                )
+            signer = load_signer(settings.keystore)
+            if signer is None:
+                from aichain_audit.ledger.keys import dev_signer
+
+                signer = dev_signer(embedded.dev_keys()[0])
+            elif write:
+                _fund_on_embedded(w3, signer.address, embedded.dev_keys()[0])
+            address = settings.registry or session.get("registry")
+            registry = Registry(w3, address, signer=signer, describe="the embedded chain")
+            conn = Connection(registry, chain_id, EMBEDDED, "the embedded chain")
+            if address is None and deploy_if_missing:
+                conn.deploy_tx = registry.deploy()
+                session.set("registry", str(registry.address))
+            elif address is None and need_registry:
+                raise RegistryError(
+                    "the embedded chain has no registry yet: anchor something first "
+                    "(it deploys itself) or run `aichain registry deploy`"
+                )
+            yield conn
+        return
+
+    from aichain_audit.ledger.rpc import connect, display_url
+
+    w3, call = connect(settings.chain)
+    label = display_url(settings.chain)
+    chain_id = int(call(lambda: w3.eth.chain_id))
+    if settings.expected_chain_id not in (None, chain_id):
+        raise UsageError(
+            f"the chain at {label} has chain id {chain_id}, not the expected "
+            f"{settings.expected_chain_id}"
+        )
+    signer = load_signer(settings.keystore)
+    if signer is not None:
+        refuse_dev_key(signer, chain_id, embedded=False)
+    if settings.registry is None and need_registry:
+        raise UsageError(
+            "no registry address: pass --registry or set AICHAIN_REGISTRY "
+            "(`aichain registry deploy` creates one)"
+        )
+    registry = Registry(
+        w3,
+        settings.registry if need_registry else None,
+        signer=signer,
+        confirmations=settings.confirmations,
+        call=call,
+        describe=label,
+        send_lock=_nonce_lock(settings.home, chain_id, signer.address) if signer else None,
+    )
+    with nullcontext():
+        yield Connection(registry, chain_id, "rpc", label)
+
+
+def _fund_on_embedded(w3: Any, address: str, dev_key: bytes) -> None:
+    """Gives a user's key on the embedded chain some of the development account's ether."""
+    from eth_account import Account
+
+    if int(w3.eth.get_balance(address)) >= 10**18:
+        return
+    dev = Account.from_key(dev_key)
+    tx = {
+        "to": address,
+        "value": 100 * 10**18,
+        "gas": 21_000,
+        "nonce": w3.eth.get_transaction_count(dev.address, "pending"),
+        "chainId": int(w3.eth.chain_id),
+        "maxFeePerGas": 10 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+    }
+    w3.eth.send_raw_transaction(dev.sign_transaction(tx).raw_transaction)
