@@ -319,6 +319,21 @@ def _root_and_subject(target: str, subject: str | None, reg: object) -> tuple[by
     return root, subjects.pop()
 
 
+def anchored_status(root: bytes, subject: str, chain: str | None, registry: str | None) -> str:
+    """'trusted', 'revoked', 'untrusted' or 'not anchored': the registry's word on a root."""
+    from aichain_audit.ledger import ChainSettings, open_registry
+    from aichain_audit.ledger.registry import hex32
+
+    settings = ChainSettings.resolve(chain, registry)
+    if not settings.embedded and settings.registry is None:
+        raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
+    with open_registry(settings, write=False) as conn:
+        record = conn.registry.record(root, hex32(subject))
+    if record is None:
+        return "not anchored"
+    return str(record.status.name.lower())
+
+
 def revoke(
     target: str, reason: str, settings: object, subject: str | None = None
 ) -> dict[str, object]:

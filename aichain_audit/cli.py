@@ -295,25 +295,54 @@ def check_proof(
             "--root", help="The lineage root you trust (64 hex digits).", show_default=False
         ),
     ] = None,
+    chain: Annotated[
+        str | None,
+        typer.Option(
+            "--chain",
+            help="Instead of --root: trust the root only if it is anchored, unrevoked and "
+            "trusted in the registry on this chain ('embedded' or a JSON-RPC URL).",
+            show_default=False,
+        ),
+    ] = None,
+    registry: Annotated[
+        str | None, typer.Option("--registry", help="Registry address.", show_default=False)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON result.")] = False,
 ) -> None:
     """Check an inclusion proof against a root you trust; exit 0 valid, 1 invalid."""
     from aichain_audit import api
     from aichain_audit.proof import parse_root
 
-    if root is None:
-        raise UsageError("give --root: a proof is never checked against the root inside it")
-    trusted = parse_root(root)
-    p = api.read_proof(proof)
-    valid = api.check_proof(p, trusted)
-    if as_json:
-        _stdout_json({"valid": valid, "item": p.item, "index": p.index, "root": trusted.hex()})
-    if not valid:
-        why = (
-            "the proof is for another root"
-            if p.root != trusted
-            else "the path does not lead from the leaf to the root"
+    if (root is None) == (chain is None):
+        raise UsageError(
+            "give either --root, or --chain with --registry: a proof is never checked "
+            "against the root inside it alone"
         )
+    p = api.read_proof(proof)
+    if root is not None:
+        trusted = parse_root(root)
+        anchored = None
+    else:
+        anchored = api.anchored_status(p.root, str(p.subject["digest"]), chain, registry)
+        trusted = p.root
+    valid = api.check_proof(p, trusted) and (anchored is None or anchored == "trusted")
+    if as_json:
+        doc: dict[str, Any] = {
+            "valid": valid,
+            "item": p.item,
+            "index": p.index,
+            "root": trusted.hex(),
+        }
+        if anchored is not None:
+            doc["record"] = anchored
+        _stdout_json(doc)
+    if not valid:
+        if anchored not in (None, "trusted"):
+            why = f"its root is {anchored} in the registry"
+        elif p.root != trusted:
+            why = "the proof is for another root"
+        else:
+            why = "the path does not lead from the leaf to the root"
         raise CheckFailed(f"invalid proof for {safe(p.item)}: {why}")
     if not as_json:
         sys.stdout.write(f"valid: {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}\n")

@@ -66,7 +66,7 @@ BIN = Path(sys.executable).parent
 AICHAIN = BIN / "aichain"
 GIB = 1 << 30
 MB = 10**6
-TARGETS = ("P1", "P2", "P3", "P5", "P6")
+TARGETS = ("P1", "P2", "P3", "P4", "P5", "P6")
 
 RSS_WRAPPER = (
     "import resource, subprocess, sys, time\n"
@@ -342,6 +342,44 @@ def p3(runs: int) -> list[Row]:
     ]  # fmt: skip
 
 
+# Published peers for P4 (PRODUCT.md section 4): not measured here, printed for scale.
+EAS_ATTEST_GAS = 180_000
+EVENT_ONLY_GAS = 24_000
+
+
+def p4() -> list[Row]:
+    """Anchoring gas on the embedded chain: gas is deterministic, one run is enough."""
+    import hashlib
+    import tempfile
+
+    from aichain_audit import merkle
+    from aichain_audit.ledger.embedded import dev_keys, open_embedded_chain
+    from aichain_audit.ledger.keys import dev_signer
+    from aichain_audit.ledger.registry import Registry
+
+    log("P4: anchoring gas on the embedded chain")
+    with tempfile.TemporaryDirectory() as home, open_embedded_chain(Path(home), write=True) as s:
+        reg = Registry(s.w3, None, signer=dev_signer(dev_keys()[0]))
+        reg.deploy()
+        # Worst case for calldata: 32 non-zero bytes each in root and subject.
+        root = hashlib.sha256(b"root").digest()
+        subject = hashlib.sha256(b"subject").digest()
+        single = reg.anchor(root, subject).gas_used
+        leaves = [
+            merkle.leaf_hash(hashlib.sha256(bytes([i])).digest() + subject) for i in range(64)
+        ]
+        batch = reg.anchor_batch(merkle.root(leaves), 64).gas_used
+    per_root = batch / 64
+    return [
+        Row("P4a", "gas of one anchor", f"{single:,}", f"EAS attest ~{EAS_ATTEST_GAS:,}",
+            f"{single / EAS_ATTEST_GAS:.2f}", "<= 50,000", verdict(single <= 50_000),
+            f"event-only ~{EVENT_ONLY_GAS:,}", single, EAS_ATTEST_GAS),
+        Row("P4b", "gas per root, batch of 64", f"{per_root:,.0f}", f"single {single:,}",
+            f"{per_root / single:.3f}", "<= 1,500", verdict(per_root <= 1_500), "",
+            per_root, single),
+    ]  # fmt: skip
+
+
 def p5(runs: int) -> list[Row]:
     log("P5: start-up")
     s, b = best_of(max(runs, 5), [AICHAIN, "--help"], [sys.executable, "-c", "pass"])
@@ -448,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "P1": lambda: p1(runs, openssl),
         "P2": lambda: p2(runs, ms_python),
         "P3": lambda: p3(runs),
+        "P4": p4,
         "P5": lambda: p5(runs),
         "P6": lambda: p6(args.quick),
     }

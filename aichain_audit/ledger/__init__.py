@@ -114,6 +114,12 @@ def open_registry(
     if settings.embedded:
         from aichain_audit.ledger import embedded
 
+        if not write and not embedded.exists(settings.home / "chain"):
+            # Reading must not create a chain (a verifier never deploys or writes anything).
+            raise RegistryError(
+                f"there is no embedded chain under {settings.home} (AICHAIN_HOME): "
+                "nothing has been anchored there"
+            )
         with embedded.open_embedded_chain(settings.home / "chain", write=write) as session:
             w3 = session.w3
             chain_id = int(w3.eth.chain_id)
