@@ -263,7 +263,7 @@ def anchor(manifest_paths: Sequence[Path], settings: object) -> list[object]:
             (root, subject), m = pairs[0], manifests[0]
             record = reg.record(root, subject)
             if record is not None:
-                found = reg.find_anchor_tx(root, subject)
+                found = reg.find_anchor_tx(root, subject, block=record.block)
                 if found is None:
                     raise InputError("the record exists but its transaction was not found")
                 receipts.append(receipt(root, m.subject, found, None, True, record.anchorer))
@@ -276,7 +276,7 @@ def anchor(manifest_paths: Sequence[Path], settings: object) -> list[object]:
             batch_subject = reg.batch_subject()
             record = reg.record(tree.root, batch_subject)
             if record is not None:
-                found = reg.find_anchor_tx(tree.root, batch_subject, batch=True)
+                found = reg.find_anchor_tx(tree.root, batch_subject, batch=True, block=record.block)
                 if found is None:
                     raise InputError("the batch record exists but its transaction was not found")
                 tx, existing, anchorer = found, True, record.anchorer

@@ -185,24 +185,31 @@ class Registry:
         c = self._require()
         return bool(self._call(lambda: c.functions.isAnchorer(account).call()))
 
-    def find_anchor_tx(self, root: bytes, subject: bytes, batch: bool = False) -> TxResult | None:
-        """The transaction that created a record, found through its indexed event."""
+    def find_anchor_tx(
+        self, root: bytes, subject: bytes, batch: bool = False, block: int | None = None
+    ) -> TxResult | None:
+        """The transaction that created a record, found through its indexed event.
+
+        With the record's block number (from `record`) only that block is searched, which
+        public nodes allow; without it, the whole chain.
+        """
         c = self._require()
         event = c.events.BatchAnchored if batch else c.events.Anchored
         args = {"batchRoot": root} if batch else {"root": root, "subject": subject}
+        start, end = (block, block) if block is not None else (0, "latest")
         logs = self._call(
-            lambda: event.get_logs(from_block=0, to_block="latest", argument_filters=args)
+            lambda: event.get_logs(from_block=start, to_block=end, argument_filters=args)
         )
         if not logs:
             return None
         log = logs[0]
         receipt = self._call(lambda: self.w3.eth.get_transaction_receipt(log["transactionHash"]))
-        block = self._call(lambda: self.w3.eth.get_block(receipt["blockNumber"]))
+        header = self._call(lambda: self.w3.eth.get_block(receipt["blockNumber"]))
         return TxResult(
             "0x" + bytes(log["transactionHash"]).hex(),
             int(receipt["blockNumber"]),
             int(receipt["gasUsed"]),
-            int(block["timestamp"]),
+            int(header["timestamp"]),
         )
 
     def roots_of(self, subject: bytes) -> list[tuple[bytes, str, int]]:
