@@ -158,6 +158,11 @@ def digest_files(
         if batch:
             yield batch
 
+    if workers > 1 and len(small) >= _PROCESS_THRESHOLD and _can_fork():
+        # Many small files: per-file Python overhead holds the GIL, so threads do not
+        # scale; forked processes do. Large files still go to threads below.
+        _hash_small_in_processes(jobs, small, workers, results, progress)
+        small = []
     if workers == 1 or (len(small) < 64 and not large):
         for batch in small_batches():
             hash_small_batch(batch)
@@ -175,6 +180,53 @@ def digest_files(
         assert r is not None
         out.append(r)
     return out
+
+
+_PROCESS_THRESHOLD = 4096
+
+
+def _can_fork() -> bool:
+    # Forking a process that runs other threads (a progress bar) is unsafe; fall back to threads.
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _hash_chunk(items: list[tuple[str, str, bool]]) -> list[tuple[str, str, int]]:
+    """Runs in a worker process: ("ok", digest, size) or (error class, message, 0) per file."""
+    out: list[tuple[str, str, int]] = []
+    for path, shown, follow in items:
+        try:
+            d = _read_small(path, shown, follow)
+            out.append(("ok", d.digest, d.size))
+        except InputError as exc:
+            out.append((type(exc).__name__, exc.message, 0))
+    return out
+
+
+def _hash_small_in_processes(
+    jobs: Sequence[HashJob],
+    indices: list[int],
+    workers: int,
+    results: list[FileDigest | InputError | None],
+    progress: Progress | None,
+) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    errors = {cls.__name__: cls for cls in (InputError, Unreadable, PathPolicyError)}
+    count = max(workers * 8, len(indices) // 2048)
+    step = -(-len(indices) // count)
+    chunks = [indices[k : k + step] for k in range(0, len(indices), step)]
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(_hash_chunk, [(jobs[i].path, jobs[i].shown, jobs[i].follow) for i in chunk])
+            for chunk in chunks
+        ]
+        for chunk, future in zip(chunks, futures, strict=True):
+            for i, (kind, value, size) in zip(chunk, future.result(), strict=True):
+                results[i] = FileDigest(value, size) if kind == "ok" else errors[kind](value)
+            if progress:
+                progress(sum(jobs[i].size for i in chunk))
 
 
 def _digest_large(

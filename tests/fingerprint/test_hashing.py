@@ -94,3 +94,23 @@ def test_any_changed_byte_changes_the_digest(data: bytes, pos: int, flip: int) -
     i = pos % len(data)
     changed = data[:i] + bytes([data[i] ^ flip]) + data[i + 1 :]
     assert digest_bytes(changed) != digest_bytes(data)
+
+
+def test_many_small_files_hashed_in_processes_match_serial_hashing(tmp_path: Path) -> None:
+    jobs = []
+    for i in range(4500):  # above the threshold where worker processes take over
+        p = tmp_path / f"f{i}"
+        p.write_bytes(i.to_bytes(4, "big") * (i % 7))
+        jobs.append(HashJob(str(p), p.name, (i % 7) * 4))
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "f1")
+    jobs.insert(2000, HashJob(str(link), "data/link", 4))
+    seen: list[int] = []
+    parallel = digest_files(jobs, workers=2, progress=seen.append)
+    serial = digest_files(jobs, workers=1)
+    assert [str(r) if isinstance(r, InputError) else r for r in parallel] == [
+        str(r) if isinstance(r, InputError) else r for r in serial
+    ]
+    assert isinstance(parallel[2000], InputError)
+    assert "symbolic link" in parallel[2000].message
+    assert sum(seen) == sum(job.size for job in jobs)
