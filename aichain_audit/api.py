@@ -307,11 +307,7 @@ def _root_and_subject(target: str, subject: str | None, reg: object) -> tuple[by
         return root, hex32(subject)
     if reg.record(root, reg.batch_subject()) is not None:
         return root, reg.batch_subject()
-    c = reg.contract
-    logs = c.events.Anchored.get_logs(
-        from_block=0, to_block="latest", argument_filters={"root": root}
-    )
-    subjects = {bytes(x["args"]["subject"]) for x in logs}
+    subjects = set(reg.subjects_of(root))
     if not subjects:
         raise InputError(f"root {root.hex()} is not anchored in this registry")
     if len(subjects) > 1:

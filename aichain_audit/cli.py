@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -582,7 +583,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message(), EXIT_CANNOT_COMPLETE)
     except AichainError as exc:
         if debug:
-            raise
+            traceback.print_exc()
         _fail(exc.message, exit_code(exc))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
@@ -590,7 +591,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(EXIT_CANNOT_COMPLETE) from None
     except Exception as exc:
         if debug:
-            raise
+            traceback.print_exc()
         _fail(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
             EXIT_CANNOT_COMPLETE,

@@ -211,8 +211,9 @@ def test_untrusted_names_are_escaped_in_terminal_output(tmp_path: Path) -> None:
 
 def test_debug_shows_a_traceback_for_errors(tmp_path: Path) -> None:
     proc = run_cli("--debug", "fingerprint", "--dataset", tmp_path / "nope")
-    assert proc.returncode != 0
+    assert proc.returncode == 2  # the exit code keeps its meaning under --debug
     assert "Traceback" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("aichain: error: ")
 
 
 def test_two_arguments_with_the_same_base_name_are_refused(tmp_path: Path) -> None:

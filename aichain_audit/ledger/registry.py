@@ -212,6 +212,16 @@ class Registry:
             int(header["timestamp"]),
         )
 
+    def subjects_of(self, root: bytes) -> list[bytes]:
+        """Subjects a root was anchored with (single anchors), through the indexed event."""
+        c = self._require()
+        logs = self._call(
+            lambda: c.events.Anchored.get_logs(
+                from_block=0, to_block="latest", argument_filters={"root": root}
+            )
+        )
+        return [bytes(x["args"]["subject"]) for x in logs]
+
     def roots_of(self, subject: bytes) -> list[tuple[bytes, str, int]]:
         """(root, anchorer, block) of every single anchor of `subject`, oldest first."""
         c = self._require()
@@ -319,8 +329,10 @@ class Registry:
                     last = exc
                     time.sleep(0.2)
                     continue
+                # `describe` is already a full noun phrase ("the embedded chain", or the
+                # node's URL): a leading "the" made "the the embedded chain" / "the http://...".
                 raise ChainError(
-                    f"the {self.describe} refused the transaction: {_one_line(exc)}"
+                    f"{self.describe} refused the transaction: {_one_line(exc)}"
                 ) from None
         raise ChainError(f"could not find a free nonce for {sender}: {_one_line(last)}")
 
