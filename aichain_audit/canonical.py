@@ -9,6 +9,7 @@ Unicode (lone surrogates), and non-string object keys.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -126,3 +127,30 @@ def canonical_json(value: JsonValue) -> bytes:
     out: list[str] = []
     _encode(value, out)
     return "".join(out).encode("utf-8")
+
+
+def parse_json_strict(text: str) -> JsonValue:
+    """JSON with duplicate keys, NaN and the infinities refused (ValueError names the defect).
+
+    Such documents have no single meaning, so anything we hash or check is read this way.
+    """
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in items:
+            if k in out:
+                raise ValueError(f"duplicate key {k!r}")
+            out[k] = v
+        return out
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON and has no canonical form")
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aichain_audit import __version__, merkle
-from aichain_audit.canonical import MAX_SAFE_INTEGER, canonical_json
+from aichain_audit.canonical import MAX_SAFE_INTEGER, canonical_json, parse_json_strict
 from aichain_audit.errors import ManifestError, PathPolicyError
 from aichain_audit.fingerprint.paths import check_relative
 
@@ -330,27 +330,11 @@ def _check_unique_items(leaves: Sequence[Leaf]) -> None:
 
 def parse_strict_json(data: bytes, shown: str) -> Any:
     """JSON with duplicate keys, NaN and infinities refused."""
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in items:
-            if k in out:
-                raise ManifestError(f"{shown}: duplicate key {k!r}")
-            out[k] = v
-        return out
-
-    def constant(name: str) -> Any:
-        raise ManifestError(f"{shown}: {name} is not valid JSON")
-
     if len(data) > MAX_MANIFEST_BYTES:
         raise ManifestError(f"{shown}: larger than 1 GiB")
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+        return parse_json_strict(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ManifestError(f"{shown}: not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise ManifestError(
-            f"{shown}: invalid JSON at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise ManifestError(f"{shown}: nested too deeply") from None
+    except ValueError as exc:
+        raise ManifestError(f"{shown}: {exc}") from None

@@ -10,7 +10,6 @@ ISO 8601 strings. Values that canonical JSON cannot hold exactly are refused.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 import tomllib
@@ -18,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aichain_audit.canonical import MAX_SAFE_INTEGER
+from aichain_audit.canonical import MAX_SAFE_INTEGER, parse_json_strict
 from aichain_audit.errors import ConfigError
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -108,35 +107,11 @@ def load_config(path: Path, shown: str) -> Any:
     return _load_yaml(text, shown)
 
 
-def _no_duplicates(shown: str) -> Any:
-    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in out:
-                raise ConfigError(f"{shown}: duplicate key {k!r}")
-            out[k] = v
-        return out
-
-    return hook
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON and has no canonical form")
-
-
 def _load_json(text: str, shown: str) -> Any:
     try:
-        return json.loads(
-            text, object_pairs_hook=_no_duplicates(shown), parse_constant=_refuse_constant
-        )
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{shown}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
+        return parse_json_strict(text)
     except ValueError as exc:
         raise ConfigError(f"{shown}: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"{shown}: nested too deeply") from None
 
 
 def _toml_plain(v: Any) -> Any:
