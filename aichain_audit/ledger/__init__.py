@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,8 +175,7 @@ def open_registry(
         describe=label,
         send_lock=_nonce_lock(settings.home, chain_id, signer.address) if signer else None,
     )
-    with nullcontext():
-        yield Connection(registry, chain_id, "rpc", label)
+    yield Connection(registry, chain_id, "rpc", label)
 
 
 def _fund_on_embedded(w3: Any, address: str, dev_key: bytes) -> None:
