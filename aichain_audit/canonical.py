@@ -108,15 +108,25 @@ def _encode(value: JsonValue, out: list[str]) -> None:
         for key in value:
             if not isinstance(key, str):
                 raise ValueError(f"object key {key!r} is not a string")
-        # RFC 8785 orders members by the UTF-16 code units of their names.
-        keys = sorted(value, key=lambda s: s.encode("utf-16-be", "surrogatepass"))
+        # RFC 8785 orders members by the UTF-16 code units of their names; for ASCII names
+        # that is code point order, which plain sorting gives (the common, fast case).
+        if all(key.isascii() for key in value):
+            keys = sorted(value)
+        else:
+            keys = sorted(value, key=lambda s: s.encode("utf-16-be", "surrogatepass"))
         out.append("{")
         for i, key in enumerate(keys):
             if i:
                 out.append(",")
             out.append(_encode_string(key))
             out.append(":")
-            _encode(value[key], out)
+            item = value[key]
+            if type(item) is str:  # inline the commonest member types of a leaf
+                out.append(_encode_string(item))
+            elif type(item) is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                out.append(str(item))
+            else:
+                _encode(item, out)
         out.append("}")
     else:
         raise ValueError(f"{type(value).__name__} value {value!r} has no canonical JSON form")

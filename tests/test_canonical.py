@@ -66,6 +66,12 @@ def test_known_number_forms(value: float, text: str) -> None:
     assert format_number(value) == text
 
 
+@given(st.lists(st.sampled_from(["a", "\ue000", "\U0001f600", "z", ""]), min_size=1, max_size=4))
+def test_member_order_of_non_ascii_names_is_by_utf16_code_units(parts: list[str]) -> None:
+    doc = {"".join(parts): 1, "a" + "".join(reversed(parts)): 2, "a\ue000": 3, "a\U0001f600": 4}
+    assert canonical_json(doc) == rfc8785.dumps(doc)
+
+
 def test_member_order_is_by_utf16_code_units() -> None:
     # U+E000 sorts after U+1F600 in UTF-16 (surrogates are 0xD83D...), before it by code point.
     doc = {"\ue000": 1, "\U0001f600": 2, "a": 3}
