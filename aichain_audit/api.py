@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aichain_audit.errors import InputError, ManifestError, UsageError
 from aichain_audit.fingerprint.config import flatten, load_config
@@ -35,6 +35,12 @@ from aichain_audit.lineage import (
     tensor_leaf,
 )
 from aichain_audit.proof import InclusionProof, load_proof, prove
+
+if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports these
+    from aichain_audit.fingerprint.onnx_model import ModelFingerprint
+    from aichain_audit.ledger import ChainSettings
+    from aichain_audit.ledger.registry import Registry
+    from aichain_audit.receipt import AnchorReceipt
 
 __all__ = [
     "FingerprintResult",
@@ -58,7 +64,7 @@ class Progress(Protocol):
 @dataclass(frozen=True)
 class FingerprintResult:
     manifest: LineageManifest
-    model: object | None = None  # a ModelFingerprint; typed loosely to keep onnx imports lazy
+    model: ModelFingerprint | None = None
     dataset_files: int = 0
     dataset_bytes: int = 0
     config_values: int = 0
@@ -107,7 +113,7 @@ def _config_leaves(configs: Sequence[Path]) -> list[Leaf]:
     return leaves
 
 
-def _model_leaves(model: Path) -> tuple[list[Leaf], object]:
+def _model_leaves(model: Path) -> tuple[list[Leaf], ModelFingerprint]:
     from aichain_audit.fingerprint.onnx_model import SCHEME, fingerprint_model
 
     fp = fingerprint_model(model)
@@ -220,7 +226,7 @@ def batch_leaf_hash(root: bytes, subject: bytes) -> bytes:
     return merkle.leaf_hash(root + subject)
 
 
-def anchor(manifest_paths: Sequence[Path], settings: object) -> list[object]:
+def anchor(manifest_paths: Sequence[Path], settings: ChainSettings) -> list[AnchorReceipt]:
     """Anchors one lineage root, or several in one batch transaction; idempotent.
 
     Returns one `AnchorReceipt` per manifest and writes each beside its manifest
@@ -229,11 +235,10 @@ def anchor(manifest_paths: Sequence[Path], settings: object) -> list[object]:
     """
     from aichain_audit import merkle
     from aichain_audit.atomicfile import write_atomic
-    from aichain_audit.ledger import ChainSettings, open_registry
+    from aichain_audit.ledger import open_registry
     from aichain_audit.ledger.registry import TxResult, hex32
     from aichain_audit.receipt import AnchorReceipt, BatchInfo, receipt_path
 
-    assert isinstance(settings, ChainSettings)
     if not manifest_paths:
         raise UsageError("give at least one lineage manifest to anchor")
     manifests = [load_manifest(p) for p in manifest_paths]
@@ -293,11 +298,10 @@ def anchor(manifest_paths: Sequence[Path], settings: object) -> list[object]:
     return list(receipts)
 
 
-def _root_and_subject(target: str, subject: str | None, reg: object) -> tuple[bytes, bytes]:
+def _root_and_subject(target: str, subject: str | None, reg: Registry) -> tuple[bytes, bytes]:
     """ROOT (hex) or a manifest path, and the subject: given, from the manifest, or found."""
-    from aichain_audit.ledger.registry import Registry, hex32
+    from aichain_audit.ledger.registry import hex32
 
-    assert isinstance(reg, Registry)
     path = Path(target)
     if target.endswith(".json") or path.is_file():
         m = load_manifest(path)
@@ -331,12 +335,11 @@ def anchored_status(root: bytes, subject: str, chain: str | None, registry: str 
 
 
 def revoke(
-    target: str, reason: str, settings: object, subject: str | None = None
+    target: str, reason: str, settings: ChainSettings, subject: str | None = None
 ) -> dict[str, object]:
     """Revokes an anchored record (by its anchorer or the registry owner), with a reason."""
-    from aichain_audit.ledger import ChainSettings, open_registry
+    from aichain_audit.ledger import open_registry
 
-    assert isinstance(settings, ChainSettings)
     if not reason.strip():
         raise UsageError("--reason must say why the record is revoked")
     with open_registry(settings, write=True) as conn:
@@ -352,12 +355,11 @@ def revoke(
 
 
 def registry_command(
-    action: str, settings: object, account: str | None = None
+    action: str, settings: ChainSettings, account: str | None = None
 ) -> dict[str, object]:
     """`aichain registry ACTION`: deploy, grant, withdraw, status, transfer-owner, accept-owner."""
-    from aichain_audit.ledger import ChainSettings, open_registry
+    from aichain_audit.ledger import open_registry
 
-    assert isinstance(settings, ChainSettings)
     write = action != "status"
     deploying = action == "deploy"
     embedded_deploy = deploying and settings.embedded
