@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aichain_audit.errors import InputError, ManifestError, UsageError
 from aichain_audit.fingerprint.config import flatten, load_config
-from aichain_audit.fingerprint.hashing import HashJob, digest_files
+from aichain_audit.fingerprint.hashing import FileDigest, HashJob, digest_files
 from aichain_audit.fingerprint.paths import ListedFile, PathPolicy, argument_name, list_argument
 from aichain_audit.lineage import (
     Leaf,
@@ -72,7 +72,7 @@ class FingerprintResult:
 
 
 def _hash_datasets(
-    datasets: Sequence[Path], policy: PathPolicy, progress: Progress | None
+    datasets: Sequence[Path], policy: PathPolicy, progress: Progress | None, cache: bool = False
 ) -> tuple[list[Leaf], int, list[tuple[str, str]]]:
     listed: list[ListedFile] = []
     skipped: list[tuple[str, str]] = []
@@ -80,15 +80,33 @@ def _hash_datasets(
         listing = list_argument(arg, policy)
         listed.extend(listing.files)
         skipped.extend(listing.skipped)
-    jobs = [HashJob(f.path, f.name, f.size, follow=f.link is not None) for f in listed]
     total = sum(f.size for f in listed)
+    digest_cache = None
+    cached: list[FileDigest | None] = [None] * len(listed)
+    if cache:
+        from aichain_audit.fingerprint.cache import DigestCache
+        from aichain_audit.home import aichain_home
+
+        digest_cache = DigestCache(aichain_home() / "digests.sqlite3")
+        cached = digest_cache.lookup(listed)
+    todo = [i for i, c in enumerate(cached) if c is None]
+    jobs = [HashJob(listed[i].path, listed[i].name, listed[i].size, listed[i].link is not None)
+            for i in todo]  # fmt: skip
     if progress:
-        progress.start("hashing datasets", total)
+        progress.start("hashing datasets", sum(job.size for job in jobs))
     try:
-        results = digest_files(jobs, progress=progress.advance if progress else None)
+        fresh = digest_files(jobs, progress=progress.advance if progress else None)
     finally:
         if progress:
             progress.stop()
+    results: list[FileDigest | InputError] = []
+    fresh_iter = iter(fresh)
+    for c in cached:
+        results.append(c if c is not None else next(fresh_iter))
+    if digest_cache is not None:
+        done = [(f, r) for f, r in zip(listed, results, strict=True) if isinstance(r, FileDigest)]
+        digest_cache.store([f for f, _ in done], [r for _, r in done])
+        digest_cache.close()
     leaves: list[Leaf] = []
     for f, r in zip(listed, results, strict=True):
         if isinstance(r, InputError):
@@ -148,10 +166,12 @@ def fingerprint(
     mlflow_run: str | None = None,
     policy: PathPolicy = PathPolicy(),
     progress: Progress | None = None,
+    cache: bool = False,
 ) -> FingerprintResult:
     """Fingerprints a model, datasets and configs into one lineage manifest.
 
-    Nothing is written; `LineageManifest.to_json` gives the bytes to store.
+    No manifest is written; `LineageManifest.to_json` gives the bytes to store. With
+    `cache`, digests of unchanged dataset files come from the opt-in digest cache.
     """
     if model is None and not datasets and not configs:
         raise UsageError("nothing to fingerprint: give --model, --dataset or --config")
@@ -174,7 +194,7 @@ def fingerprint(
     if model is not None:
         model_leaves, fp = _model_leaves(model)
         leaves.extend(model_leaves)
-    data_leaves, total, skipped = _hash_datasets(datasets, policy, progress)
+    data_leaves, total, skipped = _hash_datasets(datasets, policy, progress, cache)
     leaves.extend(data_leaves)
     manifest = LineageManifest.build(leaves)
     return FingerprintResult(

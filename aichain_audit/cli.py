@@ -175,6 +175,14 @@ def fingerprint(
     skip_unreadable: Annotated[
         bool, typer.Option("--skip-unreadable", help="Record unreadable files as skipped.")
     ] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache",
+            help="Reuse digests of dataset files whose inode, size, mtime and ctime are "
+            "unchanged (AICHAIN_HOME/digests.sqlite3). Off by default.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Fingerprint a model, datasets and configs into one lineage manifest."""
@@ -201,6 +209,7 @@ def fingerprint(
         mlflow_run=mlflow_run,
         policy=policy,
         progress=_Bar(),
+        cache=cache,
     )
     manifest = result.manifest
     if output is not None:

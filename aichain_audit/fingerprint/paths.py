@@ -43,6 +43,11 @@ class ListedFile:
     path: str
     size: int
     link: str | None = None  # for a followed link: its target, relative to the folder argument
+    identity: tuple[int, int, int, int] = (0, 0, 0, 0)  # (dev, ino, mtime_ns, ctime_ns)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(slots=True)
@@ -113,7 +118,9 @@ def list_argument(arg: Path, policy: PathPolicy) -> Listing:
         raise InputError(f"{arg}: {exc.strerror}") from None
     listing = Listing()
     if stat.S_ISREG(st.st_mode):
-        listing.files.append(ListedFile(name, os.path.realpath(arg), st.st_size))
+        listing.files.append(
+            ListedFile(name, os.path.realpath(arg), st.st_size, identity=_identity(st))
+        )
     elif stat.S_ISDIR(st.st_mode):
         _walk(Path(os.path.realpath(arg)), name, policy, listing)
     else:
@@ -175,11 +182,11 @@ def _walk(root: Path, root_name: str, policy: PathPolicy, listing: Listing) -> N
                 if not stat.S_ISREG(st.st_mode):
                     _special(name, policy, listing)
                     continue
-                listing.files.append(ListedFile(name, target, st.st_size, link))
+                listing.files.append(ListedFile(name, target, st.st_size, link, _identity(st)))
             elif stat.S_ISDIR(st.st_mode):
                 stack.append((path, name, ancestors | {path}))
             elif stat.S_ISREG(st.st_mode):
-                listing.files.append(ListedFile(name, path, st.st_size))
+                listing.files.append(ListedFile(name, path, st.st_size, identity=_identity(st)))
             else:
                 _special(name, policy, listing)
 

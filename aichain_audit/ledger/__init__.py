@@ -19,21 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from aichain_audit.errors import UsageError
+from aichain_audit.home import aichain_home
 
 ENV_CHAIN = "AICHAIN_CHAIN"
 ENV_REGISTRY = "AICHAIN_REGISTRY"
-ENV_HOME = "AICHAIN_HOME"
 EMBEDDED = "embedded"
-
-
-def aichain_home() -> Path:
-    """AICHAIN_HOME, else the user data folder (not the working folder)."""
-    env = os.environ.get(ENV_HOME)
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("aichain-audit", appauthor=False))
 
 
 @dataclass(frozen=True)
