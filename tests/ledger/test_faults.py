@@ -162,7 +162,14 @@ def _address_without_registry(node: Anvil, kind: str) -> str:
         node.fund(address, 1)
         node.rpc("anvil_impersonateAccount", address)
         tx = node.rpc("eth_sendTransaction", {"from": address, "data": TINY_INIT_CODE})
-        deployed = node.rpc("eth_getTransactionReceipt", tx)["contractAddress"]
+        receipt = None
+        for _ in range(100):  # anvil mines asynchronously: under load the receipt lags
+            receipt = node.rpc("eth_getTransactionReceipt", tx)
+            if receipt is not None:
+                break
+            time.sleep(0.05)
+        assert receipt is not None, "anvil did not mine the deployment within 5 s"
+        deployed = receipt["contractAddress"]
         assert node.rpc("eth_getCode", deployed, "latest") == "0xfe"
         return str(deployed)
     assert kind == "registry code with one byte changed"
