@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aichain_audit.errors import InputError, ManifestError, UsageError
 from aichain_audit.fingerprint.config import flatten, load_config
-from aichain_audit.fingerprint.hashing import FileDigest, HashJob, digest_files
+from aichain_audit.fingerprint.hashing import FileDigest, HashJob, Unreadable, digest_files
 from aichain_audit.fingerprint.paths import ListedFile, PathPolicy, argument_name, list_argument
 from aichain_audit.lineage import (
     Leaf,
@@ -104,19 +104,19 @@ def _hash_datasets(
     for c in cached:
         results.append(c if c is not None else next(fresh_iter))
     if digest_cache is not None:
-        done = [(f, r) for f, r in zip(listed, results, strict=True) if isinstance(r, FileDigest)]
+        hashed = [(listed[i], r) for i, r in zip(todo, fresh, strict=True)]
+        done = [(f, r) for f, r in hashed if isinstance(r, FileDigest)]
         digest_cache.store([f for f, _ in done], [r for _, r in done])
         digest_cache.close()
     leaves: list[Leaf] = []
     for f, r in zip(listed, results, strict=True):
         if isinstance(r, InputError):
-            if policy.skip_unreadable and type(r).__name__ == "Unreadable":
-                skipped.append((f.name, "unreadable"))
-                continue
-            hint = (
-                "; pass --skip-unreadable to record it as skipped" if "cannot" in r.message else ""
-            )
-            raise type(r)(r.message + hint)
+            if isinstance(r, Unreadable):
+                if policy.skip_unreadable:
+                    skipped.append((f.name, "unreadable"))
+                    continue
+                raise Unreadable(r.message + "; pass --skip-unreadable to record it as skipped")
+            raise r
         leaves.append(file_leaf("dataset", f.name, r.digest, r.size, f.link))
     leaves.extend(skipped_leaf(name, reason) for name, reason in skipped)
     return leaves, total, skipped

@@ -35,8 +35,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_state = {"debug": False}
-
 
 def safe(text: object) -> str:
     """Escapes control characters (terminal escapes) in untrusted text for display."""
@@ -126,7 +124,6 @@ def _main(
 
     Example: aichain fingerprint --model m.onnx --dataset data/ --config train.yaml -o lineage.json
     """
-    _state["debug"] = debug
 
 
 @app.command(

@@ -170,11 +170,6 @@ def _sha(doc: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(doc)).hexdigest()
 
 
-def _text(b: bytes | str) -> str:
-    """Protobuf strings are str; bytes fields (string attributes, string tensors) are hex."""
-    return b if isinstance(b, str) else b.hex()
-
-
 def _check_fields(msg: Any, where: str) -> None:
     known = _KNOWN[type(msg).__name__]
     for fd, _ in msg.ListFields():

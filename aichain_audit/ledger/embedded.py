@@ -273,10 +273,6 @@ class Session:
             raise ReadOnlyChainError("embedded chain opened read-only")
         self._conn.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (key, value))
 
-    @property
-    def genesis_hash(self) -> str:
-        return _meta(self._conn)["genesis_hash"]
-
 
 def dev_keys() -> tuple[bytes, ...]:
     """The embedded chain's public development keys (eth-tester's: 1 .. 10)."""
