@@ -4,39 +4,40 @@ The semantic fingerprint has three parts, each a SHA-256 over an RFC 8785
 document built by our own walk of the model (never protobuf serialisation, so it
 is stable across onnx releases):
 - graph: opsets, topology, op types, domains, attributes, types, with tensor
-  names replaced by canonical ids given in order of first use;
+  names replaced by canonical ids;
 - weights: every tensor value (initializers, sparse initializers, tensor
-  attributes such as Constant values, in subgraphs and functions too),
-  independent of storage (raw_data, typed fields, inline or external data);
-- metadata: producer, versions, doc strings, metadata_props, graph, node and
-  tensor names.
-docs/SPEC.md ("onnx-semantic/v1") is the normative description. A model field
-this walk does not know is refused rather than ignored, so nothing can change
-without changing a digest.
+  attributes such as Constant values, in subgraphs and functions too) and the
+  fitted parameters of `WEIGHT_ATTRIBUTES`, independent of storage (raw_data,
+  typed fields, inline or external data);
+- metadata: producer, versions, doc strings, metadata_props, value_info, graph,
+  node and tensor names.
+docs/SPEC.md section 8 ("onnx-semantic/v1") defines every document completely;
+this module follows it step by step. A model field this walk does not know is
+refused rather than ignored, so nothing can change without changing a digest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
-import re
-import stat
 import struct
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aichain_audit.canonical import canonical_json
 from aichain_audit.errors import InputError, ModelError
-from aichain_audit.fingerprint.hashing import FileDigest, HashJob, digest_files
+from aichain_audit.fingerprint.hashing import FileDigest, HashJob, digest_bytes, digest_files
 from aichain_audit.fingerprint.paths import argument_name, resolve_inside
+from aichain_audit.inputfile import open_regular, read_regular
 
 SCHEME = "onnx-semantic/v1"
+# Protobuf cannot parse a message of 2 GiB or more, so no larger file can be an ONNX model:
+# anything beyond is refused before it is read whole (a FIFO or device never gets this far).
+MODEL_LIMIT = 1 << 31
 _CHUNK = 4 * 1024 * 1024
-# Opening external data: never block on a FIFO, never follow a final symlink swapped in after
-# resolve_inside checked the real path.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-_OPEN_FLAGS |= getattr(os, "O_CLOEXEC", 0)
 _DATA_FIELDS = (
     "float_data",
     "int32_data",
@@ -46,6 +47,140 @@ _DATA_FIELDS = (
     "double_data",
     "uint64_data",
 )
+# Bits per element of every numeric ONNX data type (TensorProto.DataType), so that stored bytes
+# can be checked: a tensor of n elements takes ceil(n * bits / 8) bytes (the 4-, 2- and 6-bit
+# types are packed, the last byte padded). STRING (8) is counted in elements; any other type
+# (UNDEFINED, or one a newer onnx adds) is refused.
+_BITS: Mapping[int, int] = {
+    1: 32,  # FLOAT
+    2: 8,  # UINT8
+    3: 8,  # INT8
+    4: 16,  # UINT16
+    5: 16,  # INT16
+    6: 32,  # INT32
+    7: 64,  # INT64
+    9: 8,  # BOOL
+    10: 16,  # FLOAT16
+    11: 64,  # DOUBLE
+    12: 32,  # UINT32
+    13: 64,  # UINT64
+    14: 64,  # COMPLEX64
+    15: 128,  # COMPLEX128
+    16: 16,  # BFLOAT16
+    17: 8,  # FLOAT8E4M3FN
+    18: 8,  # FLOAT8E4M3FNUZ
+    19: 8,  # FLOAT8E5M2
+    20: 8,  # FLOAT8E5M2FNUZ
+    21: 4,  # UINT4
+    22: 4,  # INT4
+    23: 4,  # FLOAT4E2M1
+    24: 8,  # FLOAT8E8M0
+    25: 2,  # UINT2
+    26: 2,  # INT2
+    27: 6,  # FLOAT6E2M3
+    28: 6,  # FLOAT6E3M2
+}
+_STRING = 8
+
+# The fitted (learned) parameters that operators of the default domain ("") and of ai.onnx.ml
+# keep in non-tensor attributes: these count as weights, every other non-tensor attribute as
+# graph. Tensor-typed attributes are weights for every operator, so they are not listed.
+# docs/SPEC.md 8.3 prints this table; tests check it against every schema onnx knows.
+WEIGHT_ATTRIBUTES: Mapping[tuple[str, str], frozenset[str]] = {
+    ("", "Constant"): frozenset(
+        {"value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings"}
+    ),
+    ("", "TfIdfVectorizer"): frozenset(
+        {"ngram_counts", "ngram_indexes", "pool_int64s", "pool_strings", "weights"}
+    ),
+    ("ai.onnx.ml", "CategoryMapper"): frozenset({"cats_int64s", "cats_strings"}),
+    ("ai.onnx.ml", "DictVectorizer"): frozenset({"int64_vocabulary", "string_vocabulary"}),
+    ("ai.onnx.ml", "Imputer"): frozenset({"imputed_value_floats", "imputed_value_int64s"}),
+    ("ai.onnx.ml", "LabelEncoder"): frozenset(
+        {
+            "classes_strings",
+            "keys_floats",
+            "keys_int64s",
+            "keys_strings",
+            "values_floats",
+            "values_int64s",
+            "values_strings",
+        }
+    ),
+    ("ai.onnx.ml", "LinearClassifier"): frozenset(
+        {"classlabels_ints", "classlabels_strings", "coefficients", "intercepts"}
+    ),
+    ("ai.onnx.ml", "LinearRegressor"): frozenset({"coefficients", "intercepts"}),
+    ("ai.onnx.ml", "OneHotEncoder"): frozenset({"cats_int64s", "cats_strings"}),
+    ("ai.onnx.ml", "SVMClassifier"): frozenset(
+        {
+            "classlabels_ints",
+            "classlabels_strings",
+            "coefficients",
+            "kernel_params",
+            "prob_a",
+            "prob_b",
+            "rho",
+            "support_vectors",
+            "vectors_per_class",
+        }
+    ),
+    ("ai.onnx.ml", "SVMRegressor"): frozenset(
+        {"coefficients", "kernel_params", "n_supports", "rho", "support_vectors"}
+    ),
+    ("ai.onnx.ml", "Scaler"): frozenset({"offset", "scale"}),
+    ("ai.onnx.ml", "TreeEnsemble"): frozenset(
+        {
+            "leaf_targetids",
+            "nodes_falseleafs",
+            "nodes_falsenodeids",
+            "nodes_featureids",
+            "nodes_missing_value_tracks_true",
+            "nodes_trueleafs",
+            "nodes_truenodeids",
+            "tree_roots",
+        }
+    ),
+    ("ai.onnx.ml", "TreeEnsembleClassifier"): frozenset(
+        {
+            "base_values",
+            "class_ids",
+            "class_nodeids",
+            "class_treeids",
+            "class_weights",
+            "classlabels_int64s",
+            "classlabels_strings",
+            "nodes_falsenodeids",
+            "nodes_featureids",
+            "nodes_hitrates",
+            "nodes_missing_value_tracks_true",
+            "nodes_modes",
+            "nodes_nodeids",
+            "nodes_treeids",
+            "nodes_truenodeids",
+            "nodes_values",
+        }
+    ),
+    ("ai.onnx.ml", "TreeEnsembleRegressor"): frozenset(
+        {
+            "base_values",
+            "nodes_falsenodeids",
+            "nodes_featureids",
+            "nodes_hitrates",
+            "nodes_missing_value_tracks_true",
+            "nodes_modes",
+            "nodes_nodeids",
+            "nodes_treeids",
+            "nodes_truenodeids",
+            "nodes_values",
+            "target_ids",
+            "target_nodeids",
+            "target_treeids",
+            "target_weights",
+        }
+    ),
+    ("ai.onnx.ml", "ZipMap"): frozenset({"classlabels_int64s", "classlabels_strings"}),
+}
 
 # Fields of each message that the walk below covers; any other field that is set
 # makes the model unsupported (fail closed).
@@ -137,6 +272,10 @@ _KNOWN = {
     "ValueInfoProto": {"name", "type", "doc_string", "metadata_props"},
     "SparseTensorProto": {"values", "indices", "dims"},
 }
+# AttributeProto fields that are not its value: a reference attribute may set only these.
+_NOT_VALUE = frozenset({"name", "ref_attr_name", "doc_string", "type"})
+# Numbers in external data entries with more digits than this lie past the end of any file.
+_MAX_DIGITS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +309,15 @@ def _sha(doc: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(doc)).hexdigest()
 
 
+def _framed(header: Any, *payload: bytes) -> hashlib._Hash:
+    """SHA-256 over u64be(len(H)) || H || payload, H the JCS of `header`."""
+    h = canonical_json(header)
+    out = hashlib.sha256(struct.pack(">Q", len(h)) + h)
+    for part in payload:
+        out.update(part)
+    return out
+
+
 def _check_fields(msg: Any, where: str) -> None:
     known = _KNOWN[type(msg).__name__]
     for fd, _ in msg.ListFields():
@@ -184,12 +332,86 @@ def _props(entries: Any) -> list[list[str]]:
     return sorted([e.key, e.value] for e in entries)
 
 
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+def _domain(domain: str) -> str:
+    """The default domain, whether written "" or "ai.onnx", is written ""."""
+    return "" if domain == "ai.onnx" else domain
+
+
+def _dims(t: Any) -> list[str]:
+    return [str(d) for d in t.dims]
+
+
+def _sorted_attributes(attributes: Iterable[Any]) -> list[Any]:
+    return sorted(attributes, key=lambda a: _utf8(a.name))
+
+
+def _subgraphs(a: Any) -> list[Any]:
+    """The graphs an attribute holds, in order (none for a reference attribute)."""
+    from onnx import AttributeProto as A
+
+    if a.ref_attr_name:
+        return []
+    if a.type == A.GRAPH:
+        return [a.g]
+    if a.type == A.GRAPHS:
+        return list(a.graphs)
+    return []
+
+
+def _decimal(value: str, key: str, where: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise ModelError(
+            f"{where}: external data {key} {_shorten(value)!r} is not a decimal number"
+        )
+    digits = value.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
+
+
+def _shorten(value: str) -> str:
+    return value if len(value) <= 24 else value[:20] + "..."
+
+
+def _dtype_name(data_type: int) -> str:
+    from onnx import TensorProto
+
+    try:
+        return str(TensorProto.DataType.Name(data_type))
+    except ValueError:
+        return str(data_type)
+
+
+def _value_size(t: Any, where: str) -> int:
+    """The bytes the tensor's values take: ceil(elements * bits / 8) (strings: elements)."""
+    if t.data_type == 0:
+        raise ModelError(f"{where}: tensor has no data type")
+    elements = math.prod(int(d) for d in t.dims)
+    if t.data_type == _STRING:
+        return elements
+    bits = _BITS.get(t.data_type)
+    if bits is None:
+        raise ModelError(f"{where}: tensor data type {t.data_type} is not one {SCHEME} knows")
+    return -(-elements * bits // 8)
+
+
+def _mismatch(t: Any, where: str, what: str, have: int, need: int) -> ModelError:
+    return ModelError(
+        f"{where}: {what} holds {have} bytes, but a {_dtype_name(t.data_type)} tensor of "
+        f"dims {list(t.dims)} needs {need} bytes"
+    )
+
+
 class _Scope:
-    """Canonical ids of tensor names in one naming scope, given in order of first use."""
+    """Canonical ids in one naming scope (the main graph, or one function)."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.ids: dict[str, str] = {}
+        self.nodes = 0
+        self.annotated: set[str] = set()  # names found in value_info, numbered last
 
     def ref(self, name: str) -> str:
         if not name:
@@ -199,48 +421,97 @@ class _Scope:
             vid = self.ids[name] = f"{self.prefix}v{len(self.ids)}"
         return vid
 
+    def node_id(self) -> str:
+        nid = f"{self.prefix}n{self.nodes}"
+        self.nodes += 1
+        return nid
+
+    def number_annotations(self) -> None:
+        for name in sorted(self.annotated - self.ids.keys(), key=_utf8):
+            self.ref(name)
+
+
+def _value_number(vid: str) -> int:
+    return int(vid.rsplit("v", 1)[1])
+
 
 class _Walk:
     """One pass over a model producing the graph, weights and metadata documents."""
 
-    def __init__(self, model: Any, shown: str, base_dir: Path) -> None:
-        self.model = model
+    def __init__(self, shown: str, base_dir: Path) -> None:
         self.shown = shown
         self.base_dir = base_dir
         self.weights: list[list[str]] = []
         self.tensors: list[TensorDigest] = []
         self.meta: list[list[Any]] = []
-        self.external_files: set[str] = set()
-        self.node_count = 0
+        self.external_files: dict[str, tuple[Path, int]] = {}
+        self._digests: dict[tuple[Any, ...], str] = {}  # initializer digests, by position
+        self._weight_ids: set[str] = set()
 
-    # -- names ------------------------------------------------------------------------
-    def _assign_graph(self, g: Any, names: _Scope) -> None:
+    # -- numbering (docs/SPEC.md 8.2) -----------------------------------------------------
+    def number_graph(self, g: Any, names: _Scope, path: tuple[Any, ...]) -> None:
+        if any(not t.name for t in g.initializer) or any(
+            not s.values.name for s in g.sparse_initializer
+        ):
+            raise ModelError(f"{self.shown}: an initializer has no name")
         for vi in g.input:
             names.ref(vi.name)
-        for node in g.node:
-            for n in node.input:
-                names.ref(n)
-            for attr in sorted(node.attribute, key=lambda a: a.name):
-                for sub in [attr.g, *attr.graphs] if attr.HasField("g") else attr.graphs:
-                    self._assign_graph(sub, names)
-            for n in node.output:
-                names.ref(n)
+        self._number_nodes(g.node, names, path)
         for vi in g.output:
             names.ref(vi.name)
-        # Initializers no node uses get ids in order of their value digests, so that their
-        # storage order (not content) cannot change any digest.
-        unused = [t for t in g.initializer if t.name and t.name not in names.ids]
-        for t in sorted(unused, key=lambda t: self._tensor_digest(t, f"{self.shown}: {t.name!r}")):
-            names.ref(t.name)
-        spare = [s for s in g.sparse_initializer if s.values.name not in names.ids]
-        for s in sorted(spare, key=lambda s: self._sparse_digest(s, f"{self.shown}: sparse")):
-            names.ref(s.values.name)
+        # Initializers no node uses come last, ordered by content (then name), so that their
+        # storage order cannot change any digest.
+        unused = sorted(
+            (self._initializer_digest(g, i, path), _utf8(t.name), t.name)
+            for i, t in enumerate(g.initializer)
+            if t.name not in names.ids
+        )
+        for *_, name in unused:
+            names.ref(name)
+        spare = sorted(
+            (self._sparse_initializer_digest(g, i, path), _utf8(s.values.name), s.values.name)
+            for i, s in enumerate(g.sparse_initializer)
+            if s.values.name not in names.ids
+        )
+        for *_, name in spare:
+            names.ref(name)
+        names.annotated.update(vi.name for vi in g.value_info)
 
-    def _names_meta(self, names: _Scope) -> None:
-        self.meta.extend([f"name:{vid}", name] for name, vid in names.ids.items())
+    def number_function(self, f: Any, names: _Scope, path: tuple[Any, ...]) -> None:
+        for x in f.input:
+            names.ref(x)
+        self._number_nodes(f.node, names, path)
+        for x in f.output:
+            names.ref(x)
+        names.annotated.update(vi.name for vi in f.value_info)
 
-    # -- tensors ----------------------------------------------------------------------
-    def _hash_external(self, t: Any, where: str, h: Any) -> None:
+    def _number_nodes(self, nodes: Any, names: _Scope, path: tuple[Any, ...]) -> None:
+        for k, node in enumerate(nodes):
+            for x in node.input:
+                names.ref(x)
+            for a in _sorted_attributes(node.attribute):
+                for j, sub in enumerate(_subgraphs(a)):
+                    self.number_graph(sub, names, (*path, k, a.name, j))
+            for x in node.output:
+                names.ref(x)
+
+    # -- tensors (docs/SPEC.md 8.3) -------------------------------------------------------
+    def _initializer_digest(self, g: Any, i: int, path: tuple[Any, ...]) -> str:
+        key = (*path, "dense", i)
+        if key not in self._digests:
+            t = g.initializer[i]
+            self._digests[key] = self._tensor_digest(t, f"{self.shown}: initializer {t.name!r}")
+        return self._digests[key]
+
+    def _sparse_initializer_digest(self, g: Any, i: int, path: tuple[Any, ...]) -> str:
+        key = (*path, "sparse", i)
+        if key not in self._digests:
+            s = g.sparse_initializer[i]
+            where = f"{self.shown}: sparse initializer {s.values.name!r}"
+            self._digests[key] = self._sparse_digest(s, where)
+        return self._digests[key]
+
+    def _hash_external(self, t: Any, where: str, h: Any, need: int) -> None:
         info = {e.key: e.value for e in t.external_data}
         unknown = set(info) - {"location", "offset", "length", "checksum"}
         if unknown or len(info) != len(t.external_data):
@@ -257,78 +528,105 @@ class _Walk:
                 f"{self.shown}: external data {location!r} must lie inside the model's folder "
                 f"({exc})"
             ) from None
-        for key in ("offset", "length"):
-            if key in info and not re.fullmatch(r"[0-9]{1,20}", info[key]):
-                raise ModelError(f"{where}: external data {key} {info[key]!r} is not a number")
-        offset = int(info.get("offset", "0"))
-        length = int(info["length"]) if "length" in info else None
-        done = 0
+        offset = _decimal(info.get("offset", "0"), "offset", where)
+        length = _decimal(info["length"], "length", where) if "length" in info else None
         try:
-            # Fix: plain open() blocked forever on a FIFO named like the data file; only regular
-            # files are read (the rule for every file we hash, docs/SPEC.md section 4).
-            with os.fdopen(os.open(path, _OPEN_FLAGS), "rb") as f:
-                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                    raise ModelError(f"{where}: external data {location!r} is not a regular file")
-                f.seek(offset)
-                while length is None or done < length:
-                    want = _CHUNK if length is None else min(_CHUNK, length - done)
-                    block = f.read(want)
-                    if not block:
-                        break
-                    h.update(block)
-                    done += len(block)
+            # Non-blocking, regular files only, no final symlink swapped in after resolve_inside
+            # checked the real path.
+            fd = open_regular(path, f"{self.shown}: external data {location!r}", follow=False)
+        except InputError as exc:
+            raise ModelError(exc.message) from None
+        try:
+            size = os.fstat(fd).st_size
+            if offset > size:
+                raise ModelError(
+                    f"{where}: external data offset {_shorten(info['offset'])} is past the end "
+                    f"of {location!r} ({size} bytes)"
+                )
+            if length is not None and offset + length > size:
+                raise ModelError(
+                    f"{where}: external data {location!r} is shorter than declared: offset "
+                    f"{_shorten(info.get('offset', '0'))} + length {_shorten(info['length'])} "
+                    "is past the end of the file "
+                    f"({size} bytes)"
+                )
+            count = size - offset if length is None else length
+            if count != need:
+                raise _mismatch(
+                    t, where, f"external data at offset {offset} of {location!r}", count, need
+                )
+            done = 0
+            while done < count:
+                block = os.pread(fd, min(_CHUNK, count - done), offset + done)
+                if not block:  # the file shrank while being read
+                    raise ModelError(
+                        f"{where}: external data {location!r} is shorter than declared"
+                    )
+                h.update(block)
+                done += len(block)
         except OSError as exc:
             raise ModelError(f"{self.shown}: external data {location!r}: {exc.strerror}") from None
-        if length is not None and done != length:
-            raise ModelError(f"{where}: external data {location!r} is shorter than declared")
-        self.external_files.add(location)
+        finally:
+            os.close(fd)
+        self.external_files[location] = (path, size)
 
     def _hash_values(self, t: Any, where: str, h: Any) -> None:
         """Feeds the tensor's canonical value bytes to `h`, wherever they are stored."""
         from onnx import TensorProto, numpy_helper
 
         _check_fields(t, where)
-        if t.data_type == TensorProto.UNDEFINED:
-            raise ModelError(f"{where}: tensor has no data type")
-        if t.data_type == TensorProto.STRING:
+        need = _value_size(t, where)
+        if t.data_type == _STRING:
             if t.data_location == TensorProto.EXTERNAL:
                 raise ModelError(f"{where}: string tensors cannot be stored externally")
+            if len(t.string_data) != need:
+                raise ModelError(
+                    f"{where}: tensor holds {len(t.string_data)} strings, but its dims "
+                    f"{list(t.dims)} need {need}"
+                )
             for s in t.string_data:
                 h.update(struct.pack("<Q", len(s)) + s)
         elif t.data_location == TensorProto.EXTERNAL:
-            self._hash_external(t, where, h)
+            self._hash_external(t, where, h, need)
         elif len(t.external_data):
             raise ModelError(f"{where}: external data entries on a tensor stored inline")
         elif t.HasField("raw_data"):
+            if len(t.raw_data) != need:
+                raise _mismatch(t, where, "raw_data", len(t.raw_data), need)
             h.update(t.raw_data)
         else:
             try:
                 # Typed fields are converted to the raw little-endian form ONNX defines.
-                h.update(numpy_helper.from_array(numpy_helper.to_array(t)).raw_data)
+                raw = numpy_helper.from_array(numpy_helper.to_array(t)).raw_data
             except Exception as exc:
                 raise ModelError(f"{where}: tensor values cannot be read ({exc})") from None
+            if len(raw) != need:
+                raise _mismatch(t, where, "its typed data", len(raw), need)
+            h.update(raw)
 
     def _tensor_digest(self, t: Any, where: str) -> str:
-        header = canonical_json(
-            {"kind": "dense", "dtype": t.data_type, "dims": [str(d) for d in t.dims]}
-        )
-        h = hashlib.sha256(struct.pack(">Q", len(header)) + header)
+        h = _framed({"kind": "dense", "dtype": t.data_type, "dims": _dims(t)})
         self._hash_values(t, where, h)
         return "sha256:" + h.hexdigest()
 
     def _sparse_digest(self, s: Any, where: str) -> str:
         _check_fields(s, where)
-        header = canonical_json(
-            {
-                "kind": "sparse",
-                "dims": [str(d) for d in s.dims],
-                "values": self._tensor_digest(s.values, where + " values"),
-                "indices": self._tensor_digest(s.indices, where + " indices"),
-            }
-        )
-        return "sha256:" + hashlib.sha256(struct.pack(">Q", len(header)) + header).hexdigest()
+        header = {
+            "kind": "sparse",
+            "dims": _dims(s),
+            "values": self._tensor_digest(s.values, where + " values"),
+            "indices": self._tensor_digest(s.indices, where + " indices"),
+        }
+        return "sha256:" + _framed(header).hexdigest()
 
     def _weight(self, wid: str, name: str, digest: str) -> None:
+        if wid in self._weight_ids:
+            raise ModelError(
+                f"{self.shown}: two weights would share the canonical id {wid} (the second is "
+                f"{name!r}); {SCHEME} needs every initializer name to be defined once across a "
+                "graph and its subgraphs"
+            )
+        self._weight_ids.add(wid)
         self.weights.append([wid, digest])
         self.tensors.append(TensorDigest(wid, name, digest))
 
@@ -347,7 +645,7 @@ class _Walk:
         self._tensor_meta(f"{wid}.values", s.values)
         self._tensor_meta(f"{wid}.indices", s.indices)
 
-    # -- graph ------------------------------------------------------------------------
+    # -- documents (docs/SPEC.md 8.4) -----------------------------------------------------
     def _type(self, tp: Any) -> Any:
         """A TypeProto as a plain document (field name -> value, set fields only)."""
         out: dict[str, Any] = {}
@@ -360,65 +658,69 @@ class _Walk:
                 out[fd.name] = [str(v) for v in value] if _repeated(fd) else str(value)
         return out
 
-    def _value_info(self, vi: Any, names: _Scope, scope: str) -> dict[str, Any]:
-        _check_fields(vi, scope)
-        vid = names.ref(vi.name)
+    def _annotation(self, vi: Any, key: str) -> None:
         if vi.doc_string:
-            self.meta.append([f"value:{vid}.doc_string", vi.doc_string])
+            self.meta.append([f"{key}.doc_string", vi.doc_string])
         if len(vi.metadata_props):
-            self.meta.append([f"value:{vid}.metadata_props", _props(vi.metadata_props)])
+            self.meta.append([f"{key}.metadata_props", _props(vi.metadata_props)])
+
+    def _value_info(self, vi: Any, names: _Scope, owner: str) -> dict[str, Any]:
+        """An input or output: its id and type (graph); its documentation (metadata)."""
+        _check_fields(vi, f"{self.shown} {owner}")
+        vid = names.ref(vi.name)
+        self._annotation(vi, f"{owner}:{vid}")
         return {"id": vid, "type": self._type(vi.type) if vi.HasField("type") else None}
 
-    def graph(self, g: Any, names: _Scope, gid: str) -> dict[str, Any]:
+    def _annotations(self, entries: Any, names: _Scope, owner: str) -> None:
+        """value_info entries: inferred types are annotations (metadata), not computation."""
+        for vi in entries:
+            _check_fields(vi, f"{self.shown} {owner}")
+            key = f"{owner}:{names.ref(vi.name)}"
+            self.meta.append([f"{key}.type", self._type(vi.type) if vi.HasField("type") else None])
+            self._annotation(vi, key)
+
+    def graph(self, g: Any, names: _Scope, gid: str, path: tuple[Any, ...]) -> dict[str, Any]:
         _check_fields(g, f"{self.shown} graph {gid}")
-        self.meta.append([f"graph:{gid}.name", g.name])
+        owner = f"graph:{gid}"
+        self.meta.append([f"{owner}.name", g.name])
         if g.doc_string:
-            self.meta.append([f"graph:{gid}.doc_string", g.doc_string])
+            self.meta.append([f"{owner}.doc_string", g.doc_string])
         if len(g.metadata_props):
-            self.meta.append([f"graph:{gid}.metadata_props", _props(g.metadata_props)])
+            self.meta.append([f"{owner}.metadata_props", _props(g.metadata_props)])
         doc: dict[str, Any] = {
-            "inputs": [self._value_info(v, names, gid) for v in g.input],
-            "outputs": [self._value_info(v, names, gid) for v in g.output],
+            "inputs": [self._value_info(v, names, f"{owner}.input") for v in g.input],
+            "outputs": [self._value_info(v, names, f"{owner}.output") for v in g.output],
+            "initializers": [],
+            "sparse_initializers": [],
         }
-        # Initializers are listed by canonical id, so their storage order does not matter.
-        inits = []
-        for t in g.initializer:
-            wid = names.ref(t.name)
-            inits.append((wid, t))
-        inits.sort(key=lambda p: _id_key(p[0]))
-        doc["initializers"] = []
-        for wid, t in inits:
-            where = f"{self.shown}: initializer {t.name!r}"
-            self._weight(wid, t.name, self._tensor_digest(t, where))
-            self._tensor_meta(wid, t)
-            doc["initializers"].append(
-                {"id": wid, "dtype": t.data_type, "dims": [str(d) for d in t.dims]}
-            )
-        sparse = sorted(
-            ((names.ref(s.values.name), s) for s in g.sparse_initializer),
-            key=lambda p: _id_key(p[0]),
+        # Listed by canonical id, so their storage order does not matter.
+        dense = sorted(
+            range(len(g.initializer)), key=lambda i: _value_number(names.ref(g.initializer[i].name))
         )
-        doc["sparse_initializers"] = []
-        for wid, s in sparse:
-            self._weight(
-                wid,
-                s.values.name,
-                self._sparse_digest(s, f"{self.shown}: sparse initializer {s.values.name!r}"),
-            )
+        for i in dense:
+            t = g.initializer[i]
+            wid = names.ref(t.name)
+            self._weight(wid, t.name, self._initializer_digest(g, i, path))
+            self._tensor_meta(wid, t)
+            doc["initializers"].append({"id": wid, "dtype": t.data_type, "dims": _dims(t)})
+        sparse = sorted(
+            range(len(g.sparse_initializer)),
+            key=lambda i: _value_number(names.ref(g.sparse_initializer[i].values.name)),
+        )
+        for i in sparse:
+            s = g.sparse_initializer[i]
+            wid = names.ref(s.values.name)
+            self._weight(wid, s.values.name, self._sparse_initializer_digest(g, i, path))
             self._sparse_meta(wid, s)
             doc["sparse_initializers"].append(
-                {"id": wid, "dtype": s.values.data_type, "dims": [str(d) for d in s.dims]}
+                {"id": wid, "dtype": s.values.data_type, "dims": _dims(s)}
             )
-        doc["nodes"] = [self.node(n, names) for n in g.node]
-        # value_info only annotates inferred types: documentation, not computation.
-        for vi in g.value_info:
-            info = self._value_info(vi, names, gid)
-            self.meta.append([f"value:{info['id']}.value_info", info["type"]])
+        doc["nodes"] = [self.node(n, names, (*path, k)) for k, n in enumerate(g.node)]
+        self._annotations(g.value_info, names, f"{owner}.value_info")
         return doc
 
-    def node(self, n: Any, names: _Scope) -> dict[str, Any]:
-        nid = f"{names.prefix}n{self.node_count}"
-        self.node_count += 1
+    def node(self, n: Any, names: _Scope, path: tuple[Any, ...]) -> dict[str, Any]:
+        nid = names.node_id()
         _check_fields(n, f"{self.shown} node {n.name or nid!r}")
         if n.name:
             self.meta.append([f"node:{nid}.name", n.name])
@@ -426,19 +728,11 @@ class _Walk:
             self.meta.append([f"node:{nid}.doc_string", n.doc_string])
         if len(n.metadata_props):
             self.meta.append([f"node:{nid}.metadata_props", _props(n.metadata_props)])
-        domain = "" if n.domain in ("", "ai.onnx") else n.domain
-        # Values that are learned parameters go to the weights view: every value attribute
-        # of a Constant, and the list-valued attributes of ai.onnx.ml operators
-        # (LinearClassifier coefficients, tree thresholds, scaler offsets...).
-        if n.op_type == "Constant" and domain == "":
-            weight_types = _SCALAR_TYPES
-        elif domain == "ai.onnx.ml":
-            weight_types = _LIST_TYPES
-        else:
-            weight_types = frozenset()
+        domain = _domain(n.domain)
+        fitted = WEIGHT_ATTRIBUTES.get((domain, n.op_type), frozenset())
         attrs = [
-            self.attribute(a, names, f"{nid}.{a.name}", a.type in weight_types)
-            for a in sorted(n.attribute, key=lambda a: a.name)
+            self.attribute(a, names, f"{nid}.{a.name}", a.name in fitted, (*path, a.name))
+            for a in _sorted_attributes(n.attribute)
         ]
         return {
             "id": nid,
@@ -450,58 +744,66 @@ class _Walk:
             "attributes": attrs,
         }
 
-    def attribute(self, a: Any, names: _Scope, aid: str, as_weight: bool) -> dict[str, Any]:
+    def attribute(
+        self, a: Any, names: _Scope, aid: str, fitted: bool, path: tuple[Any, ...]
+    ) -> dict[str, Any]:
         from onnx import AttributeProto as A
 
-        _check_fields(a, f"{self.shown} attribute {aid}")
+        where = f"{self.shown}: attribute {aid}"
+        _check_fields(a, where)
         if a.doc_string:
             self.meta.append([f"attribute:{aid}.doc_string", a.doc_string])
         doc: dict[str, Any] = {"name": a.name, "type": A.AttributeType.Name(a.type)}
         if a.ref_attr_name:
+            # Fix: a value beside ref_attr_name is never used, and it was in no digest.
+            carried = sorted(fd.name for fd, _ in a.ListFields() if fd.name not in _NOT_VALUE)
+            if carried:
+                raise ModelError(
+                    f"{where}: refers to function attribute {a.ref_attr_name!r} "
+                    f"(ref_attr_name) but also carries a value ({', '.join(carried)}), "
+                    f"which {SCHEME} refuses"
+                )
             doc["ref"] = a.ref_attr_name
             return doc
-        where = f"{self.shown}: attribute {aid}"
         t = a.type
         if t == A.TENSOR:
             self._weight(aid, a.t.name or aid, self._tensor_digest(a.t, where))
             self._tensor_meta(aid, a.t)
-            doc["value"] = {
-                "weight": aid,
-                "dtype": a.t.data_type,
-                "dims": [str(d) for d in a.t.dims],
-            }
+            doc["value"] = {"weight": aid, "dtype": a.t.data_type, "dims": _dims(a.t)}
         elif t == A.TENSORS:
-            refs = []
-            for i, x in enumerate(a.tensors):
-                wid = f"{aid}.{i}"
+            doc["value"] = []
+            for k, x in enumerate(a.tensors):
+                wid = f"{aid}.{k}"
                 self._weight(wid, x.name or wid, self._tensor_digest(x, where))
                 self._tensor_meta(wid, x)
-                refs.append({"weight": wid, "dtype": x.data_type, "dims": [str(d) for d in x.dims]})
-            doc["value"] = refs
+                doc["value"].append({"weight": wid, "dtype": x.data_type, "dims": _dims(x)})
         elif t == A.SPARSE_TENSOR:
-            self._weight(aid, aid, self._sparse_digest(a.sparse_tensor, where))
-            self._sparse_meta(aid, a.sparse_tensor)
-            doc["value"] = {"weight": aid}
+            s = a.sparse_tensor
+            self._weight(aid, s.values.name or aid, self._sparse_digest(s, where))
+            self._sparse_meta(aid, s)
+            doc["value"] = {"weight": aid, "dtype": s.values.data_type, "dims": _dims(s)}
         elif t == A.SPARSE_TENSORS:
             doc["value"] = []
-            for i, x in enumerate(a.sparse_tensors):
-                self._weight(f"{aid}.{i}", f"{aid}.{i}", self._sparse_digest(x, where))
-                self._sparse_meta(f"{aid}.{i}", x)
-                doc["value"].append({"weight": f"{aid}.{i}"})
+            for k, s in enumerate(a.sparse_tensors):
+                wid = f"{aid}.{k}"
+                self._weight(wid, s.values.name or wid, self._sparse_digest(s, where))
+                self._sparse_meta(wid, s)
+                doc["value"].append({"weight": wid, "dtype": s.values.data_type, "dims": _dims(s)})
         elif t == A.GRAPH:
-            doc["value"] = self.graph(a.g, names, aid)
+            doc["value"] = self.graph(a.g, names, aid, (*path, 0))
         elif t == A.GRAPHS:
-            doc["value"] = [self.graph(g, names, f"{aid}.{i}") for i, g in enumerate(a.graphs)]
+            doc["value"] = [
+                self.graph(g, names, f"{aid}.{j}", (*path, j)) for j, g in enumerate(a.graphs)
+            ]
         elif t == A.TYPE_PROTO:
             doc["value"] = self._type(a.tp)
         elif t == A.TYPE_PROTOS:
             doc["value"] = [self._type(x) for x in a.type_protos]
-        elif t in (A.FLOAT, A.INT, A.STRING, A.FLOATS, A.INTS, A.STRINGS):
-            payload = _scalar_attribute_bytes(a)
-            if as_weight:
-                header = canonical_json({"kind": "attribute", "type": doc["type"]})
-                h = hashlib.sha256(struct.pack(">Q", len(header)) + header + payload)
-                self._weight(aid, aid, "sha256:" + h.hexdigest())
+        elif t in _SCALAR_TYPES:
+            if fitted:
+                header = {"kind": "attribute", "type": doc["type"]}
+                digest = "sha256:" + _framed(header, _scalar_attribute_bytes(a)).hexdigest()
+                self._weight(aid, aid, digest)
                 doc["value"] = {"weight": aid}
             else:
                 doc["value"] = _scalar_attribute_doc(a)
@@ -512,28 +814,20 @@ class _Walk:
     def function(self, f: Any, index: int) -> dict[str, Any]:
         _check_fields(f, f"{self.shown} function {f.domain}:{f.name}")
         names = _Scope(f"f{index}.")
-        for x in f.input:
-            names.ref(x)
-        for node in f.node:
-            for x in node.input:
-                names.ref(x)
-            for x in node.output:
-                names.ref(x)
+        path = ("function", index)
+        self.number_function(f, names, path)
+        names.number_annotations()
+        owner = f"function:{index}"
         if f.doc_string:
-            self.meta.append([f"function:{index}.doc_string", f.doc_string])
+            self.meta.append([f"{owner}.doc_string", f.doc_string])
         if len(f.metadata_props):
-            self.meta.append([f"function:{index}.metadata_props", _props(f.metadata_props)])
-        for vi in f.value_info:
-            info = self._value_info(vi, names, f"function {index}")
-            self.meta.append([f"value:{info['id']}.value_info", info["type"]])
-        saved = self.node_count
-        self.node_count = 0
-        nodes = [self.node(n, names) for n in f.node]
-        self.node_count = saved
+            self.meta.append([f"{owner}.metadata_props", _props(f.metadata_props)])
+        nodes = [self.node(n, names, (*path, k)) for k, n in enumerate(f.node)]
         defaults = [
-            self.attribute(a, names, f"{names.prefix}attr.{a.name}", False)
-            for a in sorted(f.attribute_proto, key=lambda a: a.name)
+            self.attribute(a, names, f"{names.prefix}attr.{a.name}", False, (*path, "attr", a.name))
+            for a in _sorted_attributes(f.attribute_proto)
         ]
+        self._annotations(f.value_info, names, f"{owner}.value_info")
         self._names_meta(names)
         return {
             "domain": f.domain,
@@ -541,15 +835,21 @@ class _Walk:
             "overload": f.overload,
             "inputs": [names.ref(x) for x in f.input],
             "outputs": [names.ref(x) for x in f.output],
-            "attributes": list(f.attribute),
+            "attributes": sorted(f.attribute, key=_utf8),
             "attribute_defaults": defaults,
-            "opsets": sorted([o.domain, str(o.version)] for o in f.opset_import),
+            "opsets": _opsets(f.opset_import),
             "nodes": nodes,
         }
 
+    def _names_meta(self, names: _Scope) -> None:
+        self.meta.extend([f"name:{vid}", name] for name, vid in names.ids.items())
+
+
+def _opsets(imports: Any) -> list[list[str]]:
+    return sorted([_domain(o.domain), str(o.version)] for o in imports)
+
 
 _SCALAR_TYPES = frozenset({1, 2, 3, 6, 7, 8})  # FLOAT, INT, STRING, FLOATS, INTS, STRINGS
-_LIST_TYPES = frozenset({6, 7, 8})  # FLOATS, INTS, STRINGS
 
 
 def _repeated(fd: Any) -> bool:
@@ -557,11 +857,6 @@ def _repeated(fd: Any) -> bool:
     if repeated is None:  # pragma: no cover - older protobuf
         return bool(fd.label == fd.LABEL_REPEATED)
     return bool(repeated)
-
-
-def _id_key(wid: str) -> tuple[int, str]:
-    tail = wid.rsplit("v", 1)[-1]
-    return (int(tail), wid) if tail.isdigit() else (1 << 62, wid)
 
 
 def _scalar_attribute_doc(a: Any) -> Any:
@@ -662,7 +957,7 @@ def parse_model(data: bytes, shown: str) -> Any:
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError) as exc:
+    except (DecodeError, RuntimeError, ValueError, RecursionError) as exc:
         raise ModelError(f"{shown}: not an ONNX model (protobuf parse failed: {exc})") from None
     if not model.HasField("graph") or not model.ir_version:
         raise ModelError(f"{shown}: not an ONNX model (no graph or IR version)")
@@ -691,22 +986,28 @@ def parse_model(data: bytes, shown: str) -> Any:
 
 def semantic_fingerprint(
     model: Any, shown: str, base_dir: Path
-) -> tuple[SemanticFingerprint, set[str]]:
-    """The `onnx-semantic/v1` fingerprint of a parsed model, and its external data files."""
+) -> tuple[SemanticFingerprint, dict[str, tuple[Path, int]]]:
+    """The `onnx-semantic/v1` fingerprint of a parsed model, and its external data files.
+
+    The files are keyed by their location as the model writes it, with their real path and
+    their size when read. The ONNX checker is not run here (`parse_model` runs it).
+    """
     _check_fields(model, shown)
-    walk = _Walk(model, shown, base_dir)
+    walk = _Walk(shown, base_dir)
     names = _Scope("")
-    walk._assign_graph(model.graph, names)
+    walk.number_graph(model.graph, names, ("main",))
+    names.number_annotations()
     graph_doc = {
         "scheme": SCHEME,
-        "opsets": sorted(
-            ["" if o.domain == "ai.onnx" else o.domain, str(o.version)] for o in model.opset_import
-        ),
-        "graph": walk.graph(model.graph, names, "main"),
+        "opsets": _opsets(model.opset_import),
+        "graph": walk.graph(model.graph, names, "main", ("main",)),
         "functions": [
             walk.function(f, i)
             for i, f in enumerate(
-                sorted(model.functions, key=lambda f: (f.domain, f.name, f.overload))
+                sorted(
+                    model.functions,
+                    key=lambda f: (_utf8(f.domain), _utf8(f.name), _utf8(f.overload)),
+                )
             )
         ],
     }
@@ -722,10 +1023,13 @@ def semantic_fingerprint(
         ]
     )
     walk._names_meta(names)
+    # Entries sort by key; two entries with one key (duplicate value_info entries, say) by
+    # their values, so that their storage order does not matter either.
+    meta = sorted(walk.meta, key=lambda e: (_utf8(e[0]), canonical_json(e[1])))
     fp = SemanticFingerprint(
         graph=_sha(graph_doc),
         weights=_sha(walk.weights),
-        metadata=_sha(sorted(walk.meta, key=lambda e: e[0].encode("utf-8"))),
+        metadata=_sha(meta),
         tensors=tuple(walk.tensors),
     )
     return fp, walk.external_files
@@ -735,32 +1039,17 @@ def fingerprint_model(path: Path) -> ModelFingerprint:
     """Fingerprints an ONNX model file: bytes first, then parse, check and semantics."""
     shown = str(path)
     name = argument_name(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise InputError(f"{shown}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{shown}: is a folder; --model takes an .onnx file") from None
-    except OSError as exc:
-        raise InputError(f"{shown}: cannot read ({exc.strerror})") from None
-    from aichain_audit.fingerprint.hashing import digest_bytes
-
+    # Fix: a plain open() blocked forever on a FIFO and read /dev/zero until memory ran out.
+    data = read_regular(path, shown, limit=MODEL_LIMIT, what="model")
     file_digest = FileDigest(digest_bytes(data), len(data))
     model = parse_model(data, shown)
     del data
     base_dir = Path(os.path.realpath(path)).parent
     semantic, external = semantic_fingerprint(model, shown, base_dir)
-    ext_names = sorted(external)
-    jobs = [
-        HashJob(
-            str(resolve_inside(base_dir, n)), n, os.path.getsize(resolve_inside(base_dir, n)), True
-        )
-        for n in ext_names
-    ]
-    results = digest_files(jobs)
+    ext_names = sorted(external, key=_utf8)
+    jobs = [HashJob(str(external[n][0]), n, external[n][1], True) for n in ext_names]
     ext: list[tuple[str, FileDigest]] = []
-    for n, r in zip(ext_names, results, strict=True):
+    for n, r in zip(ext_names, digest_files(jobs), strict=True):
         if isinstance(r, InputError):
             raise r
         ext.append((n, r))

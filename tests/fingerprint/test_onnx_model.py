@@ -547,8 +547,7 @@ def test_initializer_storage_order_does_not_change_graph_or_weights(tmp_path: Pa
 
 def test_storage_order_of_unused_initializers_does_not_change_weights(tmp_path: Path) -> None:
     # Unused initializers are legal (and common after graph surgery). Their canonical ids come
-    # from storage order (docs/SPEC.md 8.1), so swapping two of them swaps which value each id
-    # names: the same model gets another weights digest.
+    # from their content, then their names (docs/SPEC.md 8.2), never from storage order.
     model = matmul_add()
     model.graph.initializer.extend(
         [
