@@ -22,11 +22,17 @@ from aichain_audit.errors import InputError, ManifestError, UsageError
 from aichain_audit.fingerprint.config import flatten, load_config
 from aichain_audit.fingerprint.hashing import FileDigest, HashJob, Unreadable, digest_files
 from aichain_audit.fingerprint.paths import ListedFile, PathPolicy, argument_name, list_argument
+from aichain_audit.inputfile import read_input
 from aichain_audit.lineage import (
+    MAX_MANIFEST_BYTES,
+    MAX_PROOF_BYTES,
+    MLFLOW_RUN_ID,
+    PATH_KINDS,
     Leaf,
     LineageManifest,
     config_leaf,
     file_leaf,
+    item_conflict,
     mlflow_run_leaf,
     name_leaf,
     parent_leaf,
@@ -80,6 +86,10 @@ def _hash_datasets(
         listing = list_argument(arg, policy)
         listed.extend(listing.files)
         skipped.extend(listing.skipped)
+    for recorded in [f.name for f in listed] + [n for n, _ in skipped]:
+        conflict = item_conflict(recorded)  # refused before an hour of hashing, not after
+        if conflict is not None:
+            raise InputError(conflict)
     total = sum(f.size for f in listed)
     digest_cache = None
     cached: list[FileDigest | None] = [None] * len(listed)
@@ -134,6 +144,9 @@ def _config_leaves(configs: Sequence[Path]) -> list[Leaf]:
 def _model_leaves(model: Path) -> tuple[list[Leaf], ModelFingerprint]:
     from aichain_audit.fingerprint.onnx_model import SCHEME, fingerprint_model
 
+    conflict = item_conflict(argument_name(model))
+    if conflict is not None:
+        raise InputError(conflict)
     fp = fingerprint_model(model)
     leaves: list[Leaf] = [file_leaf("model", fp.name, fp.file.digest, fp.file.size)]
     leaves.extend(file_leaf("model-data", n, d.digest, d.size) for n, d in fp.external)
@@ -141,6 +154,15 @@ def _model_leaves(model: Path) -> tuple[list[Leaf], ModelFingerprint]:
     leaves.append(semantic_leaf(fp.name, SCHEME, s.graph, s.weights, s.metadata))
     leaves.extend(tensor_leaf(fp.name, t.id, t.name, t.digest) for t in s.tensors)
     return leaves, fp
+
+
+def _is_unicode(text: str) -> bool:
+    """False for text holding lone surrogates (bytes that were not UTF-8 on the command line)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _refuse_same_base_names(paths: Sequence[Path]) -> None:
@@ -175,6 +197,8 @@ def fingerprint(
     """
     if model is None and not datasets and not configs:
         raise UsageError("nothing to fingerprint: give --model, --dataset or --config")
+    if name is not None and not _is_unicode(name):
+        raise UsageError("--name is not valid UTF-8 text")
     _refuse_same_base_names([*([model] if model is not None else []), *datasets, *configs])
     leaves: list[Leaf] = []
     if name is not None:
@@ -187,6 +211,11 @@ def fingerprint(
             raise UsageError("--parent must be a lineage root: 64 hex digits")
         leaves.append(parent_leaf(p))
     if mlflow_run is not None:
+        if not MLFLOW_RUN_ID.fullmatch(mlflow_run):
+            raise UsageError(
+                f"--mlflow-run {mlflow_run!r} is not an MLflow run id "
+                "(1 to 256 ASCII letters, digits, '-' or '_')"
+            )
         leaves.append(mlflow_run_leaf(mlflow_run))
     # Cheap inputs first, so a malformed config fails before an hour of hashing.
     leaves.extend(_config_leaves(configs))
@@ -196,6 +225,8 @@ def fingerprint(
         leaves.extend(model_leaves)
     data_leaves, total, skipped = _hash_datasets(datasets, policy, progress, cache)
     leaves.extend(data_leaves)
+    if not any(leaf["kind"] in (*PATH_KINDS, "config") for leaf in leaves):
+        raise UsageError("nothing to fingerprint: the folders given hold no files")
     manifest = LineageManifest.build(leaves)
     return FingerprintResult(
         manifest,
@@ -209,25 +240,13 @@ def fingerprint(
 
 def load_manifest(path: Path) -> LineageManifest:
     """Reads and validates a lineage manifest file."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a lineage manifest") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    data = read_input(path, limit=MAX_MANIFEST_BYTES, what="lineage manifest")
     return LineageManifest.from_json(data, str(path))
 
 
 def read_proof(path: Path) -> InclusionProof:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    return load_proof(data, str(path))
+    """Reads and validates a proof file (`aichain.proof/v1`)."""
+    return load_proof(read_input(path, limit=MAX_PROOF_BYTES, what="proof"), str(path))
 
 
 def check_proof(proof: InclusionProof, root: bytes) -> bool:

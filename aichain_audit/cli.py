@@ -33,18 +33,58 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Example: aichain fingerprint --model model.onnx --dataset data/ --config train.yaml "
+    "-o lineage.json",
 )
 
 
+# Characters that can rewrite what a terminal or a reader shows: controls (C0, DEL, C1),
+# format characters (bidi overrides and isolates, zero-width characters, the BOM), surrogates
+# (bytes that were not UTF-8) and the line and paragraph separators.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def _hidden(ch: str) -> bool:
+    import unicodedata
+
+    return unicodedata.category(ch) in _HIDDEN_CATEGORIES
+
+
 def safe(text: object) -> str:
-    """Escapes control characters (terminal escapes) in untrusted text for display."""
+    """Untrusted text made inert for a terminal: invisible and control characters escaped.
+
+    Escapes are `\\xNN`, `\\uNNNN` or `\\UNNNNNNNN`, so what was hidden becomes visible.
+    """
+    s = str(text)
+    if s.isprintable():  # no control, format, separator or unassigned character: fast path
+        return s
     out = []
-    for ch in str(text):
-        o = ord(ch)
-        if o < 0x20 or 0x7F <= o < 0xA0 or ch in "\u2028\u2029":
-            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}")
+    for ch in s:
+        if _hidden(ch):
+            o = ord(ch)
+            out.append(
+                f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+            )
         else:
             out.append(ch)
+    return "".join(out)
+
+
+def _json_escape_hidden(text: str) -> str:
+    """JSON text with hidden characters written as \\u escapes (the same JSON value)."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch in "\n " or not _hidden(ch):
+            out.append(ch)
+            continue
+        o = ord(ch)
+        if o < 0x10000:
+            out.append(f"\\u{o:04x}")
+        else:
+            o -= 0x10000
+            out.append(f"\\u{0xD800 + (o >> 10):04x}\\u{0xDC00 + (o & 0x3FF):04x}")
     return "".join(out)
 
 
@@ -55,8 +95,13 @@ def markup(text: object) -> str:
     return escape(safe(text))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _stdout_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    """JSON on stdout: readable text, but never a raw control or format character."""
+    sys.stdout.write(_json_escape_hidden(json.dumps(value, indent=2, ensure_ascii=False)) + "\n")
 
 
 def _console() -> Any:
@@ -247,11 +292,14 @@ def fingerprint(
         console.print(f"  metadata    {fp.semantic.metadata}")
     if dataset:
         console.print(
-            f"datasets      {result.dataset_files} files, {result.dataset_bytes:,} bytes"
+            f"datasets      {_count(result.dataset_files, 'file')}, "
+            f"{_count(result.dataset_bytes, 'byte')}"
             + (f", {len(result.skipped)} skipped" if result.skipped else "")
         )
     if config:
-        console.print(f"configs       {len(config)} files, {result.config_values} values")
+        console.print(
+            f"configs       {_count(len(config), 'file')}, {_count(result.config_values, 'value')}"
+        )
     console.print(f"leaves        {len(manifest.leaves)}")
     if output is not None:
         console.print(f"manifest      {markup(output)}")
@@ -274,18 +322,29 @@ def prove(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the proof here (else stdout).")
     ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="The leaf kind ITEM must name (dataset, config, model, model-semantic, "
+            "tensor, name, ...); refused if it names another.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Inclusion proof that one artifact or config value is in a lineage."""
     from aichain_audit import api
     from aichain_audit.atomicfile import write_atomic
 
     lineage = api.load_manifest(manifest)
-    proof = api.prove(lineage, item)
+    proof = api.prove(lineage, item, kind)
     data = proof.to_json()
-    if output is None:
-        sys.stdout.write(data.decode())
-    else:
+    if output is not None:
         write_atomic(output, data)
+    elif sys.stdout.isatty():
+        sys.stdout.write(safe(data.decode()[:-1]) + "\n")  # for eyes: hidden characters shown
+    else:
+        sys.stdout.buffer.write(data)  # the proof's exact bytes, for a file or a pipe
 
 
 @app.command(
@@ -337,6 +396,7 @@ def check_proof(
     if as_json:
         doc: dict[str, Any] = {
             "valid": valid,
+            "kind": p.kind,
             "item": p.item,
             "index": p.index,
             "root": trusted.hex(),
@@ -351,9 +411,11 @@ def check_proof(
             why = "the proof is for another root"
         else:
             why = "the path does not lead from the leaf to the root"
-        raise CheckFailed(f"invalid proof for {safe(p.item)}: {why}")
+        raise CheckFailed(f"invalid proof for {p.kind} {safe(p.item)}: {why}")
     if not as_json:
-        sys.stdout.write(f"valid: {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}\n")
+        sys.stdout.write(
+            f"valid: {p.kind} {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}\n"
+        )
 
 
 ChainOpt = Annotated[

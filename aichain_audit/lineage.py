@@ -33,6 +33,8 @@ SCHEMA = "aichain.lineage/v1"
 PROOF_SCHEMA = "aichain.proof/v1"
 ZERO_SUBJECT = "sha256:" + "0" * 64
 MAX_MANIFEST_BYTES = 1 << 30
+MAX_PROOF_BYTES = 64 << 20  # a proof holds one leaf (a config value is at most 16 MiB)
+MLFLOW_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _DIGEST = re.compile(r"^(sha256|sha256-shards):[0-9a-f]{64}$")
@@ -109,6 +111,27 @@ def _path(leaf: Leaf, where: str, key: str = "path") -> str:
     return p
 
 
+PATH_KINDS = ("model", "model-data", "dataset", "skipped")
+MODEL_PART_KINDS = ("model-data", "model-semantic", "tensor")
+_OTHER_ITEM_FORMS = re.compile(r"^#|#/|#$|#semantic$|#tensor/")
+
+
+def item_conflict(path: str) -> str | None:
+    """Why a recorded path would read as another kind's item (docs/SPEC.md section 5), or None.
+
+    Items of files are their paths; other leaves are named `#kind`, `FILE#/pointer`, `FILE#`,
+    `MODEL#semantic` and `MODEL#tensor/ID`. A path of one of those shapes is refused, so an
+    item always names one kind of leaf.
+    """
+    m = _OTHER_ITEM_FORMS.search(path)
+    if m is None:
+        return None
+    return (
+        f"the name {path!r} would read as another kind of item ({m.group(0)!r} marks config "
+        "values, model parts and lineage fields); rename it"
+    )
+
+
 def _size(leaf: Leaf, where: str) -> None:
     v = leaf.get("size")
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_SAFE_INTEGER:
@@ -142,14 +165,16 @@ def validate_leaf(leaf: Any, where: str) -> Leaf:
     if not (_FIELDS[kind] <= keys <= allowed):
         raise ManifestError(f"{where}: a {kind} leaf has fields {sorted(keys)}")
     where = f"{where} ({kind})"
+    if kind in PATH_KINDS:
+        conflict = item_conflict(_path(leaf, where))
+        if conflict is not None:
+            raise ManifestError(f"{where}: {conflict}")
     if kind in ("model", "model-data", "dataset"):
-        _path(leaf, where)
         _str(leaf, "digest", where, _DIGEST)
         _size(leaf, where)
         if "link" in leaf:
             _path(leaf, where, "link")
     elif kind == "skipped":
-        _path(leaf, where)
         if leaf["reason"] not in ("symlink", "special", "unreadable"):
             raise ManifestError(f"{where}: unknown skip reason {leaf['reason']!r}")
     elif kind == "config":
@@ -178,13 +203,23 @@ def validate_leaf(leaf: Any, where: str) -> Leaf:
     elif kind == "parent":
         _str(leaf, "root", where, _HEX64)
     elif kind == "mlflow-run":
-        _str(leaf, "run_id", where, re.compile(r"^[A-Za-z0-9_-]{1,256}$"))
+        run_id = _str(leaf, "run_id", where)
+        if not MLFLOW_RUN_ID.fullmatch(run_id):
+            raise ManifestError(f"{where}: field 'run_id' is missing or malformed")
     elif kind == "subject":
         _str(leaf, "digest", where, _SUBJECT)
         n = leaf["leaves"]
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SAFE_INTEGER:
             raise ManifestError(f"{where}: field 'leaves' is missing or malformed")
     return leaf
+
+
+def encode_leaf(leaf: Leaf, where: str) -> bytes:
+    """The leaf's bytes (RFC 8785); a value JCS cannot encode is a ManifestError naming it."""
+    try:
+        return canonical_json(leaf)
+    except ValueError as exc:
+        raise ManifestError(f"{where}: {exc}") from None
 
 
 def item_of(leaf: Leaf) -> str | None:
@@ -232,7 +267,8 @@ class LineageManifest:
             validate_leaf(leaf, f"leaf {item_of(leaf) if 'kind' in leaf else '?'}")
         subject = derive_subject(body)
         pairs = [
-            (canonical_json(leaf), leaf) for leaf in [*body, subject_leaf(subject, len(body) + 1)]
+            (encode_leaf(leaf, f"leaf {item_of(leaf)}"), leaf)
+            for leaf in [*body, subject_leaf(subject, len(body) + 1)]
         ]
         pairs.sort(key=lambda p: p[0])
         for (a, _), (b, leaf) in itertools.pairwise(pairs):
@@ -282,7 +318,7 @@ class LineageManifest:
             raise ManifestError(f"{shown}: 'leaves' must be a list")
         for i, leaf in enumerate(leaves):
             validate_leaf(leaf, f"{shown}: leaf {i}")
-        encoded = [canonical_json(leaf) for leaf in leaves]
+        encoded = [encode_leaf(leaf, f"{shown}: leaf {i}") for i, leaf in enumerate(leaves)]
         if any(a >= b for a, b in itertools.pairwise(encoded)):
             raise ManifestError(f"{shown}: leaves are not in canonical order (or repeat)")
         subjects = [leaf for leaf in leaves if leaf["kind"] == "subject"]
@@ -305,17 +341,25 @@ class LineageManifest:
     def subject_index(self) -> int:
         return next(i for i, leaf in enumerate(self.leaves) if leaf["kind"] == "subject")
 
-    def find(self, item: str) -> int:
-        """The index of the leaf that `item` names (see `item_of`)."""
+    def find(self, item: str, kind: str | None = None) -> int:
+        """The index of the leaf that `item` names (see `item_of`), of `kind` when given."""
+        if kind is not None and kind not in _FIELDS:
+            raise ManifestError(f"unknown leaf kind {kind!r}; one of {', '.join(_FIELDS)}")
         for i, leaf in enumerate(self.leaves):
             if item_of(leaf) == item:
+                if kind is not None and leaf["kind"] != kind:
+                    raise ManifestError(
+                        f"{item!r} names a {leaf['kind']} leaf in this lineage, not a {kind} leaf"
+                    )
                 return i
         raise ManifestError(f"no leaf named {item!r} in this lineage")
 
 
 def _check_unique_items(leaves: Sequence[Leaf]) -> None:
+    """No two leaves share an item; at most one model; model parts belong to the model."""
     seen: set[str] = set()
-    models = 0
+    models: list[str] = []
+    semantic = 0
     for leaf in leaves:
         item = item_of(leaf)
         if item is None:
@@ -323,9 +367,26 @@ def _check_unique_items(leaves: Sequence[Leaf]) -> None:
         if item in seen:
             raise ManifestError(f"two artifacts are recorded as {item!r}; rename one")
         seen.add(item)
-        models += leaf["kind"] == "model"
-    if models > 1:
+        if leaf["kind"] == "model":
+            models.append(leaf["path"])
+        semantic += leaf["kind"] == "model-semantic"
+    if len(models) > 1:
         raise ManifestError("a lineage has at most one model")
+    if semantic > 1:
+        raise ManifestError("a lineage has at most one model-semantic leaf")
+    for leaf in leaves:
+        kind = leaf["kind"]
+        if kind not in MODEL_PART_KINDS:
+            continue
+        if not models:
+            raise ManifestError(
+                f"a {kind} leaf ({item_of(leaf)!r}) needs the model it belongs to, "
+                "and this lineage has no model leaf"
+            )
+        if kind != "model-data" and leaf["path"] != models[0]:
+            raise ManifestError(
+                f"the {kind} leaf {item_of(leaf)!r} names another model than {models[0]!r}"
+            )
 
 
 def parse_strict_json(data: bytes, shown: str) -> Any:

@@ -21,6 +21,7 @@ from aichain_audit.lineage import (
     PROOF_SCHEMA,
     Leaf,
     LineageManifest,
+    encode_leaf,
     item_of,
     parse_strict_json,
     validate_leaf,
@@ -43,6 +44,11 @@ class InclusionProof:
     @property
     def item(self) -> str | None:
         return item_of(self.leaf)
+
+    @property
+    def kind(self) -> str:
+        """The proven leaf's kind: an item alone does not say what was proven."""
+        return str(self.leaf["kind"])
 
     def to_json(self) -> bytes:
         return (
@@ -80,8 +86,8 @@ class InclusionProof:
         )
 
 
-def prove(manifest: LineageManifest, item: str) -> InclusionProof:
-    index = manifest.find(item)
+def prove(manifest: LineageManifest, item: str, kind: str | None = None) -> InclusionProof:
+    index = manifest.find(item, kind)
     s = manifest.subject_index()
     tree = manifest.tree()
     return InclusionProof(
@@ -110,9 +116,11 @@ def _count(value: Any, what: str, shown: str) -> int:
 
 def _leaf(value: Any, shown: str) -> Leaf:
     try:
-        return validate_leaf(value, f"{shown}: leaf")
+        leaf = validate_leaf(value, f"{shown}: leaf")
+        encode_leaf(leaf, f"{shown}: leaf")
     except ManifestError as exc:
         raise InputError(exc.message) from None
+    return leaf
 
 
 def _path(value: Any, shown: str) -> tuple[bytes, ...]:
@@ -144,7 +152,7 @@ def load_proof(data: bytes, shown: str) -> InclusionProof:
     subject = _leaf(sp["leaf"], shown)
     if subject["kind"] != "subject":
         raise InputError(f"{shown}: size_proof must prove the subject leaf")
-    return InclusionProof(
+    proof = InclusionProof(
         leaf=_leaf(doc["leaf"], shown),
         index=_count(doc["index"], "index", shown),
         size=_count(doc["size"], "size", shown),
@@ -154,3 +162,11 @@ def load_proof(data: bytes, shown: str) -> InclusionProof:
         subject_index=_count(sp["index"], "size_proof index", shown),
         subject_path=_path(sp["path"], shown),
     )
+    # A proof file is exactly the bytes `aichain prove` writes (docs/SPEC.md section 10), so
+    # that changing any byte of it, even one that keeps its meaning, makes it fail.
+    if data != proof.to_json():
+        raise InputError(
+            f"{shown}: not in canonical form (re-indented, reordered or re-encoded?); "
+            "use the file exactly as `aichain prove` wrote it"
+        )
+    return proof

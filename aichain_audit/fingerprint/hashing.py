@@ -62,7 +62,12 @@ def _buffer() -> memoryview:
 
 
 def _open(path: str, shown: str, follow: bool) -> int:
-    """Opens a regular file without following a final symlink (unless `follow`)."""
+    """Opens a regular file without following a final symlink (unless `follow`).
+
+    `path` is the file's real path as listed; the opened file must still be there. O_NOFOLLOW
+    guards only the last component, so a parent folder swapped for a link after listing is
+    caught by comparing the path the kernel reports for the descriptor with `path`.
+    """
     flags = _OPEN_FLAGS & ~getattr(os, "O_NOFOLLOW", 0) if follow else _OPEN_FLAGS
     try:
         fd = os.open(path, flags)
@@ -76,7 +81,20 @@ def _open(path: str, shown: str, follow: bool) -> int:
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise PathPolicyError(f"{shown} is not a regular file")
+    if _opened_path(fd, path) != path:
+        os.close(fd)
+        raise PathPolicyError(
+            f"{shown}: a folder on its path was replaced by a symbolic link while being read"
+        )
     return fd
+
+
+def _opened_path(fd: int, expected: str) -> str:
+    """Where the open file really is: /proc/self/fd on Linux, else the path resolved again."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # pragma: no cover - no /proc (macOS, BSD): resolve again, a narrower race
+        return os.path.realpath(expected)
 
 
 def _read_small(path: str, shown: str, follow: bool) -> FileDigest:
@@ -102,7 +120,8 @@ def _read_small(path: str, shown: str, follow: bool) -> FileDigest:
 
 @dataclass(frozen=True, slots=True)
 class HashJob:
-    """One file to hash: its path on disk, the name shown in messages, its size when listed."""
+    """One file to hash: its real path on disk (as listed: no link on the way, the last
+    component aside when `follow`), the name shown in messages, its size when listed."""
 
     path: str
     shown: str
@@ -281,6 +300,10 @@ def _digest_large(
 
 def digest_file(path: str, *, shown: str | None = None, follow: bool = True) -> FileDigest:
     """The digest of one file (raises on any error)."""
+    if follow:
+        path = os.path.realpath(path)
+    else:
+        path = os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path))
     size = os.stat(path).st_size if follow else os.lstat(path).st_size
     [result] = digest_files([HashJob(path, shown or path, size, follow)])
     if isinstance(result, InputError):

@@ -130,11 +130,18 @@ def list_argument(arg: Path, policy: PathPolicy) -> Listing:
 
 
 def _walk(root: Path, root_name: str, policy: PathPolicy, listing: Listing) -> None:
+    """Walks a folder. With links followed, every file reached through a link records its real
+    place in `link`, and a real folder may be reached through links at most once: more would
+    let a few links fan one file out into exponentially many leaves."""
     real_root = str(root)
-    # (folder on disk, its manifest name, the real folders on the way down: loop detection)
-    stack: list[tuple[str, str, frozenset[str]]] = [(real_root, root_name, frozenset([real_root]))]
+    # (folder on disk, its manifest name, the real folders on the way down (loop detection),
+    #  whether it was reached through a link)
+    stack: list[tuple[str, str, frozenset[str], bool]] = [
+        (real_root, root_name, frozenset([real_root]), False)
+    ]
+    through_links: dict[str, str] = {}  # real folder -> the manifest name it was reached as
     while stack:
-        folder, folder_name, ancestors = stack.pop()
+        folder, folder_name, ancestors, via_link = stack.pop()
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
@@ -148,6 +155,7 @@ def _walk(root: Path, root_name: str, policy: PathPolicy, listing: Listing) -> N
             ) from None
         except OSError as exc:
             raise InputError(f"{folder_name}: {exc.strerror}") from None
+
         for entry in entries:
             name = f"{folder_name}/{manifest_name(entry.name)}"
             path = os.path.join(folder, entry.name)
@@ -177,18 +185,32 @@ def _walk(root: Path, root_name: str, policy: PathPolicy, listing: Listing) -> N
                 if stat.S_ISDIR(st.st_mode):
                     if target in ancestors:
                         raise PathPolicyError(f"{name} is a symbolic link loop")
-                    stack.append((target, name, ancestors | {target}))
+                    _reach_through_link(through_links, target, name)
+                    stack.append((target, name, ancestors | {target}, True))
                     continue
                 if not stat.S_ISREG(st.st_mode):
                     _special(name, policy, listing)
                     continue
                 listing.files.append(ListedFile(name, target, st.st_size, link, _identity(st)))
             elif stat.S_ISDIR(st.st_mode):
-                stack.append((path, name, ancestors | {path}))
+                if via_link:
+                    _reach_through_link(through_links, path, name)
+                stack.append((path, name, ancestors | {path}, via_link))
             elif stat.S_ISREG(st.st_mode):
-                listing.files.append(ListedFile(name, path, st.st_size, identity=_identity(st)))
+                via = os.path.relpath(path, real_root).replace(os.sep, "/") if via_link else None
+                listing.files.append(ListedFile(name, path, st.st_size, via, _identity(st)))
             else:
                 _special(name, policy, listing)
+
+
+def _reach_through_link(through_links: dict[str, str], folder: str, name: str) -> None:
+    first = through_links.setdefault(folder, name)
+    if first != name:
+        raise PathPolicyError(
+            f"{name} is a folder already reached through symbolic links as {first}; a folder "
+            "reached twice through links is refused (it could fan out without bound): "
+            "pass --skip-symlinks to record the links as skipped"
+        )
 
 
 def _special(name: str, policy: PathPolicy, listing: Listing) -> None:

@@ -252,3 +252,70 @@ def test_top_level_socket_is_refused(tmp_path: Path) -> None:
         assert stat.S_ISSOCK(os.stat(path).st_mode)
         with pytest.raises(PathPolicyError, match="not a regular file"):
             list_argument(path, PathPolicy())
+
+
+def test_follow_symlinks_refuses_a_folder_reached_twice_through_links(tmp_path: Path) -> None:
+    """16 levels of two links each would give 2**16 leaves from one file (issue 6, item 4)."""
+    level = tmp_path / "l0"
+    level.mkdir()
+    top = level
+    for i in range(1, 17):
+        below = level / f"l{i}"
+        below.mkdir()
+        (level / "a").symlink_to(below.name)
+        (level / "b").symlink_to(below.name)
+        level = below
+    (level / "f.csv").write_text("1")
+    with pytest.raises(PathPolicyError, match="reached twice"):
+        list_argument(top, PathPolicy(LinkPolicy.FOLLOW))
+    line = assert_one_line_error(run_cli("fingerprint", "--dataset", top, "--follow-symlinks"))
+    assert "reached twice" in line and "--skip-symlinks" in line
+
+
+def test_a_folder_link_beside_its_target_is_followed_once(data: Path) -> None:
+    (data / "latest").symlink_to("sub")
+    listing = list_argument(data, PathPolicy(LinkPolicy.FOLLOW))
+    assert {f.name: f.link for f in listing.files} == {
+        "data/a.csv": None,
+        "data/sub/b.csv": None,
+        "data/latest/b.csv": "sub/b.csv",
+    }
+
+
+def test_files_under_a_followed_folder_link_record_their_target(data: Path) -> None:
+    (data / "sub" / "deep").mkdir()
+    (data / "sub" / "deep" / "c.csv").write_text("3")
+    (data / "view").symlink_to("sub")
+    listing = list_argument(data, PathPolicy(LinkPolicy.FOLLOW))
+    links = {f.name: f.link for f in listing.files if f.name.startswith("data/view/")}
+    assert links == {"data/view/b.csv": "sub/b.csv", "data/view/deep/c.csv": "sub/deep/c.csv"}
+    proc = run_cli("fingerprint", "--dataset", data, "--follow-symlinks", "--json")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_two_links_to_one_folder_are_refused(data: Path) -> None:
+    (data / "x").symlink_to("sub")
+    (data / "y").symlink_to("sub")
+    with pytest.raises(PathPolicyError, match="reached twice"):
+        list_argument(data, PathPolicy(LinkPolicy.FOLLOW))
+
+
+def test_a_parent_folder_swapped_for_a_symlink_after_listing_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    """O_NOFOLLOW guards only the last component (issue 6, item 5)."""
+    from aichain_audit.fingerprint.hashing import HashJob, digest_files
+
+    d = tmp_path / "data"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub" / "f.csv").write_text("inside")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f.csv").write_text("secret outside the dataset")
+    listing = list_argument(d, PathPolicy())
+    [listed] = listing.files
+    (d / "sub").rename(tmp_path / "moved")
+    (d / "sub").symlink_to(outside)  # the parent, not the file, becomes a link
+    [result] = digest_files([HashJob(listed.path, listed.name, listed.size)])
+    assert isinstance(result, PathPolicyError), result
+    assert "data/sub/f.csv" in result.message
