@@ -8,7 +8,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 
 NODE_STAMP := contracts/node_modules/.installed
 
-.PHONY: demo test lint bench clean contracts
+.PHONY: demo test lint bench clean contracts check-readme readme
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,8 +54,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check aichain_audit tests benchmarks samples
 	$(VENV)/bin/mypy
 
-test: lint $(NODE_STAMP)
+test: lint check-readme $(NODE_STAMP)
 	$(VENV)/bin/pytest -q
+
+# The README's example session and pasted --help must be what the tool prints today.
+check-readme: $(STAMP)
+	$(PY) samples/readme.py
+
+readme: $(STAMP)
+	$(PY) samples/readme.py --write
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
