@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from aichain_audit.fingerprint.paths import argument_name, resolve_inside
 from aichain_audit.inputfile import open_regular, read_regular
 
 SCHEME = "onnx-semantic/v1"
+_ATTRIBUTE_NAME = re.compile(r"[\x21-\x7e]{1,256}")
+_GRAPH, _GRAPHS = 5, 10  # AttributeProto.GRAPH and GRAPHS
 # Protobuf cannot parse a message of 2 GiB or more, so no larger file can be an ONNX model:
 # anything beyond is refused before it is read whole (a FIFO or device never gets this far).
 MODEL_LIMIT = 1 << 31
@@ -751,6 +754,12 @@ class _Walk:
 
         where = f"{self.shown}: attribute {aid}"
         _check_fields(a, where)
+        if not _ATTRIBUTE_NAME.fullmatch(a.name):
+            raise ModelError(
+                f"{self.shown}: attribute name {a.name!r} is not 1 to 256 printable ASCII "
+                f"characters, which {SCHEME} requires (it is part of the weight ids)"
+            )
+
         if a.doc_string:
             self.meta.append([f"attribute:{aid}.doc_string", a.doc_string])
         doc: dict[str, Any] = {"name": a.name, "type": A.AttributeType.Name(a.type)}
@@ -823,6 +832,12 @@ class _Walk:
         if len(f.metadata_props):
             self.meta.append([f"{owner}.metadata_props", _props(f.metadata_props)])
         nodes = [self.node(n, names, (*path, k)) for k, n in enumerate(f.node)]
+        for a in f.attribute_proto:
+            if a.type in (_GRAPH, _GRAPHS) or len(a.graphs) or a.HasField("g"):
+                raise ModelError(
+                    f"{self.shown}: function {f.domain}:{f.name} gives attribute {a.name!r} a "
+                    f"graph as its default, which {SCHEME} refuses"
+                )
         defaults = [
             self.attribute(a, names, f"{names.prefix}attr.{a.name}", False, (*path, "attr", a.name))
             for a in _sorted_attributes(f.attribute_proto)
@@ -912,6 +927,15 @@ def _scan(msg: Any, shown: str, external: list[Any]) -> None:
                     )
     if isinstance(msg, TensorProto) and msg.data_location == TensorProto.EXTERNAL:
         external.append(msg)
+    if type(msg).__name__ == "SparseTensorProto" and any(
+        part.data_location == TensorProto.EXTERNAL for part in (msg.values, msg.indices)
+    ):
+        # The checker cannot check a sparse tensor whose parts it cannot see, and no external
+        # data is given to it (docs/SPEC.md section 8.1, rule 5).
+        raise ModelError(
+            f"{shown}: sparse tensor {msg.values.name!r} stores its values or indices as "
+            f"external data, which {SCHEME} refuses; store them inline"
+        )
 
 
 def _checker_view(model: Any, external: list[Any], shown: str) -> Any:
