@@ -6,30 +6,42 @@ pragma solidity 0.8.37;
 /// @notice Records that the holder of an authorised anchoring key declared, at a given block,
 ///         that a lineage root (an RFC 9162 SHA-256 Merkle root over a model, its datasets and
 ///         its config) belongs to a subject (the model digest, or zero when there is no model).
+///         Records are keyed by (root, subject, anchorer): every anchorer's declaration stands on
+///         its own, nobody can take, block or revoke another anchorer's record (only the owner
+///         may revoke any), and several anchorers can attest the same lineage.
 ///         A record proves that nobody changed the bytes, or the record, afterwards; it does not
 ///         prove that training used them. Trust comes from what the auditor pins: the chain,
 ///         this registry's address and the anchorers it trusts.
-/// @dev    Immutable: no proxy, no upgrade path, no selfdestruct. Every anchor costs one fresh
-///         storage slot (anchorer, block time, block number and revoked flag packed together).
+/// @dev    Immutable: no proxy, no upgrade path, no selfdestruct, no immutables (the runtime code
+///         is identical in every deployment, so a client can compare it byte for byte). Every
+///         new record costs one fresh storage slot, written with a single SSTORE.
 ///         Minimum EVM fork: Cancun (the contract is compiled with `evmVersion: "cancun"`).
 ///
 ///         Storage layout (declaration order, stable for the life of the deployment):
-///           slot 0  owner                                       address
-///           slot 1  pendingOwner                                address
-///           slot 2  _anchorers[address]    -> Anchorer          one slot per address:
-///                   authorised (bool, byte 0) | untrusted (bool, byte 1) | untrustedFrom (uint64, bytes 2..9)
-///           slot 3  _records[root][subject] -> Record            one slot per anchor:
-///                   anchorer (address, bytes 0..19) | timestamp (uint40, bytes 20..24)
-///                   | blockNumber (uint48, bytes 25..30) | revoked (bool, byte 31)
-///         (byte 0 = least significant byte of the slot, as solc packs structs.)
+///           slot 0  owner                                          address
+///           slot 1  pendingOwner                                   address
+///           slot 2  deployedAt                                     uint256 (deployment block)
+///           slot 3  _anchorers[address]  -> Anchorer              one slot per address:
+///                   authorised (bool, byte 0) | untrusted (bool, byte 1)
+///                   | untrustedFrom (uint64, bytes 2..9)
+///           slot 4  _records[root][subject][anchorer] -> Record    one slot per record:
+///                   timestamp (uint40, bytes 0..4) | blockNumber (uint48, bytes 5..10)
+///                   | revokedBlock (uint48, bytes 11..16) | revokedByOwner (bool, byte 17)
+///         (byte 0 = least significant byte of the slot, as solc packs structs; the slot of
+///         _records[r][s][a] is keccak256(a . keccak256(s . keccak256(r . 4))), each 32 bytes.)
 contract LineageRegistry {
     // ------------------------------------------------------------------ types
 
-    /// @notice Trust state of a record as reported by {status} and {check}.
-    /// @dev    Unknown: never anchored. Trusted: anchored, not revoked, and not at or after the
-    ///         anchorer's untrusted-from block. Revoked: revoked by its anchorer or the owner.
-    ///         Untrusted: anchored by a key the owner marked untrusted from a block at or before
-    ///         the record's block (a leaked key). Revoked takes precedence over Untrusted.
+    /// @notice Trust state of a record as reported by {check}.
+    /// @dev    Unknown:   no record of (root, subject, anchorer).
+    ///         Revoked:   the record was revoked and the revocation counts: it was made by the
+    ///                    owner, or by the anchorer before the anchorer's untrusted-from block
+    ///                    (a revocation the anchorer made at or after that block, i.e. possibly
+    ///                    by whoever holds the leaked key, does not count).
+    ///         Untrusted: the anchorer is marked untrusted and the record's block is at or
+    ///                    after its untrusted-from block.
+    ///         Trusted:   otherwise.
+    ///         Precedence: a counting revocation (Revoked) over Untrusted over Trusted.
     enum Status {
         Unknown,
         Trusted,
@@ -37,12 +49,13 @@ contract LineageRegistry {
         Untrusted
     }
 
-    /// @dev One storage slot per anchor: 160 + 40 + 48 + 8 = 256 bits.
+    /// @dev One storage slot per record: 40 + 48 + 48 + 8 = 144 bits.
+    ///      blockNumber == 0 means "no record" (no transaction runs in the genesis block).
     struct Record {
-        address anchorer;
         uint40 timestamp;
         uint48 blockNumber;
-        bool revoked;
+        uint48 revokedBlock;
+        bool revokedByOwner;
     }
 
     /// @dev One storage slot per anchorer, read once by {anchor}.
@@ -55,11 +68,11 @@ contract LineageRegistry {
     // -------------------------------------------------------------- constants
 
     /// @notice Subject under which batch roots are stored: keccak256("aichain.batch.v1").
-    /// @dev    A batch root is recorded as the record (batchRoot, BATCH_SUBJECT). Its leaves are
-    ///         batchLeafHash(lineageRoot, subject) = SHA-256(0x00 || lineageRoot || subject) and the
-    ///         batch tree is an RFC 9162 tree over those leaves, in the order the anchoring tool
-    ///         chose (each lineage's index, size and audit path live in its receipt).
-    ///         {anchor} refuses this subject so that batch and single records never mix.
+    /// @dev    A batch root is recorded as the record (batchRoot, BATCH_SUBJECT, anchorer). Its
+    ///         leaves are batchLeafHash(lineageRoot, subject) = SHA-256(0x00 || lineageRoot ||
+    ///         subject) and the batch tree is an RFC 9162 tree over those leaves, in the order the
+    ///         anchoring tool chose (each lineage's index, size and audit path live in its
+    ///         receipt). {anchor} refuses this subject so that batch and single records never mix.
     bytes32 public constant BATCH_SUBJECT = keccak256("aichain.batch.v1");
 
     // ---------------------------------------------------------------- storage
@@ -71,20 +84,30 @@ contract LineageRegistry {
     /// @notice Address that may complete a pending two-step ownership transfer (zero if none).
     address public pendingOwner;
 
+    /// @notice Block number of the deployment: where a scan of this registry's events starts.
+    /// @dev    In storage, not immutable: an immutable is patched into the runtime code, which
+    ///         would make the runtime code differ between deployments.
+    uint256 public deployedAt;
+
     mapping(address => Anchorer) private _anchorers;
-    mapping(bytes32 => mapping(bytes32 => Record)) private _records;
+    mapping(bytes32 => mapping(bytes32 => mapping(address => Record))) private _records;
 
     // ----------------------------------------------------------------- events
 
-    /// @notice A lineage root was anchored for a subject. All three fields are indexed so that
-    ///         the roots of a subject, or the records of an anchorer, are found through logs.
+    /// @notice `anchorer` anchored a lineage root for a subject (single anchors only, emitted
+    ///         only when the record is created). All three fields are indexed so that the roots
+    ///         of a subject, the anchorers of a root, or the records of an anchorer are found
+    ///         through logs.
     event Anchored(bytes32 indexed root, bytes32 indexed subject, address indexed anchorer);
 
-    /// @notice A batch root over `count` lineages was anchored (stored as (batchRoot, BATCH_SUBJECT)).
+    /// @notice `anchorer` anchored a batch root over `count` lineages, stored as
+    ///         (batchRoot, BATCH_SUBJECT, anchorer). Emitted only when the record is created.
     event BatchAnchored(bytes32 indexed batchRoot, uint32 count, address indexed anchorer);
 
-    /// @notice A record was revoked by its anchorer or the owner.
-    event Revoked(bytes32 indexed root, bytes32 indexed subject, address indexed by, string reason);
+    /// @notice The record (root, subject, anchorer) was revoked by `by` (its anchorer or the owner).
+    event Revoked(
+        bytes32 indexed root, bytes32 indexed subject, address indexed anchorer, address by, string reason
+    );
 
     /// @notice The owner proposed `newOwner`; ownership moves when `newOwner` calls {acceptOwnership}.
     event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
@@ -109,19 +132,20 @@ contract LineageRegistry {
     error NotAnchorer(address account);
     /// @notice Caller is not the pending owner.
     error NotPendingOwner();
-    /// @notice No record exists for (root, subject).
-    error UnknownRecord(bytes32 root, bytes32 subject);
+    /// @notice No record exists for (root, subject, anchorer).
+    error UnknownRecord(bytes32 root, bytes32 subject, address anchorer);
     /// @notice Caller is neither the record's anchorer nor the owner.
     error NotAllowedToRevoke();
-    /// @notice The record is already revoked (its first reason stands).
-    error AlreadyRevoked(bytes32 root, bytes32 subject);
+    /// @notice The record is already revoked and that revocation counts (its first reason stands).
+    error AlreadyRevoked(bytes32 root, bytes32 subject, address anchorer);
     /// @notice The zero address is not accepted here.
     error ZeroAddress();
     /// @notice BATCH_SUBJECT is reserved for {anchorBatch}.
     error ReservedSubject();
     /// @notice A batch must hold at least one lineage.
     error EmptyBatch();
-    /// @notice `account` was marked untrusted and cannot be granted anchoring rights again.
+    /// @notice `account` was marked untrusted: it cannot be granted anchoring rights again, nor
+    ///         revoke its records.
     error AnchorerIsUntrusted(address account);
 
     // ------------------------------------------------------------- modifiers
@@ -133,9 +157,10 @@ contract LineageRegistry {
 
     // ----------------------------------------------------------- constructor
 
-    /// @notice The deployer becomes owner and anchorer.
+    /// @notice The deployer becomes owner and anchorer; the deployment block is kept in {deployedAt}.
     constructor() {
         owner = msg.sender;
+        deployedAt = block.number;
         _anchorers[msg.sender].authorised = true;
         emit OwnershipTransferred(address(0), msg.sender);
         emit AnchorerGranted(msg.sender);
@@ -143,22 +168,25 @@ contract LineageRegistry {
 
     // ---------------------------------------------------------------- anchor
 
-    /// @notice Anchor `root` for `subject`. Rights are checked now; the record keeps the caller.
-    /// @dev    Idempotent: if (root, subject) is already recorded (revoked or not) nothing changes,
-    ///         no event is emitted and `created` is false. Call it with eth_call first to learn
-    ///         whether a transaction is needed.
+    /// @notice Record that the caller declares `root` for `subject`. Rights are checked now.
+    /// @dev    Idempotent per anchorer: if the caller already holds a record of (root, subject),
+    ///         revoked or not, nothing changes, no event is emitted and `created` is false. Call
+    ///         it with eth_call first to learn whether a transaction is needed. Other anchorers'
+    ///         records of the same (root, subject) neither block nor change the caller's.
     /// @param  root    RFC 9162 SHA-256 lineage root.
     /// @param  subject The model digest, or zero when the lineage has no model. Not BATCH_SUBJECT.
     /// @return created True when a new record was written.
     function anchor(bytes32 root, bytes32 subject) external returns (bool created) {
         if (subject == BATCH_SUBJECT) revert ReservedSubject();
-        return _anchor(root, subject);
+        created = _anchor(root, subject);
+        if (created) emit Anchored(root, subject, msg.sender);
     }
 
-    /// @notice Anchor one batch root covering `count` lineages, stored as (batchRoot, BATCH_SUBJECT).
+    /// @notice Anchor one batch root covering `count` lineages, stored as
+    ///         (batchRoot, BATCH_SUBJECT, caller).
     /// @dev    Only the batch root travels in calldata (EIP-7623 makes per-root calldata costly).
     ///         Leaves are batchLeafHash(lineageRoot, subject); each lineage proves membership with
-    ///         {verifyInclusion}. Idempotent like {anchor}; `count` is only logged.
+    ///         {verifyInclusion}. Idempotent per anchorer like {anchor}; `count` is only logged.
     /// @param  batchRoot RFC 9162 root over the batch leaves.
     /// @param  count     Number of leaves in the batch tree (at least 1).
     /// @return created   True when a new record was written.
@@ -170,61 +198,61 @@ contract LineageRegistry {
 
     function _anchor(bytes32 root, bytes32 subject) private returns (bool) {
         if (!_anchorers[msg.sender].authorised) revert NotAnchorer(msg.sender);
-        Record storage rec = _records[root][subject];
-        if (rec.anchorer != address(0)) return false;
+        Record storage rec = _records[root][subject][msg.sender];
+        if (rec.blockNumber != 0) return false;
         // One SSTORE of the whole slot, laid out exactly as solc packs `Record` (first member in
-        // the lowest bits): anchorer | timestamp << 160 | blockNumber << 200 | revoked(0) << 248.
-        // Field-by-field assignment costs an extra SLOAD and masking (about 120 gas).
-        uint256 word = uint256(uint160(msg.sender)) | (uint256(uint40(block.timestamp)) << 160)
-            | (uint256(uint48(block.number)) << 200);
+        // the lowest bits): timestamp | blockNumber << 40 | revokedBlock(0) << 88
+        // | revokedByOwner(0) << 136. Field-by-field assignment costs an extra SLOAD and masking.
+        uint256 word = uint256(uint40(block.timestamp)) | (uint256(uint48(block.number)) << 40);
         assembly ("memory-safe") {
             sstore(rec.slot, word)
         }
-        if (subject != BATCH_SUBJECT) emit Anchored(root, subject, msg.sender);
         return true;
     }
 
     // ----------------------------------------------------------------- views
 
-    /// @notice The stored record of (root, subject); an all-zero answer means it was never anchored.
-    /// @return anchorer    Who anchored it (zero if unknown).
-    /// @return timestamp   Block time of the anchoring block (seconds since the epoch).
-    /// @return blockNumber The anchoring block.
-    /// @return revoked     Whether it was revoked.
-    function record(bytes32 root, bytes32 subject)
+    /// @notice Trust state and times of (root, subject, anchorer) in one eth_call.
+    /// @return st           Trust state (see {Status}).
+    /// @return timestamp    Block time of the anchoring block (seconds since the epoch; 0 if unknown).
+    /// @return blockNumber  The anchoring block (0 if unknown).
+    /// @return revokedBlock The block of the revocation (0 if not revoked), whether it counts or not.
+    function check(bytes32 root, bytes32 subject, address anchorer)
         external
         view
-        returns (address anchorer, uint64 timestamp, uint64 blockNumber, bool revoked)
+        returns (Status st, uint64 timestamp, uint64 blockNumber, uint64 revokedBlock)
     {
-        Record memory rec = _records[root][subject];
-        return (rec.anchorer, rec.timestamp, rec.blockNumber, rec.revoked);
+        Record memory rec = _records[root][subject][anchorer];
+        return (_status(rec, anchorer), rec.timestamp, rec.blockNumber, rec.revokedBlock);
     }
 
-    /// @notice Trust state of (root, subject). Rights withdrawn after anchoring do not change it.
-    function status(bytes32 root, bytes32 subject) external view returns (Status) {
-        return _status(_records[root][subject]);
-    }
-
-    /// @notice Everything an auditor needs about (root, subject) in one eth_call.
-    /// @return st          Trust state, as {status}.
-    /// @return anchorer    Who anchored it (zero if unknown).
-    /// @return timestamp   Block time of the anchoring block.
-    /// @return blockNumber The anchoring block.
-    function check(bytes32 root, bytes32 subject)
+    /// @notice The stored record of (root, subject, anchorer); all zero means there is none.
+    /// @return timestamp      Block time of the anchoring block (seconds since the epoch).
+    /// @return blockNumber    The anchoring block (0: no record).
+    /// @return revokedBlock   The block of the revocation (0: not revoked).
+    /// @return revokedByOwner Whether the owner (rather than the anchorer) made that revocation.
+    function record(bytes32 root, bytes32 subject, address anchorer)
         external
         view
-        returns (Status st, address anchorer, uint64 timestamp, uint64 blockNumber)
+        returns (uint64 timestamp, uint64 blockNumber, uint64 revokedBlock, bool revokedByOwner)
     {
-        Record memory rec = _records[root][subject];
-        return (_status(rec), rec.anchorer, rec.timestamp, rec.blockNumber);
+        Record memory rec = _records[root][subject][anchorer];
+        return (rec.timestamp, rec.blockNumber, rec.revokedBlock, rec.revokedByOwner);
     }
 
-    function _status(Record memory rec) private view returns (Status) {
-        if (rec.anchorer == address(0)) return Status.Unknown;
-        if (rec.revoked) return Status.Revoked;
-        Anchorer memory a = _anchorers[rec.anchorer];
+    function _status(Record memory rec, address anchorer) private view returns (Status) {
+        if (rec.blockNumber == 0) return Status.Unknown;
+        Anchorer memory a = _anchorers[anchorer];
+        if (_revocationCounts(rec, a)) return Status.Revoked;
         if (a.untrusted && rec.blockNumber >= a.untrustedFrom) return Status.Untrusted;
         return Status.Trusted;
+    }
+
+    /// @dev A revocation counts when it exists and was made by the owner, or by the anchorer
+    ///      before the anchorer's untrusted-from block.
+    function _revocationCounts(Record memory rec, Anchorer memory a) private pure returns (bool) {
+        if (rec.revokedBlock == 0) return false;
+        return rec.revokedByOwner || !a.untrusted || rec.revokedBlock < a.untrustedFrom;
     }
 
     /// @notice Whether `account` may anchor now.
@@ -240,23 +268,33 @@ contract LineageRegistry {
 
     /// @notice Interface version of this registry.
     function version() external pure returns (string memory) {
-        return "aichain.registry/v1";
+        return "aichain.registry/v2";
     }
 
     // --------------------------------------------------------------- revoke
 
-    /// @notice Revoke a record (single or batch) with a reason; only its anchorer or the owner.
-    /// @dev    An anchorer whose rights were withdrawn may still revoke its own records.
+    /// @notice Revoke the record (root, subject, anchorer), single or batch, with a reason; only
+    ///         by its anchorer or the owner. The reason lives only in the {Revoked} event.
+    /// @dev    An anchorer whose rights were withdrawn may still revoke its own records; one
+    ///         marked untrusted may not (AnchorerIsUntrusted), the owner always may. Reverts
+    ///         UnknownRecord for a missing record and AlreadyRevoked when the record already
+    ///         carries a revocation that counts. A revocation that does not count (made by the
+    ///         anchorer at or after its untrusted-from block) can be replaced by the owner's.
     ///         Revoking a batch record revokes every lineage proved against it.
-    ///         Reverts UnknownRecord for a missing record and AlreadyRevoked the second time.
-    function revoke(bytes32 root, bytes32 subject, string calldata reason) external {
-        Record storage rec = _records[root][subject];
-        address anchorer = rec.anchorer;
-        if (anchorer == address(0)) revert UnknownRecord(root, subject);
-        if (msg.sender != anchorer && msg.sender != owner) revert NotAllowedToRevoke();
-        if (rec.revoked) revert AlreadyRevoked(root, subject);
-        rec.revoked = true;
-        emit Revoked(root, subject, msg.sender, reason);
+    function revoke(bytes32 root, bytes32 subject, address anchorer, string calldata reason) external {
+        Record storage rec = _records[root][subject][anchorer];
+        Record memory cur = rec;
+        if (cur.blockNumber == 0) revert UnknownRecord(root, subject, anchorer);
+        Anchorer memory a = _anchorers[anchorer];
+        bool byOwner = msg.sender == owner;
+        if (!byOwner) {
+            if (msg.sender != anchorer) revert NotAllowedToRevoke();
+            if (a.untrusted) revert AnchorerIsUntrusted(anchorer);
+        }
+        if (_revocationCounts(cur, a)) revert AlreadyRevoked(root, subject, anchorer);
+        rec.revokedBlock = uint48(block.number);
+        rec.revokedByOwner = byOwner;
+        emit Revoked(root, subject, anchorer, msg.sender, reason);
     }
 
     // ---------------------------------------------------------------- roles
@@ -281,7 +319,8 @@ contract LineageRegistry {
     }
 
     /// @notice Mark `account`'s key as leaked: its records with blockNumber >= `fromBlock` become
-    ///         Untrusted, and its anchoring rights are withdrawn for good.
+    ///         Untrusted, its revocations made at or after `fromBlock` stop counting, it can no
+    ///         longer revoke, and its anchoring rights are withdrawn for good.
     /// @dev    Can only widen: a later call with a higher `fromBlock` keeps the lower one.
     function markUntrusted(address account, uint64 fromBlock) external onlyOwner {
         if (account == address(0)) revert ZeroAddress();
