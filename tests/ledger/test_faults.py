@@ -108,7 +108,7 @@ def test_anchor_survives_a_node_restart_while_waiting_for_confirmations(
     assert receipt["block"] == mined_in and receipt["existing"] is False
     assert json.loads(receipt_file(lineage).read_text())["tx"] == receipt["tx"]
     assert node.nonce(key.address) == 2  # deploy + one anchor: nothing was sent twice
-    record = registry_reader(node, registry).record(root, manifest_subject(lineage))
+    record = registry_reader(node, registry).record(root, manifest_subject(lineage), key.address)
     assert record is not None and record.status is Status.TRUSTED
 
 
@@ -145,7 +145,8 @@ def test_unfunded_key_fails_in_one_line_and_nothing_is_recorded(
     assert f"127.0.0.1:{anvil.port} refused the transaction" in line
     assert anvil.nonce(broke.address) == 0
     assert not receipt_file(lineage).exists()
-    assert registry_reader(anvil, registry).record(manifest_root(lineage), bytes(32)) is None
+    reader = registry_reader(anvil, registry)
+    assert reader.record(manifest_root(lineage), bytes(32), broke.address) is None
 
 
 TINY_INIT_CODE = "0x60fe60005360016000f3"  # deploys the one-byte runtime 0xfe
@@ -229,9 +230,10 @@ def test_two_processes_anchoring_with_the_same_key_on_a_node_both_land_with_dist
     reader = registry_reader(anvil, registry)
     for manifest, receipt in zip(lineages, receipts, strict=True):
         assert receipt["existing"] is False
-        record = reader.record(manifest_root(manifest), manifest_subject(manifest))
+        record = reader.record(manifest_root(manifest), manifest_subject(manifest), key.address)
         assert record is not None and record.status is Status.TRUSTED
         assert record.anchorer == key.address
+        assert receipt["anchorer"] == key.address
         assert len(anchored_logs(anvil, registry, manifest_root(manifest))) == 1
         assert receipt_file(manifest).is_file()
 
@@ -254,7 +256,8 @@ def test_two_processes_anchoring_on_a_new_embedded_chain_at_once_both_land_in_on
         assert address == receipts[0]["registry"]
         reader = Registry(session.w3, address, signer=None)
         for manifest, receipt in zip(lineages, receipts, strict=True):
-            record = reader.record(manifest_root(manifest), manifest_subject(manifest))
+            anchorer = receipt["anchorer"]
+            record = reader.record(manifest_root(manifest), manifest_subject(manifest), anchorer)
             assert record is not None and record.status is Status.TRUSTED
             assert record.block == receipt["block"]
             assert receipt_file(manifest).is_file()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from aichain_audit.errors import InputError, UsageError
 from aichain_audit.ledger.embedded import dev_keys
@@ -21,6 +22,15 @@ from aichain_audit.ledger.keys import (
 )
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+# `ganache --deterministic`
+GANACHE_MNEMONIC = "myth like bonus scare over problem client lizard pioneer submit female collect"
+HD_PATH = "m/44'/60'/0'/0/{}"
+
+
+def derived(mnemonic: str, count: int) -> list[LocalAccount]:
+    """The first `count` accounts of a mnemonic, derived with eth-account's HD wallet."""
+    Account.enable_unaudited_hdwallet_features()
+    return [Account.from_mnemonic(mnemonic, account_path=HD_PATH.format(i)) for i in range(count)]
 
 
 @pytest.fixture(autouse=True)
@@ -30,12 +40,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_known_anvil_addresses_are_the_public_mnemonic_accounts() -> None:
-    Account.enable_unaudited_hdwallet_features()
-    derived = {
-        Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").address.lower()
-        for i in range(10)
-    }
-    assert derived == ANVIL_DEV_ADDRESSES
+    # Hardhat prints 20 default accounts (anvil 10) of the same mnemonic
+    assert {a.address.lower() for a in derived(ANVIL_MNEMONIC, 20)} <= ANVIL_DEV_ADDRESSES
 
 
 def test_a_key_from_the_environment_is_used_and_never_shown(
@@ -102,3 +108,86 @@ def test_well_known_keys_are_refused_outside_dev_chains(chain_id: int) -> None:
         refuse_dev_key(signer, 1337, embedded=False)
         refuse_dev_key(signer, chain_id, embedded=True)
     refuse_dev_key(dev_signer(bytes(Account.create().key)), chain_id, embedded=False)
+
+
+@pytest.mark.parametrize(
+    ("mnemonic", "count"),
+    [(ANVIL_MNEMONIC, 20), (GANACHE_MNEMONIC, 10)],
+    ids=["anvil-hardhat", "ganache-deterministic"],
+)
+def test_every_default_account_of_the_dev_tools_is_refused_off_dev_chains(
+    mnemonic: str, count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hardhat's 20 default accounts, anvil's 10 and `ganache --deterministic`'s, derived
+    here from their public mnemonics, are refused whichever way the key arrives."""
+    for index, account in enumerate(derived(mnemonic, count)):
+        key_hex = bytes(account.key).hex()
+        monkeypatch.setenv(ENV_KEY, "0x" + key_hex)
+        signer = load_signer()
+        assert signer is not None and signer.address == account.address
+        assert signer.is_well_known(), (mnemonic, index)
+        for chain_id in (1, 10, 8453, 11155111):
+            with pytest.raises(UsageError, match="well-known development key") as info:
+                refuse_dev_key(signer, chain_id, embedded=False)
+            assert key_hex not in str(info.value).lower()
+        refuse_dev_key(signer, 31337, embedded=False)
+        refuse_dev_key(signer, 1337, embedded=False)
+        refuse_dev_key(signer, 1, embedded=True)
+
+
+# --- reads never load a signer ---------------------------------------------------------------
+def _encrypted_keystore(path: Path) -> Path:
+    path.write_text(json.dumps(Account.encrypt(Account.create().key, "pw", iterations=2)))
+    return path
+
+
+def _no_prompt(*args: object, **kwargs: object) -> str:
+    raise AssertionError("a read asked for a keystore password")
+
+
+@pytest.mark.parametrize("configured", ["garbage key", "dev key", "keystore", "both"])
+def test_a_read_on_the_embedded_chain_never_loads_the_signer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: str
+) -> None:
+    """No registry is needed: the chain is created empty, then opened for reading."""
+    import getpass
+
+    from aichain_audit.ledger import ChainSettings, open_registry
+    from aichain_audit.ledger.embedded import open_embedded_chain
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("AICHAIN_HOME", str(home))
+    with open_embedded_chain(home / "chain", write=True):
+        pass
+    if configured in ("garbage key", "both"):
+        monkeypatch.setenv(ENV_KEY, "garbage")
+    if configured == "dev key":
+        monkeypatch.setenv(ENV_KEY, bytes(derived(GANACHE_MNEMONIC, 1)[0].key).hex())
+    if configured in ("keystore", "both"):
+        monkeypatch.setenv(ENV_KEYSTORE, str(_encrypted_keystore(tmp_path / "key.json")))
+    monkeypatch.setattr(getpass, "getpass", _no_prompt)
+    settings = ChainSettings.resolve(keystore=tmp_path / "flag-key.json")
+    with open_registry(settings, write=False, need_registry=False) as conn:
+        assert conn.registry.signer is None
+        assert conn.chain_id > 0
+
+
+@pytest.mark.parametrize("configured", ["garbage key", "keystore"])
+def test_a_write_loads_the_signer_before_it_opens_the_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: str
+) -> None:
+    from aichain_audit.errors import AichainError
+    from aichain_audit.ledger import ChainSettings, open_registry
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("AICHAIN_HOME", str(home))
+    if configured == "garbage key":
+        monkeypatch.setenv(ENV_KEY, "garbage")
+    else:
+        monkeypatch.setenv(ENV_KEYSTORE, str(_encrypted_keystore(tmp_path / "key.json")))
+    with (
+        pytest.raises(AichainError, match=ENV_KEY if configured == "garbage key" else "password"),
+        open_registry(ChainSettings.resolve(), write=True, need_registry=False),
+    ):
+        pass
+    assert not (home / "chain").exists()  # refused before the chain was created

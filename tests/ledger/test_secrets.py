@@ -207,3 +207,76 @@ def test_a_private_key_option_is_rejected_without_echoing_the_value(
         assert "No such option" in line
         assert not leaked(key.hex, (proc.stdout + proc.stderr).encode())
     assert not receipt_file(lineage).exists()
+
+
+# --- reads never load a signer ---------------------------------------------------------------
+def _reader_envs(home: Path, tmp_path: Path) -> dict[str, dict[str, str]]:
+    """Signer settings a read must ignore: a garbage key, a keystore that needs a password
+    nobody can give (no AICHAIN_KEYSTORE_PASSWORD, no terminal), a dev key, and both."""
+    from eth_account import Account
+
+    store = tmp_path / "reader-key.json"
+    store.write_text(json.dumps(Account.encrypt(Account.create().key, "pw", iterations=2)))
+    anvil_key_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+    return {
+        "garbage key": cli_env(home, "garbage"),
+        "keystore": cli_env(home, AICHAIN_KEYSTORE=str(store)),
+        "dev key": cli_env(home, anvil_key_0),
+        "both": cli_env(home, "garbage", AICHAIN_KEYSTORE=str(store)),
+    }
+
+
+def _run_readers(
+    envs: dict[str, dict[str, str]], *args: object
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    # aichain_bg: stdin is /dev/null, so a keystore prompt fails instead of hanging
+    procs = {label: aichain_bg(*args, env=env) for label, env in envs.items()}
+    return {label: finish(p) for label, p in procs.items()}
+
+
+def test_reads_on_the_embedded_chain_never_load_the_key_or_keystore(
+    tmp_path: Path, home: Path
+) -> None:
+    """Needs a working anchor on the embedded chain (the registry contract)."""
+    work = tmp_path / "work"
+    lineage = make_lineage(work, "reader", cli_env(home))
+    anchored = aichain("anchor", lineage, env=cli_env(home))
+    assert anchored.returncode == 0, anchored.stderr
+    proof = work / "proof.json"
+    assert aichain("prove", lineage, "reader.yaml#/model/C", "-o", proof, env=cli_env(home))
+    envs = _reader_envs(home, tmp_path)
+    for label, proc in _run_readers(envs, "check-proof", proof, "--chain", "embedded").items():
+        assert proc.returncode == 0, (label, proc.stderr)
+        assert proc.stdout.startswith("valid: "), (label, proc.stdout)
+    for label, proc in _run_readers(envs, "registry", "status", "--json").items():
+        assert proc.returncode == 0, (label, proc.stderr)
+        assert "signer" not in json.loads(proc.stdout), label
+
+
+def test_reads_on_a_node_never_load_the_key_or_keystore(
+    anvil_factory: AnvilFactory, tmp_path: Path, home: Path
+) -> None:
+    """The registry's runtime code is placed with anvil_setCode (no deployment, no anchor);
+    on chain id 4242 a dev key would be refused for a write, but a read never looks at it."""
+    from aichain_audit.ledger.registry import artifact
+
+    node = anvil_factory(chain_id=4242)
+    registry = "0x" + "42" * 20
+    node.rpc("anvil_setCode", registry, artifact()["deployedBytecode"])
+    work = tmp_path / "work"
+    lineage = make_lineage(work, "node-reader", cli_env(home))
+    proof = work / "proof.json"
+    made = aichain("prove", lineage, "node-reader.yaml#/model/C", "-o", proof, env=cli_env(home))
+    assert made.returncode == 0, made.stderr
+    on = ("--chain", node.url, "--registry", registry)
+    envs = _reader_envs(home, tmp_path)
+    for label, proc in _run_readers(envs, "check-proof", proof, *on).items():
+        # a definite answer from the registry: the root is not anchored (exit 1)
+        line = assert_one_line_error(proc, code=1)
+        assert "not anchored" in line, (label, line)
+    # a write with the same settings still loads (and refuses) them
+    refused = _run_readers(envs, "registry", "grant", "0x" + "22" * 20, *on)
+    assert "AICHAIN_PRIVATE_KEY" in assert_one_line_error(refused["garbage key"])
+    assert "password" in assert_one_line_error(refused["keystore"])
+    assert "well-known development key" in assert_one_line_error(refused["dev key"])
+    assert node.nonce("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266") == 0
