@@ -24,7 +24,6 @@ from aichain_audit.fingerprint.hashing import FileDigest, HashJob, Unreadable, d
 from aichain_audit.fingerprint.paths import ListedFile, PathPolicy, argument_name, list_argument
 from aichain_audit.inputfile import read_input
 from aichain_audit.lineage import (
-    MAX_MANIFEST_BYTES,
     MAX_PROOF_BYTES,
     MLFLOW_RUN_ID,
     PATH_KINDS,
@@ -43,9 +42,9 @@ from aichain_audit.lineage import (
 from aichain_audit.proof import InclusionProof, load_proof, prove
 
 if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports these
+    from aichain_audit.anchoring import LedgerCheck, Revocation
     from aichain_audit.fingerprint.onnx_model import ModelFingerprint
     from aichain_audit.ledger import ChainSettings
-    from aichain_audit.ledger.registry import Registry
     from aichain_audit.receipt import AnchorReceipt
 
 __all__ = [
@@ -240,8 +239,7 @@ def fingerprint(
 
 def load_manifest(path: Path) -> LineageManifest:
     """Reads and validates a lineage manifest file."""
-    data = read_input(path, limit=MAX_MANIFEST_BYTES, what="lineage manifest")
-    return LineageManifest.from_json(data, str(path))
+    return LineageManifest.read(path)
 
 
 def read_proof(path: Path) -> InclusionProof:
@@ -258,145 +256,55 @@ _ = ManifestError  # re-exported for API users catching manifest problems
 
 
 # --- anchoring ---------------------------------------------------------------------------
-def batch_leaf_hash(root: bytes, subject: bytes) -> bytes:
-    """A lineage's leaf in a batch anchor: SHA-256(0x00 || root || subject) (RFC 9162 leaf)."""
-    from aichain_audit import merkle
-
-    return merkle.leaf_hash(root + subject)
-
-
 def anchor(manifest_paths: Sequence[Path], settings: ChainSettings) -> list[AnchorReceipt]:
-    """Anchors one lineage root, or several in one batch transaction; idempotent.
+    """Anchors lineage roots (several: one batch); see `aichain_audit.anchoring.anchor`."""
+    from aichain_audit import anchoring
 
-    Returns one `AnchorReceipt` per manifest and writes each beside its manifest
-    (`<name>.receipt.json`) once everything has landed. An already anchored root
-    reports the existing record and sends nothing.
-    """
-    from aichain_audit import merkle
-    from aichain_audit.atomicfile import write_atomic
-    from aichain_audit.ledger import open_registry
-    from aichain_audit.ledger.registry import TxResult, hex32
-    from aichain_audit.receipt import AnchorReceipt, BatchInfo, receipt_path
-
-    if not manifest_paths:
-        raise UsageError("give at least one lineage manifest to anchor")
-    manifests = [load_manifest(p) for p in manifest_paths]
-    pairs = [(m.root, hex32(m.subject)) for m in manifests]
-    if len(set(pairs)) != len(pairs):
-        raise UsageError("the same lineage is given twice")
-    receipts: list[AnchorReceipt] = []
-    with open_registry(settings, write=True, deploy_if_missing=settings.embedded) as conn:
-        reg = conn.registry
-
-        def receipt(
-            root: bytes,
-            subject: str,
-            tx: TxResult,
-            batch: BatchInfo | None,
-            existing: bool,
-            anchorer: str,
-        ) -> AnchorReceipt:
-            return AnchorReceipt(
-                root=root.hex(), subject=subject, tx=tx.tx, block=tx.block,
-                block_time=tx.timestamp, chain_id=conn.chain_id, chain=conn.kind,
-                registry=str(reg.address), anchorer=anchorer, gas_used=tx.gas_used,
-                batch=batch, existing=existing,
-            )  # fmt: skip
-
-        if len(manifests) == 1:
-            (root, subject), m = pairs[0], manifests[0]
-            record = reg.record(root, subject)
-            if record is not None:
-                found = reg.find_anchor_tx(root, subject, block=record.block)
-                if found is None:
-                    raise InputError("the record exists but its transaction was not found")
-                receipts.append(receipt(root, m.subject, found, None, True, record.anchorer))
-            else:
-                tx = reg.anchor(root, subject)
-                receipts.append(receipt(root, m.subject, tx, None, False, reg.signer.address))
-        else:
-            leaves = [batch_leaf_hash(r, s) for r, s in pairs]
-            tree = merkle.MerkleTree(leaves)
-            batch_subject = reg.batch_subject()
-            record = reg.record(tree.root, batch_subject)
-            if record is not None:
-                found = reg.find_anchor_tx(tree.root, batch_subject, batch=True, block=record.block)
-                if found is None:
-                    raise InputError("the batch record exists but its transaction was not found")
-                tx, existing, anchorer = found, True, record.anchorer
-            else:
-                tx = reg.anchor_batch(tree.root, len(leaves))
-                existing, anchorer = False, reg.signer.address
-            for i, m in enumerate(manifests):
-                info = BatchInfo(
-                    i, len(leaves), tree.root.hex(), [p.hex() for p in tree.inclusion_proof(i)]
-                )
-                receipts.append(receipt(pairs[i][0], m.subject, tx, info, existing, anchorer))
-    for path, r in zip(manifest_paths, receipts, strict=True):
-        write_atomic(receipt_path(path), r.to_json())
-    return list(receipts)
-
-
-def _root_and_subject(target: str, subject: str | None, reg: Registry) -> tuple[bytes, bytes]:
-    """ROOT (hex) or a manifest path, and the subject: given, from the manifest, or found."""
-    from aichain_audit.ledger.registry import hex32
-
-    path = Path(target)
-    if target.endswith(".json") or path.is_file():
-        m = load_manifest(path)
-        return m.root, hex32(subject or m.subject)
-    root = hex32(target)
-    if subject is not None:
-        return root, hex32(subject)
-    if reg.record(root, reg.batch_subject()) is not None:
-        return root, reg.batch_subject()
-    subjects = set(reg.subjects_of(root))
-    if not subjects:
-        raise InputError(f"root {root.hex()} is not anchored in this registry")
-    if len(subjects) > 1:
-        raise UsageError(f"root {root.hex()} is anchored with several subjects; pass --subject")
-    return root, subjects.pop()
-
-
-def anchored_status(root: bytes, subject: str, chain: str | None, registry: str | None) -> str:
-    """'trusted', 'revoked', 'untrusted' or 'not anchored': the registry's word on a root."""
-    from aichain_audit.ledger import ChainSettings, open_registry
-    from aichain_audit.ledger.registry import hex32
-
-    settings = ChainSettings.resolve(chain, registry)
-    if not settings.embedded and settings.registry is None:
-        raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
-    with open_registry(settings, write=False) as conn:
-        record = conn.registry.record(root, hex32(subject))
-    if record is None:
-        return "not anchored"
-    return str(record.status.name.lower())
+    return anchoring.anchor(manifest_paths, settings)
 
 
 def revoke(
-    target: str, reason: str, settings: ChainSettings, subject: str | None = None
-) -> dict[str, object]:
-    """Revokes an anchored record (by its anchorer or the registry owner), with a reason."""
-    from aichain_audit.ledger import open_registry
+    target: str,
+    reason: str,
+    settings: ChainSettings,
+    subject: str | None = None,
+    anchorer: str | None = None,
+) -> Revocation:
+    """Revokes one record; see `aichain_audit.anchoring.revoke`."""
+    from aichain_audit import anchoring
 
-    if not reason.strip():
-        raise UsageError("--reason must say why the record is revoked")
-    with open_registry(settings, write=True) as conn:
-        root, subj = _root_and_subject(target, subject, conn.registry)
-        if conn.registry.record(root, subj) is None:
-            raise InputError(f"no record of root {root.hex()} with subject {subj.hex()}")
-        tx = conn.registry.revoke(root, subj, reason)
-        return {
-            "root": root.hex(), "subject": subj.hex(), "tx": tx.tx, "block": tx.block,
-            "chain_id": conn.chain_id, "registry": conn.registry.address, "gas_used": tx.gas_used,
-            "reason": reason,
-        }  # fmt: skip
+    return anchoring.revoke(target, reason, settings, subject, anchorer)
+
+
+def check_ledger(
+    root: bytes,
+    subject: str,
+    settings: ChainSettings,
+    pins: Sequence[str] = (),
+    receipt: Path | None = None,
+) -> LedgerCheck:
+    """The registry's word on a lineage by the trust rule; see `anchoring.check_ledger`."""
+    from aichain_audit import anchoring
+    from aichain_audit.ledger.registry import hex32
+    from aichain_audit.receipt import load_receipt
+
+    batch = None
+    if receipt is not None:
+        pointer = load_receipt(receipt)
+        if pointer.root != root.hex() or pointer.subject != subject:
+            raise InputError(f"{receipt}: the receipt is for another lineage")
+        batch = pointer.batch
+    return anchoring.check_ledger(root, hex32(subject), settings, pins, batch)
 
 
 def registry_command(
-    action: str, settings: ChainSettings, account: str | None = None
+    action: str,
+    settings: ChainSettings,
+    account: str | None = None,
+    from_block: int | None = None,
 ) -> dict[str, object]:
-    """`aichain registry ACTION`: deploy, grant, withdraw, status, transfer-owner, accept-owner."""
+    """`aichain registry ACTION`: deploy, grant, withdraw, mark-untrusted, status,
+    transfer-owner, accept-owner."""
     from aichain_audit.ledger import open_registry
 
     write = action != "status"
@@ -413,17 +321,22 @@ def registry_command(
             tx = conn.deploy_tx
         elif deploying:
             tx = reg.deploy()
-        elif action in ("grant", "withdraw", "transfer-owner"):
+        elif action in ("grant", "withdraw", "transfer-owner", "mark-untrusted"):
             from web3 import Web3
 
             if account is None or not Web3.is_address(account):
                 raise UsageError(f"`registry {action}` needs an account address, got {account!r}")
             account = Web3.to_checksum_address(account)
-            tx = {
-                "grant": reg.grant,
-                "withdraw": reg.withdraw,
-                "transfer-owner": reg.transfer_owner,
-            }[action](account)
+            if action == "mark-untrusted":
+                if from_block is None or from_block < 0:
+                    raise UsageError("`registry mark-untrusted` needs --from-block N (N >= 0)")
+                tx = reg.mark_untrusted(account, from_block)
+            else:
+                tx = {
+                    "grant": reg.grant,
+                    "withdraw": reg.withdraw,
+                    "transfer-owner": reg.transfer_owner,
+                }[action](account)
         elif action == "accept-owner":
             tx = reg.accept_owner()
         elif action != "status":
@@ -439,6 +352,7 @@ def registry_command(
         if account is not None:
             out["account"] = account
             out["is_anchorer"] = reg.is_anchorer(account)
+            out["untrusted_from"] = reg.untrusted_from(account)
         if reg.signer is not None:
             out["signer"] = reg.signer.address
             out["signer_is_anchorer"] = reg.is_anchorer(reg.signer.address)

@@ -347,6 +347,27 @@ def prove(
         sys.stdout.buffer.write(data)  # the proof's exact bytes, for a file or a pipe
 
 
+ENV_TRUST = "AICHAIN_TRUST"
+ENV_REQUIRE_PINNED = "AICHAIN_REQUIRE_PINNED"
+TrustOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trust",
+        help="An anchorer you trust (repeatable; env AICHAIN_TRUST, comma-separated): only "
+        "its records count. Without it, every granted anchorer's record counts.",
+        show_default=False,
+    ),
+]
+RequirePinnedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--require-pinned",
+        help="Fail unless the result rests on anchorers pinned with --trust (env "
+        "AICHAIN_REQUIRE_PINNED): for CI gates.",
+    ),
+]
+
+
 @app.command(
     "check-proof",
     epilog="Example: aichain check-proof proof.json --root 3f5c…e1 (the root you trust, "
@@ -366,33 +387,63 @@ def check_proof(
         str | None,
         typer.Option(
             "--chain",
-            help="Instead of --root: trust the root only if it is anchored, unrevoked and "
-            "trusted in the registry on this chain ('embedded' or a JSON-RPC URL).",
+            help="Instead of --root: trust the root only as far as the registry on this chain "
+            "records it ('embedded' or a JSON-RPC URL; env AICHAIN_CHAIN).",
             show_default=False,
         ),
     ] = None,
     registry: Annotated[
-        str | None, typer.Option("--registry", help="Registry address.", show_default=False)
+        str | None,
+        typer.Option(
+            "--registry", help="Registry address (env AICHAIN_REGISTRY).", show_default=False
+        ),
     ] = None,
+    trust: TrustOpt = None,
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt",
+            help="Receipt of a batch anchor: its path from the lineage to the batch root is "
+            "verified against the registry, never trusted.",
+            show_default=False,
+        ),
+    ] = None,
+    require_pinned: RequirePinnedOpt = False,
+    confirmations: Annotated[
+        int, typer.Option("--confirmations", help="Read at the latest block less N - 1.", min=1)
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON result.")] = False,
 ) -> None:
     """Check an inclusion proof against a root you trust; exit 0 valid, 1 invalid."""
+    import os
+
     from aichain_audit import api
+    from aichain_audit.ledger import ENV_CHAIN
     from aichain_audit.proof import parse_root
 
-    if (root is None) == (chain is None):
+    # The environment may name the chain (ChainSettings reads it, refusing an empty one).
+    use_chain = chain is not None or (root is None and os.environ.get(ENV_CHAIN) is not None)
+    if (root is None) == (not use_chain):
         raise UsageError(
             "give either --root, or --chain with --registry: a proof is never checked "
             "against the root inside it alone"
         )
+    if root is not None and (trust or receipt is not None or require_pinned):
+        raise UsageError("--trust, --receipt and --require-pinned go with --chain, not --root")
     p = api.read_proof(proof)
+    ledger = None
     if root is not None:
         trusted = parse_root(root)
-        anchored = None
     else:
-        anchored = api.anchored_status(p.root, str(p.subject["digest"]), chain, registry)
+        settings = _settings(chain, registry, None, None, confirmations)
+        if not settings.embedded and settings.registry is None:
+            raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
+        pins = _pins(trust)
+        ledger = api.check_ledger(p.root, str(p.subject["digest"]), settings, pins, receipt)
         trusted = p.root
-    valid = api.check_proof(p, trusted) and (anchored is None or anchored == "trusted")
+    path_ok = api.check_proof(p, trusted)
+    pinned_ok = ledger is None or not _require_pinned(require_pinned) or ledger.trust == "pinned"
+    valid = path_ok and (ledger is None or ledger.ok) and pinned_ok
     if as_json:
         doc: dict[str, Any] = {
             "valid": valid,
@@ -401,21 +452,125 @@ def check_proof(
             "index": p.index,
             "root": trusted.hex(),
         }
-        if anchored is not None:
-            doc["record"] = anchored
+        if ledger is not None:
+            doc.update(_ledger_doc(ledger))
         _stdout_json(doc)
     if not valid:
-        if anchored not in (None, "trusted"):
-            why = f"its root is {anchored} in the registry"
+        if ledger is not None and not ledger.ok:
+            why = f"its lineage is {_ledger_why(ledger)}"
+        elif not pinned_ok:
+            why = (
+                f"trust is {ledger.trust if ledger else '?'}, and --require-pinned asks for "
+                "anchorers pinned with --trust"
+            )
         elif p.root != trusted:
             why = "the proof is for another root"
         else:
             why = "the path does not lead from the leaf to the root"
         raise CheckFailed(f"invalid proof for {p.kind} {safe(p.item)}: {why}")
     if not as_json:
-        sys.stdout.write(
-            f"valid: {p.kind} {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}\n"
+        out = [f"valid: {p.kind} {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}"]
+        if ledger is not None:
+            out.extend(_ledger_lines(ledger))
+        sys.stdout.write("\n".join(out) + "\n")
+
+
+def _pins(trust: list[str] | None) -> list[str]:
+    """--trust (repeatable), else AICHAIN_TRUST (comma-separated); an empty value is refused."""
+    import os
+
+    if trust:
+        values = trust
+    elif (env := os.environ.get(ENV_TRUST)) is not None:
+        values = env.split(",")
+    else:
+        return []
+    if any(not v.strip() for v in values):
+        raise UsageError(f"an empty --trust (or {ENV_TRUST}) value is refused, never read as unset")
+    return [v.strip() for v in values]
+
+
+def _require_pinned(flag: bool) -> bool:
+    import os
+
+    if flag:
+        return True
+    env = os.environ.get(ENV_REQUIRE_PINNED)
+    if env is None:
+        return False
+    if env.strip().lower() in ("1", "true", "yes"):
+        return True
+    if env.strip().lower() in ("0", "false", "no"):
+        return False
+    raise UsageError(f"{ENV_REQUIRE_PINNED} must be 1/true/yes or 0/false/no, got {env!r}")
+
+
+def _ledger_why(ledger: Any) -> str:
+    if ledger.status == "not anchored":
+        pinned = " by an anchorer you trust" if ledger.trust == "pinned" else ""
+        return f"not anchored{pinned} in the registry"
+    bad = [r for r in ledger.counted if r.status_name == ledger.status]
+    detail = "; ".join(
+        f"{r.anchorer}"
+        + (f": {safe(ledger.reasons[r.anchorer])}" if r.anchorer in ledger.reasons else "")
+        for r in bad
+    )
+    return f"{ledger.status} in the registry ({detail})"
+
+
+def _ledger_doc(ledger: Any) -> dict[str, Any]:
+    counted = {id(r) for r in ledger.counted}
+    return {
+        "record": ledger.status,
+        "trust": ledger.trust,
+        "chain_id": ledger.chain_id,
+        "registry": ledger.registry,
+        "block_read": ledger.block_read,
+        "records": [
+            {
+                "anchorer": r.anchorer,
+                "status": r.status_name,
+                "block": r.block,
+                "time": r.timestamp,
+                "revoked_block": r.revoked_block or None,
+                "reason": ledger.reasons.get(r.anchorer),
+                "counted": id(r) in counted,
+            }
+            for r in ledger.records
+        ],
+        "batch": None
+        if ledger.batch is None
+        else {"index": ledger.batch.index, "size": ledger.batch.size, "root": ledger.batch.root},
+        "warnings": _ledger_warnings(ledger),
+    }
+
+
+def _ledger_warnings(ledger: Any) -> list[str]:
+    if ledger.trust == "self-attested":
+        return ["self-attested: the embedded chain is written and read on this machine"]
+    if ledger.trust == "registry":
+        return [
+            "no anchorer pinned: any anchorer the registry's owner granted is trusted; "
+            "pin the ones you trust with --trust"
+        ]
+    return []
+
+
+def _ledger_lines(ledger: Any) -> list[str]:
+    where = (
+        f"chain {ledger.chain_id}, registry {ledger.registry}, read at block {ledger.block_read}"
+    )
+    lines = [f"  ledger: {ledger.status}, trust {ledger.trust} ({where})"]
+    if ledger.batch is not None:
+        lines.append(
+            f"  batch: lineage {ledger.batch.index + 1} of {ledger.batch.size}, "
+            f"root {ledger.batch.root}"
         )
+    for r in ledger.records:
+        counted = "" if r in ledger.counted else " (not counted)"
+        lines.append(f"  anchorer {r.anchorer}: {r.status_name}, block {r.block}{counted}")
+    lines.extend(f"  warning: {w}" for w in _ledger_warnings(ledger))
+    return lines
 
 
 ChainOpt = Annotated[
@@ -504,7 +659,7 @@ def anchor(
         console.print(f"[bold]{verb}[/bold] {r.root} on {where}")
         console.print(f"  registry  {r.registry}")
         console.print(f"  tx        {r.tx} (block {r.block}, {r.gas_used:,} gas)")
-        console.print(f"  anchorer  {r.anchorer}")
+        console.print(f"  anchorer  {r.anchorer} (record {r.status})")
         if r.batch is not None:
             console.print(f"  batch     {r.batch.index + 1} of {r.batch.size}, root {r.batch.root}")
         console.print(f"  receipt   {markup(receipt_path(path))}")
@@ -520,20 +675,32 @@ def revoke(
         str | None,
         typer.Option("--subject", help="Subject, when the root has several.", show_default=False),
     ] = None,
+    anchorer: Annotated[
+        str | None,
+        typer.Option(
+            "--anchorer",
+            help="Whose record (the registry owner revoking another's); default: your own.",
+            show_default=False,
+        ),
+    ] = None,
     chain: ChainOpt = None,
     registry: RegistryOpt = None,
     keystore: KeystoreOpt = None,
     chain_id: ChainIdOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Revoke an anchored record (by its anchorer or the registry owner)."""
+    """Revoke one record: your own, or (as the registry owner) the one of --anchorer."""
     from aichain_audit import api
 
-    result = api.revoke(target, reason, _settings(chain, registry, keystore, chain_id), subject)
+    settings = _settings(chain, registry, keystore, chain_id)
+    result = api.revoke(target, reason, settings, subject, anchorer)
     if as_json:
-        _stdout_json(result)
-    else:
-        sys.stdout.write(f"revoked {result['root']} (tx {result['tx']}, block {result['block']})\n")
+        _stdout_json(result.to_dict())
+        return
+    what = f"revoked {result.root} (subject {result.subject}) anchored by {result.anchorer}"
+    if result.batch_size is not None:
+        what += f": a batch record, so all {result.batch_size} lineages of the batch are revoked"
+    sys.stdout.write(f"{what}\n  tx {result.tx} (block {result.block})\n")
 
 
 registry_app = typer.Typer(
@@ -551,10 +718,12 @@ def _registry(
     keystore: Path | None,
     chain_id: int | None,
     as_json: bool,
+    from_block: int | None = None,
 ) -> None:
     from aichain_audit import api
 
-    result = api.registry_command(action, _settings(chain, registry, keystore, chain_id), account)
+    settings = _settings(chain, registry, keystore, chain_id)
+    result = api.registry_command(action, settings, account, from_block)
     if as_json:
         _stdout_json(result)
         return
@@ -591,7 +760,7 @@ def registry_status(
     chain_id: ChainIdOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show owner, pending owner and anchoring rights."""
+    """Show owner, pending owner, and an account's anchoring rights and untrusted state."""
     _registry("status", account, chain, registry, keystore, chain_id, as_json)
 
 
@@ -613,6 +782,31 @@ def _account_command(action: str, doc: str) -> None:
 _account_command("grant", "Grant anchoring rights (owner only).")
 _account_command("withdraw", "Withdraw anchoring rights (owner only).")
 _account_command("transfer-owner", "Start a two-step ownership transfer (owner only).")
+
+
+@registry_app.command(
+    "mark-untrusted",
+    epilog="Example: aichain registry mark-untrusted 0xAbC... --from-block 1234567 "
+    "(a leaked key: see docs/ci.md)",
+)
+def registry_mark_untrusted(
+    account: AccountArg,
+    from_block: Annotated[
+        int,
+        typer.Option(
+            "--from-block",
+            help="First block whose records by ACCOUNT are untrusted (when the key leaked).",
+            min=0,
+        ),
+    ],
+    chain: ChainOpt = None,
+    registry: RegistryOpt = None,
+    keystore: KeystoreOpt = None,
+    chain_id: ChainIdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark a leaked key untrusted from a block on; its rights are gone for good (owner only)."""
+    _registry("mark-untrusted", account, chain, registry, keystore, chain_id, as_json, from_block)
 
 
 @registry_app.command("accept-owner", epilog="Example: aichain registry accept-owner")

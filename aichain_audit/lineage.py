@@ -22,6 +22,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aichain_audit import __version__, merkle
@@ -301,6 +302,14 @@ class LineageManifest:
         }
         # Indented for people; the canonical bytes that are hashed are each leaf's JCS form.
         return (json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+    @classmethod
+    def read(cls, path: Path) -> LineageManifest:
+        """Reads and validates a manifest file (a regular file of at most 1 GiB)."""
+        from aichain_audit.inputfile import read_input
+
+        data = read_input(path, limit=MAX_MANIFEST_BYTES, what="lineage manifest")
+        return cls.from_json(data, str(path))
 
     @classmethod
     def from_json(cls, data: bytes, shown: str = "manifest") -> LineageManifest:

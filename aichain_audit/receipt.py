@@ -1,20 +1,25 @@
 """Anchor receipts (`aichain.receipt/v1`): what anchoring a lineage root produced.
 
 A receipt lives beside its manifest (`lineage.json` -> `lineage.receipt.json`),
-never inside it. It is a convenience for finding the record (and, for a batch,
-the proof from the lineage root to the anchored batch root): verification never
-trusts it, it re-reads the registry the auditor pins.
+never inside it. It is a pointer for finding the record (and, for a batch, the
+path from the lineage to the anchored batch root): verification never trusts it.
+It reads only the batch path from a receipt, verifies that path against a batch
+root the registry it pins has recorded, and re-reads everything else there.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aichain_audit.canonical import canonical_json
+from aichain_audit.canonical import canonical_json, parse_json_strict
+from aichain_audit.errors import InputError
 
 SCHEMA = "aichain.receipt/v1"
+MAX_RECEIPT_BYTES = 1 << 20
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,11 @@ class AnchorReceipt:
     chain_id: int
     chain: str  # "embedded" or "rpc"
     registry: str
-    anchorer: str
+    anchorer: str  # as read from the chain
     gas_used: int
     batch: BatchInfo | None
-    existing: bool  # True when the record was already there and nothing was sent
+    existing: bool  # True when the record was already there (our transaction, if any, a no-op)
+    status: str = "trusted"  # the record's status as read from the chain
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -51,8 +57,69 @@ class AnchorReceipt:
         return canonical_json(self.to_dict()) + b"\n"
 
 
+@dataclass(frozen=True)
+class ReceiptPointer:
+    """What is read from a receipt: the lineage it names and, for a batch, its path."""
+
+    root: str
+    subject: str
+    batch: BatchInfo | None
+
+
 def receipt_path(manifest: Path) -> Path:
     """`lineage.json` -> `lineage.receipt.json` (any other name: NAME.receipt.json)."""
     name = manifest.name
     stem = name[: -len(".json")] if name.endswith(".json") else name
     return manifest.with_name(f"{stem}.receipt.json")
+
+
+def _count(value: Any, what: str, shown: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{shown}: {what} must be a non-negative integer")
+    return value
+
+
+def _hex(value: Any, what: str, shown: str) -> str:
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise InputError(f"{shown}: {what} must be 64 lowercase hex digits")
+    return value
+
+
+def parse_receipt(data: bytes, shown: str) -> ReceiptPointer:
+    """Reads a receipt as plain JSON (exit 2 when it does not parse); nothing in it is trusted.
+
+    Only the lineage root, subject and batch position are taken; the chain, registry and
+    anchorer in it are ignored: the auditor pins those.
+    """
+    try:
+        doc = parse_json_strict(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{shown}: not a receipt ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise InputError(f"{shown}: not an {SCHEMA} receipt")
+    root = _hex(doc.get("root"), "root", shown)
+    subject = doc.get("subject")
+    if not isinstance(subject, str) or ":" not in subject:
+        raise InputError(f"{shown}: subject must be a digest")
+    raw = doc.get("batch")
+    if raw is None:
+        return ReceiptPointer(root, subject, None)
+    if not isinstance(raw, dict) or set(raw) != {"index", "size", "root", "path"}:
+        raise InputError(f"{shown}: batch must have index, size, root and path")
+    path = raw["path"]
+    if not isinstance(path, list) or len(path) > 64:
+        raise InputError(f"{shown}: batch path must be a list of at most 64 hashes")
+    batch = BatchInfo(
+        index=_count(raw["index"], "batch index", shown),
+        size=_count(raw["size"], "batch size", shown),
+        root=_hex(raw["root"], "batch root", shown),
+        path=[_hex(p, "each batch path element", shown) for p in path],
+    )
+    return ReceiptPointer(root, subject, batch)
+
+
+def load_receipt(path: Path) -> ReceiptPointer:
+    """Reads a receipt file (a regular file of at most 1 MiB) with `parse_receipt`."""
+    from aichain_audit.inputfile import read_input
+
+    return parse_receipt(read_input(path, limit=MAX_RECEIPT_BYTES, what="receipt"), str(path))

@@ -364,11 +364,11 @@ def p4() -> list[Row]:
         # Worst case for calldata: 32 non-zero bytes each in root and subject.
         root = hashlib.sha256(b"root").digest()
         subject = hashlib.sha256(b"subject").digest()
-        single = reg.anchor(root, subject).gas_used
+        single = reg.anchor(root, subject)[0].gas_used
         leaves = [
             merkle.leaf_hash(hashlib.sha256(bytes([i])).digest() + subject) for i in range(64)
         ]
-        batch = reg.anchor_batch(merkle.root(leaves), 64).gas_used
+        batch = reg.anchor_batch(merkle.root(leaves), 64)[0].gas_used
     per_root = batch / 64
     return [
         Row("P4a", "gas of one anchor", f"{single:,}", f"EAS attest ~{EAS_ATTEST_GAS:,}",

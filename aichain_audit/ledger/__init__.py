@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from aichain_audit.errors import UsageError
-from aichain_audit.home import aichain_home
+from aichain_audit.home import ENV_HOME, aichain_home
 
 ENV_CHAIN = "AICHAIN_CHAIN"
 ENV_REGISTRY = "AICHAIN_REGISTRY"
+ENV_LOG_SCAN_SECONDS = "AICHAIN_LOG_SCAN_SECONDS"
 EMBEDDED = "embedded"
+DEFAULT_LOG_SCAN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class ChainSettings:
     keystore: Path | None = None
     expected_chain_id: int | None = None
     home: Path = Path()
+    log_scan_seconds: float = DEFAULT_LOG_SCAN_SECONDS  # bound on a whole event scan
 
     @property
     def embedded(self) -> bool:
@@ -50,17 +53,56 @@ class ChainSettings:
         keystore: Path | None = None,
         expected_chain_id: int | None = None,
     ) -> ChainSettings:
+        """Flag > environment > default. A setting given empty (or only blanks), by flag or
+        variable, is refused: a CI secret missing on a fork's pull request must not turn
+        into the embedded, self-attested chain."""
         if confirmations < 1:
             raise UsageError("--confirmations must be at least 1")
-        chosen = chain or os.environ.get(ENV_CHAIN) or EMBEDDED
+        given, chain_source = _setting(chain, "--chain", ENV_CHAIN)
+        chosen = (given or EMBEDDED).strip()
+        if chosen != EMBEDDED:
+            from aichain_audit.ledger.rpc import check_url
+
+            check_url(chosen, chain_source)
+        address, _ = _setting(registry, "--registry", ENV_REGISTRY)
+        if keystore is not None and str(keystore).strip() in ("", "."):
+            # typer turns `--keystore ""` into Path("") == Path(".")
+            raise UsageError("--keystore is empty: give the keystore file, or leave it out")
+        _setting(None, "", ENV_HOME)  # aichain_home() would read an empty one as unset
+        scan, _ = _setting(None, "", ENV_LOG_SCAN_SECONDS)
+        try:
+            scan_seconds = DEFAULT_LOG_SCAN_SECONDS if scan is None else float(scan)
+        except ValueError:
+            scan_seconds = -1.0
+        if not 0 < scan_seconds < 86_400:
+            raise UsageError(f"{ENV_LOG_SCAN_SECONDS} must be a number of seconds, got {scan!r}")
         return cls(
             chain=chosen,
-            registry=registry or os.environ.get(ENV_REGISTRY) or None,
+            registry=address.strip() if address is not None else None,
             confirmations=confirmations,
             keystore=keystore,
             expected_chain_id=expected_chain_id,
             home=aichain_home(),
+            log_scan_seconds=scan_seconds,
         )
+
+
+def _setting(flag_value: str | None, flag: str, variable: str) -> tuple[str | None, str]:
+    """The flag's value if given, else the variable's, with where it came from; an empty or
+    blank value of the one that is read is refused, naming it."""
+    value: str | None
+    if flag_value is not None:
+        value, source = flag_value, flag
+    else:
+        value, source = os.environ.get(variable), variable
+    if value is not None and not value.strip():
+        how = f"{flag} is empty" if source == flag else f"{variable} is set but empty"
+        unset = "leave it out" if source == flag else "unset it"
+        raise UsageError(
+            f"{how}: an empty value is refused, never read as unset "
+            f"(give a value, or {unset} for the default)"
+        )
+    return value, source
 
 
 @dataclass
@@ -72,10 +114,6 @@ class Connection:
     kind: str  # "embedded" or "rpc"
     label: str  # how to name the chain in messages (no credentials)
     deploy_tx: Any = None  # the TxResult when this session deployed the registry
-
-    @property
-    def trust(self) -> str:
-        return "self-attested" if self.kind == EMBEDDED else "pinned"
 
 
 def _nonce_lock(
@@ -101,6 +139,10 @@ def open_registry(
     from aichain_audit.ledger.keys import load_signer, refuse_dev_key
     from aichain_audit.ledger.registry import Registry, RegistryError
 
+    # Only a write needs a key: a read never parses AICHAIN_PRIVATE_KEY, decrypts a keystore
+    # or asks for its password. A write loads it before the chain is opened, so a bad key
+    # is refused before anything is created or asked of a node.
+    signer = load_signer(settings.keystore) if write else None
     if settings.embedded:
         from aichain_audit.ledger import embedded
 
@@ -117,15 +159,20 @@ def open_registry(
                 raise UsageError(
                     f"the embedded chain has chain id {chain_id}, not {settings.expected_chain_id}"
                 )
-            signer = load_signer(settings.keystore)
-            if signer is None:
+            if write and signer is None:
                 from aichain_audit.ledger.keys import dev_signer
 
                 signer = dev_signer(embedded.dev_keys()[0])
-            elif write:
+            elif write and signer is not None:
                 _fund_on_embedded(w3, signer.address, embedded.dev_keys()[0])
             address = settings.registry or session.get("registry")
-            registry = Registry(w3, address, signer=signer, describe="the embedded chain")
+            registry = Registry(
+                w3,
+                address,
+                signer=signer,
+                describe="the embedded chain",
+                log_scan_budget=settings.log_scan_seconds,
+            )
             conn = Connection(registry, chain_id, EMBEDDED, "the embedded chain")
             if address is None and deploy_if_missing:
                 conn.deploy_tx = registry.deploy()
@@ -138,17 +185,16 @@ def open_registry(
             yield conn
         return
 
-    from aichain_audit.ledger.rpc import connect, display_url
+    from aichain_audit.ledger.rpc import connect, display_url, read_chain_id
 
     w3, call = connect(settings.chain)
     label = display_url(settings.chain)
-    chain_id = int(call(lambda: w3.eth.chain_id))
+    chain_id = read_chain_id(w3, call)
     if settings.expected_chain_id not in (None, chain_id):
         raise UsageError(
             f"the chain at {label} has chain id {chain_id}, not the expected "
             f"{settings.expected_chain_id}"
         )
-    signer = load_signer(settings.keystore)
     if signer is not None:
         refuse_dev_key(signer, chain_id, embedded=False)
     if settings.registry is None and need_registry:
@@ -164,6 +210,7 @@ def open_registry(
         call=call,
         describe=label,
         send_lock=_nonce_lock(settings.home, chain_id, signer.address) if signer else None,
+        log_scan_budget=settings.log_scan_seconds,
     )
     yield Connection(registry, chain_id, "rpc", label)
 

@@ -23,6 +23,15 @@ from aichain_audit.ledger.keys import Signer
 
 T = TypeVar("T")
 ZERO_ADDRESS = "0x" + "0" * 40
+LOG_RANGE = 2_000  # blocks per eth_getLogs request; halved when a node refuses a range
+DEFAULT_LOG_SCAN_BUDGET = 60.0  # seconds for a whole log scan (AICHAIN_LOG_SCAN_SECONDS)
+VERSION = "aichain.registry/v2"
+
+
+def _discard() -> Any:
+    from web3.logs import DISCARD
+
+    return DISCARD
 
 
 class ChainError(AichainError):
@@ -44,11 +53,23 @@ class Status(IntEnum):
 
 @dataclass(frozen=True)
 class Record:
+    """One anchorer's record of (root, subject), as the registry reports it."""
+
+    root: bytes
+    subject: bytes
     anchorer: str
     timestamp: int
     block: int
-    revoked: bool
+    revoked_block: int  # 0 when not revoked
     status: Status
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_block != 0
+
+    @property
+    def status_name(self) -> str:
+        return self.status.name.lower()
 
 
 @dataclass(frozen=True)
@@ -121,7 +142,9 @@ class Registry:
         tx_timeout: float = 300.0,
         describe: str = "chain",
         send_lock: Callable[[], AbstractContextManager[Any]] | None = None,
+        log_scan_budget: float = DEFAULT_LOG_SCAN_BUDGET,
     ) -> None:
+        self.log_scan_budget = log_scan_budget
         self.w3 = w3
         self.signer = signer
         self.confirmations = max(1, confirmations)
@@ -161,13 +184,26 @@ class Registry:
             raise RegistryError("no registry: deploy one with `aichain registry deploy`")
         return self.contract
 
-    def record(self, root: bytes, subject: bytes) -> Record | None:
-        """The record of (root, subject) with one eth_call, or None if never anchored."""
+    def read_block(self) -> int:
+        """The block reads are made at: the latest block less `confirmations` - 1."""
+        head = int(self._call(lambda: self.w3.eth.block_number))
+        return max(0, head - (self.confirmations - 1))
+
+    def record(
+        self, root: bytes, subject: bytes, anchorer: str, *, block: int | str = "latest"
+    ) -> Record | None:
+        """`anchorer`'s record of (root, subject) with one eth_call, or None if there is none."""
         c = self._require()
-        st, anchorer, ts, block = self._call(lambda: c.functions.check(root, subject).call())
+        st, ts, number, revoked = self._call(
+            lambda: c.functions.check(root, subject, anchorer).call(block_identifier=block)
+        )
         if Status(st) is Status.UNKNOWN:
             return None
-        return Record(anchorer, int(ts), int(block), Status(st) is Status.REVOKED, Status(st))
+        return Record(root, subject, anchorer, int(ts), int(number), int(revoked), Status(st))
+
+    def deployed_at(self) -> int:
+        c = self._require()
+        return int(self._call(lambda: c.functions.deployedAt().call()))
 
     def batch_subject(self) -> bytes:
         c = self._require()
@@ -185,54 +221,143 @@ class Registry:
         c = self._require()
         return bool(self._call(lambda: c.functions.isAnchorer(account).call()))
 
-    def find_anchor_tx(
-        self, root: bytes, subject: bytes, batch: bool = False, block: int | None = None
-    ) -> TxResult | None:
-        """The transaction that created a record, found through its indexed event.
+    def untrusted_from(self, account: str) -> int | None:
+        """The block from which `account`'s records are untrusted, or None if not marked."""
+        c = self._require()
+        marked, from_block = self._call(lambda: c.functions.untrustedFrom(account).call())
+        return int(from_block) if marked else None
 
-        With the record's block number (from `record`) only that block is searched, which
-        public nodes allow; without it, the whole chain.
+    # -- logs -------------------------------------------------------------------------
+    def scan_logs(
+        self, event: str, filters: dict[str, Any], to_block: int | None = None
+    ) -> list[Any]:
+        """Logs of `event` matching indexed `filters`, from `deployedAt` to `to_block`.
+
+        Public nodes limit the block range of one `eth_getLogs`: the scan goes in ranges of
+        `LOG_RANGE` blocks, halving a range the node refuses, and gives up (exit 2) when the
+        whole scan takes longer than `log_scan_budget` seconds.
         """
         c = self._require()
-        event = c.events.BatchAnchored if batch else c.events.Anchored
-        args = {"batchRoot": root} if batch else {"root": root, "subject": subject}
-        start, end = (block, block) if block is not None else (0, "latest")
+        ev = getattr(c.events, event)
+        start = self.deployed_at()
+        end = self.read_block() if to_block is None else to_block
+        deadline = time.monotonic() + self.log_scan_budget
+        out: list[Any] = []
+        size = LOG_RANGE
+        while start <= end:
+            stop = min(end, start + size - 1)
+            try:
+                logs = self._call(partial(ev.get_logs, from_block=start, to_block=stop,
+                                          argument_filters=filters))  # fmt: skip
+            except AichainError:
+                raise
+            except Exception as exc:
+                if size > 1 and time.monotonic() < deadline:
+                    size = max(1, size // 2)  # the node refused the range: ask for less
+                    continue
+                raise ChainError(
+                    f"{self.describe} refused to list {event} events: {_one_line(exc)}"
+                ) from None
+            out.extend(logs)
+            start = stop + 1
+            if start <= end and time.monotonic() > deadline:
+                raise ChainError(
+                    f"listing {event} events on {self.describe} took longer than "
+                    f"{self.log_scan_budget:.0f} s; pin the anchorers with --trust to read "
+                    "their records directly"
+                )
+        return out
+
+    def anchorers_of(self, root: bytes, subject: bytes) -> list[str]:
+        """Every anchorer that recorded (root, subject), oldest first, through the events."""
+        if subject == self.batch_subject():
+            logs = self.scan_logs("BatchAnchored", {"batchRoot": root})
+        else:
+            logs = self.scan_logs("Anchored", {"root": root, "subject": subject})
+        seen: dict[str, None] = {}
+        for log in logs:
+            seen.setdefault(str(log["args"]["anchorer"]), None)
+        return list(seen)
+
+    def records_of(self, root: bytes, subject: bytes) -> list[Record]:
+        """Every anchorer's record of (root, subject), read at `read_block`."""
+        block = self.read_block()
+        records = [
+            self.record(root, subject, a, block=block) for a in self.anchorers_of(root, subject)
+        ]
+        return [r for r in records if r is not None]
+
+    def subjects_of(self, root: bytes, anchorer: str | None = None) -> list[bytes]:
+        """Subjects `root` was anchored with (single anchors), by `anchorer` if given."""
+        filters: dict[str, Any] = {"root": root}
+        if anchorer is not None:
+            filters["anchorer"] = anchorer
+        seen: dict[bytes, None] = {}
+        for log in self.scan_logs("Anchored", filters):
+            seen.setdefault(bytes(log["args"]["subject"]), None)
+        return list(seen)
+
+    def roots_of(self, subject: bytes) -> list[tuple[bytes, str, int]]:
+        """(root, anchorer, block) of every single anchor of `subject`, oldest first."""
+        logs = self.scan_logs("Anchored", {"subject": subject})
+        return [
+            (bytes(x["args"]["root"]), str(x["args"]["anchorer"]), int(x["blockNumber"]))
+            for x in logs
+        ]
+
+    def revocation_reason(self, record: Record) -> str | None:
+        """The reason given when `record` was revoked (from its Revoked event)."""
+        if not record.revoked:
+            return None
+        c = self._require()
+        filters = {"root": record.root, "subject": record.subject, "anchorer": record.anchorer}
         logs = self._call(
-            lambda: event.get_logs(from_block=start, to_block=end, argument_filters=args)
+            lambda: c.events.Revoked.get_logs(
+                from_block=record.revoked_block,
+                to_block=record.revoked_block,
+                argument_filters=filters,
+            )
+        )
+        return str(logs[0]["args"]["reason"]) if logs else None
+
+    def find_anchor_tx(self, record: Record) -> TxResult | None:
+        """The transaction that created `record`, found through its event in its own block."""
+        c = self._require()
+        if record.subject == self.batch_subject():
+            event = c.events.BatchAnchored
+            args: dict[str, Any] = {"batchRoot": record.root, "anchorer": record.anchorer}
+        else:
+            event = c.events.Anchored
+            args = {"root": record.root, "subject": record.subject, "anchorer": record.anchorer}
+        logs = self._call(
+            lambda: event.get_logs(
+                from_block=record.block, to_block=record.block, argument_filters=args
+            )
         )
         if not logs:
             return None
-        log = logs[0]
-        receipt = self._call(lambda: self.w3.eth.get_transaction_receipt(log["transactionHash"]))
+        return self._tx_result(logs[0]["transactionHash"])
+
+    def batch_size(self, record: Record) -> int | None:
+        """How many lineages a batch record holds, from its BatchAnchored event."""
+        c = self._require()
+        args = {"batchRoot": record.root, "anchorer": record.anchorer}
+        logs = self._call(
+            lambda: c.events.BatchAnchored.get_logs(
+                from_block=record.block, to_block=record.block, argument_filters=args
+            )
+        )
+        return int(logs[0]["args"]["count"]) if logs else None
+
+    def _tx_result(self, tx_hash: Any) -> TxResult:
+        receipt = self._call(lambda: self.w3.eth.get_transaction_receipt(tx_hash))
         header = self._call(lambda: self.w3.eth.get_block(receipt["blockNumber"]))
         return TxResult(
-            "0x" + bytes(log["transactionHash"]).hex(),
+            "0x" + bytes(receipt["transactionHash"]).hex(),
             int(receipt["blockNumber"]),
             int(receipt["gasUsed"]),
             int(header["timestamp"]),
         )
-
-    def subjects_of(self, root: bytes) -> list[bytes]:
-        """Subjects a root was anchored with (single anchors), through the indexed event."""
-        c = self._require()
-        logs = self._call(
-            lambda: c.events.Anchored.get_logs(
-                from_block=0, to_block="latest", argument_filters={"root": root}
-            )
-        )
-        return [bytes(x["args"]["subject"]) for x in logs]
-
-    def roots_of(self, subject: bytes) -> list[tuple[bytes, str, int]]:
-        """(root, anchorer, block) of every single anchor of `subject`, oldest first."""
-        c = self._require()
-        logs = self._call(
-            lambda: c.events.Anchored.get_logs(
-                from_block=0, to_block="latest", argument_filters={"subject": subject}
-            )
-        )
-        return [
-            (bytes(x["args"]["root"]), x["args"]["anchorer"], int(x["blockNumber"])) for x in logs
-        ]
 
     # -- writing ----------------------------------------------------------------------
     def deploy(self) -> TxResult:
@@ -244,14 +369,35 @@ class Registry:
         self.attach(Web3.to_checksum_address(receipt["contractAddress"]))
         return result
 
-    def anchor(self, root: bytes, subject: bytes) -> TxResult:
-        return self._send(self._require().functions.anchor(root, subject), "anchor")[0]
+    def anchor(self, root: bytes, subject: bytes) -> tuple[TxResult, bool]:
+        """Sends `anchor`; True when our own receipt holds our Anchored event (a new record).
 
-    def anchor_batch(self, batch_root: bytes, count: int) -> TxResult:
-        return self._send(self._require().functions.anchorBatch(batch_root, count), "anchor")[0]
+        False means the transaction was the contract's no-op: the record already existed
+        (another process with this key got there first).
+        """
+        c = self._require()
+        result, receipt = self._send(c.functions.anchor(root, subject), "anchor")
+        events = c.events.Anchored().process_receipt(receipt, errors=_discard())
+        return result, any(self._ours(e, root=root, subject=subject) for e in events)
 
-    def revoke(self, root: bytes, subject: bytes, reason: str) -> TxResult:
-        return self._send(self._require().functions.revoke(root, subject, reason), "revoke")[0]
+    def anchor_batch(self, batch_root: bytes, count: int) -> tuple[TxResult, bool]:
+        """Sends `anchorBatch`; True when our own receipt holds our BatchAnchored event."""
+        c = self._require()
+        result, receipt = self._send(c.functions.anchorBatch(batch_root, count), "anchor")
+        events = c.events.BatchAnchored().process_receipt(receipt, errors=_discard())
+        return result, any(self._ours(e, batchRoot=batch_root) for e in events)
+
+    def _ours(self, event: Any, **args: bytes) -> bool:
+        assert self.signer is not None
+        return (
+            str(event["address"]).lower() == str(self.address).lower()
+            and str(event["args"]["anchorer"]).lower() == self.signer.address.lower()
+            and all(bytes(event["args"][k]) == v for k, v in args.items())
+        )
+
+    def revoke(self, root: bytes, subject: bytes, anchorer: str, reason: str) -> TxResult:
+        fn = self._require().functions.revoke(root, subject, anchorer, reason)
+        return self._send(fn, "revoke")[0]
 
     def grant(self, account: str) -> TxResult:
         return self._send(self._require().functions.grantAnchorer(account), "grant")[0]

@@ -73,7 +73,7 @@ def test_registry_life_cycle_deploy_grant_anchor_batch_revoke_withdraw_transfer(
     assert tx["from"].lower() == anchorer.address.lower()
     on_disk = json.loads(receipt_file(lineage).read_text())
     assert {k: on_disk[k] for k in first} == first
-    record = reader.record(root, subject)
+    record = reader.record(root, subject, anchorer.address)
     assert record is not None and record.status is Status.TRUSTED
     assert record.anchorer == anchorer.address and record.block == first["block"]
 
@@ -103,7 +103,7 @@ def test_registry_life_cycle_deploy_grant_anchor_batch_revoke_withdraw_transfer(
         assert json.loads(receipt_file(manifest).read_text())["tx"] == r["tx"]
         # batched lineages get no Anchored event of their own
         assert anchored_logs(anvil, registry, manifest_root(manifest)) == []
-    batch_record = reader.record(batch_root, BATCH_SUBJECT)
+    batch_record = reader.record(batch_root, BATCH_SUBJECT, anchorer.address)
     assert batch_record is not None and batch_record.status is Status.TRUSTED
     assert len(anvil.logs(registry, [BATCH_ANCHORED_TOPIC, "0x" + batch_root.hex()])) == 1
     # the same batch again: found, nothing sent
@@ -113,19 +113,29 @@ def test_registry_life_cycle_deploy_grant_anchor_batch_revoke_withdraw_transfer(
     assert [r["batch"] for r in again] == [r["batch"] for r in receipts]
     assert anvil.nonce(anchorer.address) == nonce + 1
 
-    # a stranger may not revoke; the anchorer may
-    refused = aichain("revoke", lineage, "--reason", "x", *chain, env=as_stranger)
+    # a stranger has no record of its own, and may not revoke the anchorer's; the anchorer may
+    assert "no record by" in assert_one_line_error(
+        aichain("revoke", lineage, "--reason", "x", *chain, env=as_stranger)
+    )
+    refused = aichain(
+        "revoke", lineage, "--reason", "x", "--anchorer", anchorer.address, *chain, env=as_stranger
+    )
     assert "NotAllowedToRevoke" in assert_one_line_error(refused)
-    assert reader.record(root, subject).status is Status.TRUSTED
+    assert reader.record(root, subject, anchorer.address).status is Status.TRUSTED
     revoked = ok_json(
         aichain("revoke", lineage, "--reason", "x", *chain, "--json", env=as_anchorer)
     )
     assert revoked["root"] == root.hex() and revoked["reason"] == "x"
-    assert reader.record(root, subject).status is Status.REVOKED
-    # the owner revokes the whole batch by its root (no manifest): the subject is found
-    by_root = aichain("revoke", batch_root.hex(), "--reason", "y", *chain, "--json", env=as_owner)
-    assert ok_json(by_root)["subject"] == BATCH_SUBJECT.hex()
-    assert reader.record(batch_root, BATCH_SUBJECT).status is Status.REVOKED
+    assert reader.record(root, subject, anchorer.address).status is Status.REVOKED
+    # the owner revokes the anchorer's whole batch by its root (no manifest): the subject is found
+    by_root = aichain(
+        "revoke", batch_root.hex(), "--reason", "y", "--anchorer", anchorer.address, *chain,
+        "--json", env=as_owner,
+    )  # fmt: skip
+    revoked_batch = ok_json(by_root)
+    assert revoked_batch["subject"] == BATCH_SUBJECT.hex()
+    assert revoked_batch["batch_size"] == 3 and revoked_batch["anchorer"] == anchorer.address
+    assert reader.record(batch_root, BATCH_SUBJECT, anchorer.address).status is Status.REVOKED
 
     # withdrawn rights: a new anchor is refused by the contract, and no receipt is written
     withdrawn = aichain("registry", "withdraw", anchorer.address, *chain, "--json", env=as_owner)
@@ -136,7 +146,7 @@ def test_registry_life_cycle_deploy_grant_anchor_batch_revoke_withdraw_transfer(
     assert "NotAnchorer" in assert_one_line_error(refused)
     assert not receipt_file(late).exists()
     assert anvil.nonce(anchorer.address) == nonce
-    assert reader.record(manifest_root(late), manifest_subject(late)) is None
+    assert reader.record(manifest_root(late), manifest_subject(late), anchorer.address) is None
 
     # two-step ownership transfer
     started = aichain(

@@ -52,7 +52,7 @@ WRITER = textwrap.dedent(
         if reg.address is None:
             reg.deploy()
             s.set("registry", reg.address)
-        tx = reg.anchor(root, subject)
+        tx, _ = reg.anchor(root, subject)
         if hold == "crash":
             os._exit(3)  # dies inside the session: no commit, no clean-up
         time.sleep(float(hold))
@@ -73,8 +73,10 @@ READER = textwrap.dedent(
     home, root, subject = Path(sys.argv[1]), bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
     with open_embedded_chain(home) as s:
         reg = Registry(s.w3, s.get("registry"), signer=None)
-        rec = reg.record(root, subject)
-        found = reg.find_anchor_tx(root, subject)
+        from aichain_audit.ledger.keys import dev_signer
+        from aichain_audit.ledger.embedded import dev_keys
+        rec = reg.record(root, subject, dev_signer(dev_keys()[0]).address)
+        found = reg.find_anchor_tx(rec)
         receipt = s.w3.eth.get_transaction_receipt(found.tx)
         logs = reg.contract.events.Anchored().process_receipt(receipt)
         print(json.dumps({
@@ -153,7 +155,7 @@ def test_failed_session_leaves_no_trace(tmp_path: Path) -> None:
     with registry_in(home, write=True) as (s, reg):
         reg.deploy()
         s.set("registry", reg.address)
-        kept = reg.anchor(ROOT_A, SUBJECT)
+        kept, _ = reg.anchor(ROOT_A, SUBJECT)
     with registry_in(home) as (s, reg):
         head = s.w3.eth.block_number
         nonce = s.w3.eth.get_transaction_count(DEV0)
@@ -162,20 +164,20 @@ def test_failed_session_leaves_no_trace(tmp_path: Path) -> None:
         pass
 
     with pytest.raises(Boom), registry_in(home, write=True) as (s, reg):
-        lost = reg.anchor(ROOT_B, SUBJECT)
+        lost, _ = reg.anchor(ROOT_B, SUBJECT)
         s.set("marker", "written by the failed session")
-        assert reg.record(ROOT_B, SUBJECT) is not None  # visible inside the session...
+        assert reg.record(ROOT_B, SUBJECT, DEV0) is not None  # visible inside the session...
         raise Boom
 
     with registry_in(home) as (s, reg):  # ...and gone after it
-        assert reg.record(ROOT_B, SUBJECT) is None
+        assert reg.record(ROOT_B, SUBJECT, DEV0) is None
         assert reg.roots_of(SUBJECT) == [(ROOT_A, DEV0, kept.block)]
         assert s.w3.eth.block_number == head
         assert s.w3.eth.get_transaction_count(DEV0) == nonce
         assert s.get("marker") is None
         with pytest.raises((TransactionNotFound, tester_errors.TransactionNotFound)):
             s.w3.eth.get_transaction_receipt(lost.tx)
-        rec = reg.record(ROOT_A, SUBJECT)
+        rec = reg.record(ROOT_A, SUBJECT, DEV0)
         assert rec is not None and rec.status is Status.TRUSTED
 
 
@@ -193,8 +195,8 @@ def test_process_dying_inside_a_session_leaves_no_trace_and_no_lock(tmp_path: Pa
     assert proc.returncode == 3, proc.stderr
     with open_embedded_chain(home, write=True, lock_timeout=5) as s:  # the lock was freed
         reg = Registry(s.w3, s.get("registry"), signer=None)
-        assert reg.record(ROOT_B, SUBJECT) is None
-        assert reg.record(ROOT_A, SUBJECT) is not None
+        assert reg.record(ROOT_B, SUBJECT, DEV0) is None
+        assert reg.record(ROOT_A, SUBJECT, DEV0) is not None
         assert s.w3.eth.block_number == 2
 
 
@@ -234,7 +236,7 @@ def test_two_processes_anchoring_at_the_same_moment_both_land(tmp_path: Path) ->
     with registry_in(home) as (s, reg):
         assert s.w3.eth.block_number == 3
         for root, wrote in ((ROOT_A, a), (ROOT_B, b)):
-            rec = reg.record(root, SUBJECT)
+            rec = reg.record(root, SUBJECT, DEV0)
             assert rec is not None and rec.block == wrote["block"]
             assert rec.status is Status.TRUSTED
         assert {r for r, _, _ in reg.roots_of(SUBJECT)} == {ROOT_A, ROOT_B}
@@ -274,9 +276,9 @@ def test_cli_anchor_deploys_on_first_use_writes_receipt_and_second_run_is_existi
         deploy_block = s.w3.eth.get_block(1)
         deploy_receipt = s.w3.eth.get_transaction_receipt(deploy_block["transactions"][0])
         assert deploy_receipt["contractAddress"] == receipt["registry"]
-        rec = reg.record(root, subject)
+        rec = reg.record(root, subject, DEV0)
         assert rec is not None and rec.block == receipt["block"]
-        assert reg.find_anchor_tx(root, subject).tx == receipt["tx"]  # type: ignore[union-attr]
+        assert reg.find_anchor_tx(rec).tx == receipt["tx"]  # type: ignore[union-attr]
 
     second = aichain("anchor", "lineage.json", "--json", cwd=tmp_path, home=home)
     assert second.returncode == 0, second.stderr
