@@ -54,8 +54,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check aichain_audit tests benchmarks samples
 	$(VENV)/bin/mypy
 
+# Both cores: tests that start nodes or subprocesses each use their own ports and folders.
 test: lint check-readme $(NODE_STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist worksteal
 
 # The README's example session and pasted --help must be what the tool prints today.
 check-readme: $(STAMP)
