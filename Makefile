@@ -48,11 +48,28 @@ demo: $(STAMP)
 	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} \
 	    $(VENV)/bin/aichain anchor $(DEMO)/lineage.json
 	@cat $(DEMO)/lineage.receipt.json
+	@echo "== 6. an auditor verifies the deployed model, its datasets and the ledger: it passes"
+	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} \
+	    $(VENV)/bin/aichain verify $(DEMO)/model.onnx --lineage $(DEMO)/lineage.json \
+	    --dataset $(DEMO)/data
+	@echo "== 7. one weight changed in a copy of the model: verification fails and names it"
+	rm -rf $(DEMO)/tampered && mkdir -p $(DEMO)/tampered
+	$(PY) samples/tamper.py weight $(DEMO)/model.onnx $(DEMO)/tampered/model.onnx
+	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} \
+	    $(VENV)/bin/aichain verify $(DEMO)/tampered/model.onnx --lineage $(DEMO)/lineage.json; \
+	    test $$? -eq 1
+	@echo "== 8. one byte changed in a copy of a dataset file: verification fails and names it"
+	cp -r $(DEMO)/data $(DEMO)/tampered/data
+	$(PY) samples/tamper.py byte $(DEMO)/tampered/data/train.csv 100
+	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} \
+	    $(VENV)/bin/aichain verify $(DEMO)/model.onnx --lineage $(DEMO)/lineage.json \
+	    --dataset $(DEMO)/tampered/data; test $$? -eq 1
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check aichain_audit tests benchmarks samples
 	$(VENV)/bin/ruff format --check aichain_audit tests benchmarks samples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Both cores: tests that start nodes or subprocesses each use their own ports and folders.
 test: lint check-readme $(NODE_STAMP)
@@ -69,4 +86,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) samples/build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) samples/build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -91,7 +91,7 @@ def _trusted_addresses(pins: Sequence[str]) -> list[str]:
     for pin in pins:
         text = pin.strip()
         if not Web3.is_address(text):
-            raise UsageError(f"--trust {pin!r} is not an Ethereum address")
+            raise UsageError(f"{pin!r} is not an Ethereum address")
         address = Web3.to_checksum_address(text)
         if address not in out:
             out.append(address)
@@ -322,7 +322,7 @@ def revoke(
     from aichain_audit.ledger import open_registry
 
     if not reason.strip():
-        raise UsageError("--reason must say why the record is revoked")
+        raise UsageError("a revocation needs a reason that says why", hint="reason")
     with open_registry(settings, write=True) as conn:
         reg = conn.registry
         assert reg.signer is not None
@@ -334,7 +334,8 @@ def revoke(
             listed = "; ".join(_describe(reg, r, s, size) for r, s, size in found)
             raise UsageError(
                 f"{target} matches {len(found)} records by {whose}: {listed}; "
-                "name one with --subject (or give the manifest)"
+                "give the manifest, or name the subject of the one to revoke",
+                hint="subject",
             )
         root, subj, size = found[0]
         tx = reg.revoke(root, subj, whose, reason)

@@ -16,28 +16,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from aichain_audit.errors import InputError, ManifestError, UsageError
-from aichain_audit.fingerprint.config import flatten, load_config
-from aichain_audit.fingerprint.hashing import FileDigest, HashJob, Unreadable, digest_files
-from aichain_audit.fingerprint.paths import ListedFile, PathPolicy, argument_name, list_argument
+from aichain_audit.fingerprint.interface import (
+    ConfigFingerprinter,
+    DatasetFingerprinter,
+    ModelFingerprinter,
+    Progress,
+)
+from aichain_audit.fingerprint.paths import PathPolicy, argument_name
 from aichain_audit.inputfile import read_input
 from aichain_audit.lineage import (
+    CONFIG,
+    DATASET,
     MAX_PROOF_BYTES,
     MLFLOW_RUN_ID,
     PATH_KINDS,
     Leaf,
     LineageManifest,
-    config_leaf,
-    file_leaf,
-    item_conflict,
     mlflow_run_leaf,
     name_leaf,
     parent_leaf,
-    semantic_leaf,
-    skipped_leaf,
-    tensor_leaf,
 )
 from aichain_audit.proof import InclusionProof, load_proof, prove
 
@@ -45,7 +45,9 @@ if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports
     from aichain_audit.anchoring import LedgerCheck, Revocation
     from aichain_audit.fingerprint.onnx_model import ModelFingerprint
     from aichain_audit.ledger import ChainSettings
+    from aichain_audit.ledger.admin import RegistryState
     from aichain_audit.receipt import AnchorReceipt
+    from aichain_audit.verify.findings import Verification
 
 __all__ = [
     "FingerprintResult",
@@ -58,14 +60,6 @@ __all__ = [
 ]
 
 
-class Progress(Protocol):
-    """Receives progress of long work (the CLI draws a bar on stderr)."""
-
-    def start(self, description: str, total: int) -> None: ...
-    def advance(self, amount: int) -> None: ...
-    def stop(self) -> None: ...
-
-
 @dataclass(frozen=True)
 class FingerprintResult:
     manifest: LineageManifest
@@ -74,85 +68,6 @@ class FingerprintResult:
     dataset_bytes: int = 0
     config_values: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _hash_datasets(
-    datasets: Sequence[Path], policy: PathPolicy, progress: Progress | None, cache: bool = False
-) -> tuple[list[Leaf], int, list[tuple[str, str]]]:
-    listed: list[ListedFile] = []
-    skipped: list[tuple[str, str]] = []
-    for arg in datasets:
-        listing = list_argument(arg, policy)
-        listed.extend(listing.files)
-        skipped.extend(listing.skipped)
-    for recorded in [f.name for f in listed] + [n for n, _ in skipped]:
-        conflict = item_conflict(recorded)  # refused before an hour of hashing, not after
-        if conflict is not None:
-            raise InputError(conflict)
-    total = sum(f.size for f in listed)
-    digest_cache = None
-    cached: list[FileDigest | None] = [None] * len(listed)
-    if cache:
-        from aichain_audit.fingerprint.cache import DigestCache
-        from aichain_audit.home import aichain_home
-
-        digest_cache = DigestCache(aichain_home() / "digests.sqlite3")
-        cached = digest_cache.lookup(listed)
-    todo = [i for i, c in enumerate(cached) if c is None]
-    jobs = [HashJob(listed[i].path, listed[i].name, listed[i].size, listed[i].link is not None)
-            for i in todo]  # fmt: skip
-    if progress:
-        progress.start("hashing datasets", sum(job.size for job in jobs))
-    try:
-        fresh = digest_files(jobs, progress=progress.advance if progress else None)
-    finally:
-        if progress:
-            progress.stop()
-    results: list[FileDigest | InputError] = []
-    fresh_iter = iter(fresh)
-    for c in cached:
-        results.append(c if c is not None else next(fresh_iter))
-    if digest_cache is not None:
-        hashed = [(listed[i], r) for i, r in zip(todo, fresh, strict=True)]
-        done = [(f, r) for f, r in hashed if isinstance(r, FileDigest)]
-        digest_cache.store([f for f, _ in done], [r for _, r in done])
-        digest_cache.close()
-    leaves: list[Leaf] = []
-    for f, r in zip(listed, results, strict=True):
-        if isinstance(r, InputError):
-            if isinstance(r, Unreadable):
-                if policy.skip_unreadable:
-                    skipped.append((f.name, "unreadable"))
-                    continue
-                raise Unreadable(r.message + "; pass --skip-unreadable to record it as skipped")
-            raise r
-        leaves.append(file_leaf("dataset", f.name, r.digest, r.size, f.link))
-    leaves.extend(skipped_leaf(name, reason) for name, reason in skipped)
-    return leaves, total, skipped
-
-
-def _config_leaves(configs: Sequence[Path]) -> list[Leaf]:
-    leaves: list[Leaf] = []
-    for path in configs:
-        name = argument_name(path)
-        value = load_config(path, str(path))
-        leaves.extend(config_leaf(name, pointer, v) for pointer, v in flatten(value, name))
-    return leaves
-
-
-def _model_leaves(model: Path) -> tuple[list[Leaf], ModelFingerprint]:
-    from aichain_audit.fingerprint.onnx_model import SCHEME, fingerprint_model
-
-    conflict = item_conflict(argument_name(model))
-    if conflict is not None:
-        raise InputError(conflict)
-    fp = fingerprint_model(model)
-    leaves: list[Leaf] = [file_leaf("model", fp.name, fp.file.digest, fp.file.size)]
-    leaves.extend(file_leaf("model-data", n, d.digest, d.size) for n, d in fp.external)
-    s = fp.semantic
-    leaves.append(semantic_leaf(fp.name, SCHEME, s.graph, s.weights, s.metadata))
-    leaves.extend(tensor_leaf(fp.name, t.id, t.name, t.digest) for t in s.tensors)
-    return leaves, fp
 
 
 def _is_unicode(text: str) -> bool:
@@ -217,22 +132,24 @@ def fingerprint(
             )
         leaves.append(mlflow_run_leaf(mlflow_run))
     # Cheap inputs first, so a malformed config fails before an hour of hashing.
-    leaves.extend(_config_leaves(configs))
+    leaves.extend(ConfigFingerprinter().fingerprint(configs).leaves)
     fp = None
     if model is not None:
-        model_leaves, fp = _model_leaves(model)
-        leaves.extend(model_leaves)
-    data_leaves, total, skipped = _hash_datasets(datasets, policy, progress, cache)
+        fingerprinted = ModelFingerprinter().fingerprint([model])
+        fp = fingerprinted.model
+        leaves.extend(fingerprinted.leaves)
+    data = DatasetFingerprinter(policy, progress=progress, cache=cache).fingerprint(datasets)
+    data_leaves, total, skipped = data.leaves, data.total_bytes, data.skipped
     leaves.extend(data_leaves)
-    if not any(leaf["kind"] in (*PATH_KINDS, "config") for leaf in leaves):
+    if not any(leaf["kind"] in (*PATH_KINDS, CONFIG) for leaf in leaves):
         raise UsageError("nothing to fingerprint: the folders given hold no files")
     manifest = LineageManifest.build(leaves)
     return FingerprintResult(
         manifest,
         fp,
-        dataset_files=sum(1 for leaf in data_leaves if leaf["kind"] == "dataset"),
+        dataset_files=sum(1 for leaf in data_leaves if leaf["kind"] == DATASET),
         dataset_bytes=total,
-        config_values=sum(1 for leaf in leaves if leaf["kind"] == "config"),
+        config_values=sum(1 for leaf in leaves if leaf["kind"] == CONFIG),
         skipped=skipped,
     )
 
@@ -297,66 +214,87 @@ def check_ledger(
     return anchoring.check_ledger(root, hex32(subject), settings, pins, batch)
 
 
-def registry_command(
-    action: str,
+# --- registry administration (`aichain_audit.ledger.admin`) -----------------------------
+def deploy_registry(settings: ChainSettings) -> RegistryState:
+    """Deploys a new registry; the deployer owns it and may anchor."""
+    from aichain_audit.ledger import admin
+
+    return admin.deploy(settings)
+
+
+def registry_status(settings: ChainSettings, account: str | None = None) -> RegistryState:
+    """Owner, pending owner, and `account`'s anchoring rights and untrusted state."""
+    from aichain_audit.ledger import admin
+
+    return admin.status(settings, account)
+
+
+def grant_anchorer(settings: ChainSettings, account: str) -> RegistryState:
+    """Grants `account` the right to anchor (owner only)."""
+    from aichain_audit.ledger import admin
+
+    return admin.grant(settings, account)
+
+
+def withdraw_anchorer(settings: ChainSettings, account: str) -> RegistryState:
+    """Withdraws `account`'s right to anchor (owner only)."""
+    from aichain_audit.ledger import admin
+
+    return admin.withdraw(settings, account)
+
+
+def mark_untrusted(settings: ChainSettings, account: str, from_block: int) -> RegistryState:
+    """Marks a leaked key's records from `from_block` on as untrusted (owner only)."""
+    from aichain_audit.ledger import admin
+
+    return admin.mark_untrusted(settings, account, from_block)
+
+
+def transfer_registry_owner(settings: ChainSettings, account: str) -> RegistryState:
+    """Starts a two-step ownership transfer to `account` (owner only)."""
+    from aichain_audit.ledger import admin
+
+    return admin.transfer_owner(settings, account)
+
+
+def accept_registry_owner(settings: ChainSettings) -> RegistryState:
+    """Accepts a pending ownership transfer (the pending owner only)."""
+    from aichain_audit.ledger import admin
+
+    return admin.accept_owner(settings)
+
+
+# --- diff --------------------------------------------------------------------------------
+if TYPE_CHECKING:
+    from aichain_audit.verify.diff import LeafDiff
+
+
+def diff(
+    a: Path, b: Path, *, policy: PathPolicy = PathPolicy(), progress: Progress | None = None
+) -> LeafDiff:
+    """`aichain diff A B`: two lineages compared leaf by leaf, each a manifest or a model,
+    dataset or config fingerprinted now (rules in `aichain_audit.verify.diff.diff_paths`)."""
+    from aichain_audit.verify.diff import diff_paths
+
+    return diff_paths(a, b, policy=policy, progress=progress)
+
+
+# --- verification ------------------------------------------------------------------------
+def verify(
+    model: Path,
+    lineage: Path,
     settings: ChainSettings,
-    account: str | None = None,
-    from_block: int | None = None,
-) -> dict[str, object]:
-    """`aichain registry ACTION`: deploy, grant, withdraw, mark-untrusted, status,
-    transfer-owner, accept-owner."""
-    from aichain_audit.ledger import open_registry
+    *,
+    receipt: Path | None = None,
+    datasets: Sequence[Path] = (),
+    pins: Sequence[str] = (),
+    policy: PathPolicy = PathPolicy(),
+) -> Verification:
+    """Verifies a deployed model against its lineage and the pinned ledger (and, when given,
+    its datasets); see `aichain_audit.verify.compose.verify_lineage`. Never raises for a
+    failed check: every result is a finding, and `Verification.verified` is the verdict."""
+    from aichain_audit.verify.compose import verify_lineage
 
-    write = action != "status"
-    deploying = action == "deploy"
-    embedded_deploy = deploying and settings.embedded
-    with open_registry(
-        settings, write=write, need_registry=not deploying, deploy_if_missing=embedded_deploy
-    ) as conn:
-        reg = conn.registry
-        tx = None
-        if embedded_deploy:
-            if conn.deploy_tx is None:
-                raise UsageError(f"the embedded chain already has a registry at {reg.address}")
-            tx = conn.deploy_tx
-        elif deploying:
-            tx = reg.deploy()
-        elif action in ("grant", "withdraw", "transfer-owner", "mark-untrusted"):
-            from web3 import Web3
-
-            if account is None or not Web3.is_address(account):
-                raise UsageError(f"`registry {action}` needs an account address, got {account!r}")
-            account = Web3.to_checksum_address(account)
-            if action == "mark-untrusted":
-                if from_block is None or from_block < 0:
-                    raise UsageError("`registry mark-untrusted` needs --from-block N (N >= 0)")
-                tx = reg.mark_untrusted(account, from_block)
-            else:
-                tx = {
-                    "grant": reg.grant,
-                    "withdraw": reg.withdraw,
-                    "transfer-owner": reg.transfer_owner,
-                }[action](account)
-        elif action == "accept-owner":
-            tx = reg.accept_owner()
-        elif action != "status":
-            raise UsageError(f"unknown registry action {action!r}")
-        out: dict[str, object] = {
-            "registry": reg.address,
-            "chain_id": conn.chain_id,
-            "chain": conn.kind,
-            "tx": tx.tx if tx else None,
-            "owner": reg.owner(),
-            "pending_owner": reg.pending_owner(),
-        }
-        if account is not None:
-            out["account"] = account
-            out["is_anchorer"] = reg.is_anchorer(account)
-            out["untrusted_from"] = reg.untrusted_from(account)
-        if reg.signer is not None:
-            out["signer"] = reg.signer.address
-            out["signer_is_anchorer"] = reg.is_anchorer(reg.signer.address)
-        if tx is not None:
-            out["block"] = tx.block
-            out["gas_used"] = tx.gas_used
-        return out
+    return verify_lineage(
+        model, lineage, settings, receipt=receipt, datasets=datasets, pins=pins, policy=policy
+    )

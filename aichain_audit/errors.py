@@ -5,6 +5,8 @@ Every error carries a message a user can act on, written as one line.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_CANNOT_COMPLETE = 2
@@ -15,13 +17,33 @@ class AichainError(Exception):
 
     exit_code: int = EXIT_CANNOT_COMPLETE
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
         # A user-facing error is one line, whatever the caller passed in.
         super().__init__(" ".join(message.split()))
+        # The setting that would get past the error, by its name in the API (see `HINTS`); the
+        # message says what to do in words, and a front end adds how it is set there (the CLI
+        # names its flag). Kept out of the message: a training script has no flags.
+        if hint is not None and hint not in HINTS:
+            raise ValueError(f"unknown hint {hint!r}; add it to aichain_audit.errors.HINTS")
+        self.hint = hint
 
     @property
     def message(self) -> str:
         return str(self.args[0])
+
+
+# Every hint an error may carry: the policy or setting that would get past it.
+HINTS = frozenset(
+    {
+        "follow_or_skip_symlinks",  # PathPolicy(symlinks=LinkPolicy.FOLLOW or .SKIP)
+        "skip_symlinks",  # PathPolicy(symlinks=LinkPolicy.SKIP)
+        "skip_special",  # PathPolicy(skip_special=True)
+        "skip_unreadable",  # PathPolicy(skip_unreadable=True)
+        "trust",  # the anchorers an auditor pins
+        "reason",  # a revocation's reason
+        "subject",  # the subject of the record to revoke
+    }
+)
 
 
 class UsageError(AichainError):
@@ -59,3 +81,15 @@ def exit_code(error: BaseException) -> int:
     if isinstance(error, AichainError):
         return error.exit_code
     return EXIT_CANNOT_COMPLETE
+
+
+def verification_exit_code(statuses: Iterable[str], verified: bool) -> int:
+    """The exit code of a verification: 1 when any check failed (a definite failure outranks
+    an error), else 2 when one errored or the verification is incomplete, else 0 only when
+    `verified`. Never 0 for a verification that is not verified (fail closed)."""
+    seen = set(statuses)
+    if "fail" in seen:
+        return EXIT_CHECK_FAILED
+    if "error" in seen or not verified:
+        return EXIT_CANNOT_COMPLETE
+    return EXIT_OK

@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,6 @@ from typing import Any
 from aichain_audit import __version__, merkle
 from aichain_audit.canonical import MAX_SAFE_INTEGER, canonical_json, parse_json_strict
 from aichain_audit.errors import ManifestError, PathPolicyError
-from aichain_audit.fingerprint.paths import check_relative
 
 SCHEMA = "aichain.lineage/v1"
 PROOF_SCHEMA = "aichain.proof/v1"
@@ -45,6 +45,37 @@ _TENSOR_ID = re.compile(r"^[\x21-\x7e]{1,512}$")
 
 Leaf = dict[str, Any]
 
+# --- leaf kinds (docs/SPEC.md section 5): part of v1's hashed bytes, so they never change -
+MODEL = "model"
+MODEL_DATA = "model-data"  # an external data file of the model
+MODEL_SEMANTIC = "model-semantic"
+TENSOR = "tensor"
+DATASET = "dataset"
+SKIPPED = "skipped"  # a dataset entry the path policy skipped, recorded with its reason
+CONFIG = "config"
+NAME = "name"
+PARENT = "parent"
+MLFLOW_RUN = "mlflow-run"
+SUBJECT = "subject"
+
+PATH_KINDS = (MODEL, MODEL_DATA, DATASET, SKIPPED)
+FILE_KINDS = (MODEL, MODEL_DATA, DATASET)  # leaves holding a file's digest and size
+MODEL_PART_KINDS = (MODEL_DATA, MODEL_SEMANTIC, TENSOR)
+
+
+# --- paths (docs/SPEC.md section 4) ----------------------------------------------------
+def check_relative(name: str) -> tuple[str, ...]:
+    """Refuses a manifest path that is absolute, contains `..` or `.`, or is empty; returns
+    its parts. Checked on every path read from a manifest, before any file is opened."""
+    if not name or name[0] == "/" or "\\" in name or "\x00" in name:
+        raise PathPolicyError(f"manifest path {name!r} is not a relative POSIX path")
+    parts = tuple(name.split("/"))
+    if "" in parts or "." in parts or ".." in parts:
+        raise PathPolicyError(f"manifest path {name!r} must not contain '.', '..' or empty parts")
+    if not name.isascii() and unicodedata.normalize("NFC", name) != name:
+        raise PathPolicyError(f"manifest path {name!r} is not in Unicode NFC")
+    return parts
+
 
 # --- leaf constructors ---------------------------------------------------------------
 def file_leaf(kind: str, path: str, digest: str, size: int, link: str | None = None) -> Leaf:
@@ -55,16 +86,16 @@ def file_leaf(kind: str, path: str, digest: str, size: int, link: str | None = N
 
 
 def skipped_leaf(path: str, reason: str) -> Leaf:
-    return {"kind": "skipped", "path": path, "reason": reason}
+    return {"kind": SKIPPED, "path": path, "reason": reason}
 
 
 def config_leaf(path: str, pointer: str, value: Any) -> Leaf:
-    return {"kind": "config", "path": path, "pointer": pointer, "value": value}
+    return {"kind": CONFIG, "path": path, "pointer": pointer, "value": value}
 
 
 def semantic_leaf(path: str, scheme: str, graph: str, weights: str, metadata: str) -> Leaf:
     return {
-        "kind": "model-semantic",
+        "kind": MODEL_SEMANTIC,
         "path": path,
         "scheme": scheme,
         "graph": graph,
@@ -74,25 +105,25 @@ def semantic_leaf(path: str, scheme: str, graph: str, weights: str, metadata: st
 
 
 def tensor_leaf(path: str, tensor_id: str, name: str, digest: str) -> Leaf:
-    return {"kind": "tensor", "path": path, "tensor": tensor_id, "name": name, "digest": digest}
+    return {"kind": TENSOR, "path": path, "tensor": tensor_id, "name": name, "digest": digest}
 
 
 def name_leaf(name: str) -> Leaf:
-    return {"kind": "name", "value": name}
+    return {"kind": NAME, "value": name}
 
 
 def parent_leaf(root_hex: str) -> Leaf:
-    return {"kind": "parent", "root": root_hex}
+    return {"kind": PARENT, "root": root_hex}
 
 
 def mlflow_run_leaf(run_id: str) -> Leaf:
-    return {"kind": "mlflow-run", "run_id": run_id}
+    return {"kind": MLFLOW_RUN, "run_id": run_id}
 
 
 def subject_leaf(subject: str, leaves: int) -> Leaf:
     """The subject, and the number of leaves in the lineage (this one included): the count
     binds the tree size into the root, which RFC 9162 audit paths alone do not."""
-    return {"kind": "subject", "digest": subject, "leaves": leaves}
+    return {"kind": SUBJECT, "digest": subject, "leaves": leaves}
 
 
 # --- validation ----------------------------------------------------------------------
@@ -112,8 +143,6 @@ def _path(leaf: Leaf, where: str, key: str = "path") -> str:
     return p
 
 
-PATH_KINDS = ("model", "model-data", "dataset", "skipped")
-MODEL_PART_KINDS = ("model-data", "model-semantic", "tensor")
 _OTHER_ITEM_FORMS = re.compile(r"^#|#/|#$|#semantic$|#tensor/")
 
 
@@ -140,17 +169,17 @@ def _size(leaf: Leaf, where: str) -> None:
 
 
 _FIELDS: dict[str, set[str]] = {
-    "model": {"kind", "path", "digest", "size"},
-    "model-data": {"kind", "path", "digest", "size"},
-    "dataset": {"kind", "path", "digest", "size"},
-    "skipped": {"kind", "path", "reason"},
-    "config": {"kind", "path", "pointer", "value"},
-    "model-semantic": {"kind", "path", "scheme", "graph", "weights", "metadata"},
-    "tensor": {"kind", "path", "tensor", "name", "digest"},
-    "name": {"kind", "value"},
-    "parent": {"kind", "root"},
-    "mlflow-run": {"kind", "run_id"},
-    "subject": {"kind", "digest", "leaves"},
+    MODEL: {"kind", "path", "digest", "size"},
+    MODEL_DATA: {"kind", "path", "digest", "size"},
+    DATASET: {"kind", "path", "digest", "size"},
+    SKIPPED: {"kind", "path", "reason"},
+    CONFIG: {"kind", "path", "pointer", "value"},
+    MODEL_SEMANTIC: {"kind", "path", "scheme", "graph", "weights", "metadata"},
+    TENSOR: {"kind", "path", "tensor", "name", "digest"},
+    NAME: {"kind", "value"},
+    PARENT: {"kind", "root"},
+    MLFLOW_RUN: {"kind", "run_id"},
+    SUBJECT: {"kind", "digest", "leaves"},
 }
 
 
@@ -161,7 +190,7 @@ def validate_leaf(leaf: Any, where: str) -> Leaf:
     kind = leaf.get("kind")
     if kind not in _FIELDS:
         raise ManifestError(f"{where}: unknown leaf kind {kind!r}")
-    allowed = _FIELDS[kind] | ({"link"} if kind == "dataset" else set())
+    allowed = _FIELDS[kind] | ({"link"} if kind == DATASET else set())
     keys = set(leaf)
     if not (_FIELDS[kind] <= keys <= allowed):
         raise ManifestError(f"{where}: a {kind} leaf has fields {sorted(keys)}")
@@ -170,15 +199,15 @@ def validate_leaf(leaf: Any, where: str) -> Leaf:
         conflict = item_conflict(_path(leaf, where))
         if conflict is not None:
             raise ManifestError(f"{where}: {conflict}")
-    if kind in ("model", "model-data", "dataset"):
+    if kind in FILE_KINDS:
         _str(leaf, "digest", where, _DIGEST)
         _size(leaf, where)
         if "link" in leaf:
             _path(leaf, where, "link")
-    elif kind == "skipped":
+    elif kind == SKIPPED:
         if leaf["reason"] not in ("symlink", "special", "unreadable"):
             raise ManifestError(f"{where}: unknown skip reason {leaf['reason']!r}")
-    elif kind == "config":
+    elif kind == CONFIG:
         _path(leaf, where)
         _str(leaf, "pointer", where, _POINTER)
         value = leaf["value"]
@@ -188,26 +217,26 @@ def validate_leaf(leaf: Any, where: str) -> Leaf:
             canonical_json(value)
         except ValueError as exc:
             raise ManifestError(f"{where}: {exc}") from None
-    elif kind == "model-semantic":
+    elif kind == MODEL_SEMANTIC:
         _path(leaf, where)
         _str(leaf, "scheme", where, re.compile(r"^onnx-semantic/v1$"))
         for k in ("graph", "weights", "metadata"):
             _str(leaf, k, where, _DIGEST)
-    elif kind == "tensor":
+    elif kind == TENSOR:
         _path(leaf, where)
         _str(leaf, "tensor", where, _TENSOR_ID)
         _str(leaf, "name", where)
         _str(leaf, "digest", where, _DIGEST)
-    elif kind == "name":
+    elif kind == NAME:
         if not _str(leaf, "value", where):
             raise ManifestError(f"{where}: a name must not be empty")
-    elif kind == "parent":
+    elif kind == PARENT:
         _str(leaf, "root", where, _HEX64)
-    elif kind == "mlflow-run":
+    elif kind == MLFLOW_RUN:
         run_id = _str(leaf, "run_id", where)
         if not MLFLOW_RUN_ID.fullmatch(run_id):
             raise ManifestError(f"{where}: field 'run_id' is missing or malformed")
-    elif kind == "subject":
+    elif kind == SUBJECT:
         _str(leaf, "digest", where, _SUBJECT)
         n = leaf["leaves"]
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SAFE_INTEGER:
@@ -226,13 +255,13 @@ def encode_leaf(leaf: Leaf, where: str) -> bytes:
 def item_of(leaf: Leaf) -> str | None:
     """How `aichain prove` names a leaf: its path, CONFIG#POINTER, or MODEL#semantic."""
     kind = leaf["kind"]
-    if kind in ("model", "model-data", "dataset", "skipped"):
+    if kind in PATH_KINDS:
         return str(leaf["path"])
-    if kind == "config":
+    if kind == CONFIG:
         return f"{leaf['path']}#{leaf['pointer']}"
-    if kind == "model-semantic":
+    if kind == MODEL_SEMANTIC:
         return f"{leaf['path']}#semantic"
-    if kind == "tensor":
+    if kind == TENSOR:
         return f"{leaf['path']}#tensor/{leaf['tensor']}"
     return f"#{kind}"
 
@@ -240,7 +269,7 @@ def item_of(leaf: Leaf) -> str | None:
 def derive_subject(leaves: Iterable[Leaf]) -> str:
     """The lineage subject: the model's digest, a digest over a model with external data
     files, or the zero digest when the lineage has no model (docs/SPEC.md, "Subject")."""
-    model = [leaf for leaf in leaves if leaf["kind"] in ("model", "model-data")]
+    model = [leaf for leaf in leaves if leaf["kind"] in (MODEL, MODEL_DATA)]
     if not model:
         return ZERO_SUBJECT
     if len(model) == 1:
@@ -263,7 +292,7 @@ class LineageManifest:
     @classmethod
     def build(cls, leaves: Sequence[Leaf]) -> LineageManifest:
         """Canonicalises leaves (adding the subject leaf) and computes the root."""
-        body = [leaf for leaf in leaves if leaf["kind"] != "subject"]
+        body = [leaf for leaf in leaves if leaf["kind"] != SUBJECT]
         for leaf in body:
             validate_leaf(leaf, f"leaf {item_of(leaf) if 'kind' in leaf else '?'}")
         subject = derive_subject(body)
@@ -290,7 +319,37 @@ class LineageManifest:
         return self._tree[0]
 
     def of_kind(self, *kinds: str) -> list[Leaf]:
+        """The leaves of the given kinds, in canonical order."""
         return [leaf for leaf in self.leaves if leaf["kind"] in kinds]
+
+    def _one(self, kind: str) -> Leaf | None:
+        found = self.of_kind(kind)
+        return found[0] if found else None  # validation allows at most one
+
+    def model_leaf(self) -> Leaf | None:
+        """The model file's leaf, or None for a lineage without a model."""
+        return self._one(MODEL)
+
+    def model_data_leaves(self) -> list[Leaf]:
+        """The model's external data files."""
+        return self.of_kind(MODEL_DATA)
+
+    def semantic_leaf(self) -> Leaf | None:
+        """The model's `onnx-semantic/v1` fingerprint (graph, weights, metadata), or None."""
+        return self._one(MODEL_SEMANTIC)
+
+    def tensor_leaves(self) -> list[Leaf]:
+        return self.of_kind(TENSOR)
+
+    def dataset_leaves(self) -> list[Leaf]:
+        """Dataset files that were hashed (not the skipped entries: see `skipped_leaves`)."""
+        return self.of_kind(DATASET)
+
+    def skipped_leaves(self) -> list[Leaf]:
+        return self.of_kind(SKIPPED)
+
+    def config_leaves(self) -> list[Leaf]:
+        return self.of_kind(CONFIG)
 
     def to_json(self) -> bytes:
         doc = {
@@ -330,7 +389,7 @@ class LineageManifest:
         encoded = [encode_leaf(leaf, f"{shown}: leaf {i}") for i, leaf in enumerate(leaves)]
         if any(a >= b for a, b in itertools.pairwise(encoded)):
             raise ManifestError(f"{shown}: leaves are not in canonical order (or repeat)")
-        subjects = [leaf for leaf in leaves if leaf["kind"] == "subject"]
+        subjects = [leaf for leaf in leaves if leaf["kind"] == SUBJECT]
         if len(subjects) != 1:
             raise ManifestError(f"{shown}: expected exactly one subject leaf")
         _check_unique_items(leaves)
@@ -348,7 +407,7 @@ class LineageManifest:
         return cls(tuple(leaves), tuple(encoded), root, subject)
 
     def subject_index(self) -> int:
-        return next(i for i, leaf in enumerate(self.leaves) if leaf["kind"] == "subject")
+        return next(i for i, leaf in enumerate(self.leaves) if leaf["kind"] == SUBJECT)
 
     def find(self, item: str, kind: str | None = None) -> int:
         """The index of the leaf that `item` names (see `item_of`), of `kind` when given."""
@@ -376,9 +435,9 @@ def _check_unique_items(leaves: Sequence[Leaf]) -> None:
         if item in seen:
             raise ManifestError(f"two artifacts are recorded as {item!r}; rename one")
         seen.add(item)
-        if leaf["kind"] == "model":
+        if leaf["kind"] == MODEL:
             models.append(leaf["path"])
-        semantic += leaf["kind"] == "model-semantic"
+        semantic += leaf["kind"] == MODEL_SEMANTIC
     if len(models) > 1:
         raise ManifestError("a lineage has at most one model")
     if semantic > 1:
@@ -392,7 +451,7 @@ def _check_unique_items(leaves: Sequence[Leaf]) -> None:
                 f"a {kind} leaf ({item_of(leaf)!r}) needs the model it belongs to, "
                 "and this lineage has no model leaf"
             )
-        if kind != "model-data" and leaf["path"] != models[0]:
+        if kind != MODEL_DATA and leaf["path"] != models[0]:
             raise ManifestError(
                 f"the {kind} leaf {item_of(leaf)!r} names another model than {models[0]!r}"
             )

@@ -19,6 +19,7 @@ from aichain_audit.canonical import canonical_json
 from aichain_audit.errors import InputError, ManifestError
 from aichain_audit.lineage import (
     PROOF_SCHEMA,
+    SUBJECT,
     Leaf,
     LineageManifest,
     encode_leaf,
@@ -79,7 +80,7 @@ class InclusionProof:
 
         return (
             self.root == root
-            and self.subject["kind"] == "subject"
+            and self.subject["kind"] == SUBJECT
             and self.subject["leaves"] == self.size
             and included(self.leaf, self.index, self.path)
             and included(self.subject, self.subject_index, self.subject_path)
@@ -150,7 +151,7 @@ def load_proof(data: bytes, shown: str) -> InclusionProof:
     if not isinstance(sp, dict) or set(sp) != {"leaf", "index", "path"}:
         raise InputError(f"{shown}: size_proof must have leaf, index and path")
     subject = _leaf(sp["leaf"], shown)
-    if subject["kind"] != "subject":
+    if subject["kind"] != SUBJECT:
         raise InputError(f"{shown}: size_proof must prove the subject leaf")
     proof = InclusionProof(
         leaf=_leaf(doc["leaf"], shown),

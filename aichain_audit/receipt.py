@@ -64,6 +64,8 @@ class ReceiptPointer:
     root: str
     subject: str
     batch: BatchInfo | None
+    registry: str | None = None  # what the receipt names: reported, never read from
+    chain_id: int | None = None
 
 
 def receipt_path(manifest: Path) -> Path:
@@ -101,9 +103,11 @@ def parse_receipt(data: bytes, shown: str) -> ReceiptPointer:
     subject = doc.get("subject")
     if not isinstance(subject, str) or ":" not in subject:
         raise InputError(f"{shown}: subject must be a digest")
+    registry = doc.get("registry") if isinstance(doc.get("registry"), str) else None
+    chain_id = doc.get("chain_id") if type(doc.get("chain_id")) is int else None
     raw = doc.get("batch")
     if raw is None:
-        return ReceiptPointer(root, subject, None)
+        return ReceiptPointer(root, subject, None, registry, chain_id)
     if not isinstance(raw, dict) or set(raw) != {"index", "size", "root", "path"}:
         raise InputError(f"{shown}: batch must have index, size, root and path")
     path = raw["path"]
@@ -115,7 +119,7 @@ def parse_receipt(data: bytes, shown: str) -> ReceiptPointer:
         root=_hex(raw["root"], "batch root", shown),
         path=[_hex(p, "each batch path element", shown) for p in path],
     )
-    return ReceiptPointer(root, subject, batch)
+    return ReceiptPointer(root, subject, batch, registry, chain_id)
 
 
 def load_receipt(path: Path) -> ReceiptPointer:

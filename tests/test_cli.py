@@ -224,3 +224,14 @@ def test_two_arguments_with_the_same_base_name_are_refused(tmp_path: Path) -> No
         run_cli("fingerprint", "--config", tmp_path / "a/c.json", "--config", tmp_path / "b/c.json")
     )
     assert "would both be recorded as 'c.json'" in line
+
+
+def test_every_error_hint_has_a_flag() -> None:
+    """Errors below the CLI name a setting, never a flag; the CLI's one handler names it."""
+    from aichain_audit.cli.app import HINT_FLAGS
+    from aichain_audit.errors import HINTS, UsageError
+
+    assert set(HINT_FLAGS) == set(HINTS)
+    assert all(flag.startswith("--") for flag in HINT_FLAGS.values())
+    with pytest.raises(ValueError, match="unknown hint"):
+        UsageError("x", hint="no-such-setting")

@@ -10,14 +10,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aichain_audit.errors import ManifestError
+from aichain_audit.errors import ManifestError, PathPolicyError
 from aichain_audit.lineage import (
+    CONFIG,
+    DATASET,
+    MODEL,
+    MODEL_DATA,
+    MODEL_SEMANTIC,
+    TENSOR,
     ZERO_SUBJECT,
     LineageManifest,
+    check_relative,
     config_leaf,
     derive_subject,
     file_leaf,
     name_leaf,
+    semantic_leaf,
+    skipped_leaf,
+    tensor_leaf,
 )
 
 names = st.text(st.characters(codec="utf-8", categories=["L", "N"]), min_size=1, max_size=8).filter(
@@ -120,3 +130,36 @@ def test_malformed_manifests_are_refused(mutate: Any, fragment: str) -> None:
 def test_non_manifests_are_refused(raw: bytes) -> None:
     with pytest.raises(ManifestError):
         LineageManifest.from_json(raw)
+
+
+@pytest.mark.parametrize("bad", ["../x", "/etc/passwd", "a/../../b", "a//b", "./a", "", "a\\b"])
+def test_manifest_paths_that_escape_or_are_not_canonical_are_refused(bad: str) -> None:
+    with pytest.raises(PathPolicyError):
+        check_relative(bad)
+
+
+def test_typed_accessors_return_the_leaves_of_their_kind() -> None:
+    digest = "sha256:" + "ab" * 32
+    m = LineageManifest.build(
+        [
+            file_leaf(MODEL, "m.onnx", digest, 1),
+            file_leaf(MODEL_DATA, "w.bin", digest, 2),
+            semantic_leaf("m.onnx", "onnx-semantic/v1", digest, digest, digest),
+            tensor_leaf("m.onnx", "init/0", "w", digest),
+            file_leaf(DATASET, "data/a.csv", digest, 3),
+            skipped_leaf("data/pipe", "special"),
+            config_leaf("c.yaml", "/lr", 0.1),
+        ]
+    )
+    model = m.model_leaf()
+    assert model is not None and model["path"] == "m.onnx"
+    assert [leaf["path"] for leaf in m.model_data_leaves()] == ["w.bin"]
+    semantic = m.semantic_leaf()
+    assert semantic is not None and semantic["kind"] == MODEL_SEMANTIC
+    assert [leaf["tensor"] for leaf in m.tensor_leaves()] == ["init/0"]
+    assert [leaf["path"] for leaf in m.dataset_leaves()] == ["data/a.csv"]
+    assert [leaf["path"] for leaf in m.skipped_leaves()] == ["data/pipe"]
+    assert [leaf["pointer"] for leaf in m.config_leaves()] == ["/lr"]
+    assert m.tensor_leaves() == m.of_kind(TENSOR) and m.config_leaves() == m.of_kind(CONFIG)
+    bare = LineageManifest.build([name_leaf("no model")])
+    assert bare.model_leaf() is None and bare.semantic_leaf() is None

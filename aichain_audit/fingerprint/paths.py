@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from aichain_audit.errors import InputError, PathPolicyError
+from aichain_audit.lineage import check_relative
 
 
 class LinkPolicy(StrEnum):
@@ -77,18 +78,6 @@ def argument_name(path: Path) -> str:
     if not base:
         raise InputError(f"{path}: cannot fingerprint the file system root")
     return manifest_name(base)
-
-
-def check_relative(name: str) -> tuple[str, ...]:
-    """Refuses a manifest path that is absolute, contains `..` or `.`, or is empty."""
-    if not name or name[0] == "/" or "\\" in name or "\x00" in name:
-        raise PathPolicyError(f"manifest path {name!r} is not a relative POSIX path")
-    parts = tuple(name.split("/"))
-    if "" in parts or "." in parts or ".." in parts:
-        raise PathPolicyError(f"manifest path {name!r} must not contain '.', '..' or empty parts")
-    if not name.isascii() and unicodedata.normalize("NFC", name) != name:
-        raise PathPolicyError(f"manifest path {name!r} is not in Unicode NFC")
-    return parts
 
 
 def resolve_inside(base: Path, name: str) -> Path:
@@ -151,7 +140,8 @@ def _walk(root: Path, root_name: str, policy: PathPolicy, listing: Listing) -> N
                 continue
             raise InputError(
                 f"{folder_name}: folder cannot be read ({exc.strerror}); "
-                "pass --skip-unreadable to record it as skipped"
+                "unreadable entries can be recorded as skipped instead",
+                hint="skip_unreadable",
             ) from None
         except OSError as exc:
             raise InputError(f"{folder_name}: {exc.strerror}") from None
@@ -169,8 +159,9 @@ def _walk(root: Path, root_name: str, policy: PathPolicy, listing: Listing) -> N
                     continue
                 if policy.symlinks is LinkPolicy.REFUSE:
                     raise PathPolicyError(
-                        f"{name} is a symbolic link; pass --follow-symlinks to follow links "
-                        "that stay inside the dataset, or --skip-symlinks to record it as skipped"
+                        f"{name} is a symbolic link; links can be followed (those that stay "
+                        "inside the dataset) or recorded as skipped",
+                        hint="follow_or_skip_symlinks",
                     )
                 target = os.path.realpath(path)
                 if os.path.commonpath([real_root, target]) != real_root:
@@ -208,8 +199,9 @@ def _reach_through_link(through_links: dict[str, str], folder: str, name: str) -
     if first != name:
         raise PathPolicyError(
             f"{name} is a folder already reached through symbolic links as {first}; a folder "
-            "reached twice through links is refused (it could fan out without bound): "
-            "pass --skip-symlinks to record the links as skipped"
+            "reached twice through links is refused (it could fan out without bound); "
+            "links can be recorded as skipped instead",
+            hint="skip_symlinks",
         )
 
 
@@ -219,7 +211,8 @@ def _special(name: str, policy: PathPolicy, listing: Listing) -> None:
         return
     raise PathPolicyError(
         f"{name} is not a regular file (FIFO, socket or device); "
-        "pass --skip-special to record it as skipped"
+        "special files can be recorded as skipped instead",
+        hint="skip_special",
     )
 
 

@@ -263,8 +263,9 @@ class Registry:
             if start <= end and time.monotonic() > deadline:
                 raise ChainError(
                     f"listing {event} events on {self.describe} took longer than "
-                    f"{self.log_scan_budget:.0f} s; pin the anchorers with --trust to read "
-                    "their records directly"
+                    f"{self.log_scan_budget:.0f} s; pin the anchorers you trust, so that their "
+                    "records are read directly",
+                    hint="trust",
                 )
         return out
 

@@ -1,0 +1,304 @@
+"""Lineage commands: fingerprint, prove, check-proof."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aichain_audit.cli.app import app
+from aichain_audit.cli.ledger_view import ledger_doc, ledger_lines, ledger_why
+from aichain_audit.cli.options import (
+    RequirePinnedOpt,
+    TrustOpt,
+    chain_settings,
+    pinning_required,
+    trust_pins,
+)
+from aichain_audit.cli.terminal import ProgressBar, console, count, markup, print_json, safe
+from aichain_audit.errors import CheckFailed, UsageError
+
+
+@app.command(
+    epilog="Example: aichain fingerprint --model model.onnx --dataset data/ "
+    "--config train.yaml --name churn-v3 -o lineage.json"
+)
+def fingerprint(
+    model: Annotated[
+        Path | None, typer.Option("--model", help="ONNX model file.", show_default=False)
+    ] = None,
+    dataset: Annotated[
+        list[Path] | None,
+        typer.Option("--dataset", help="Dataset file or folder (repeatable).", show_default=False),
+    ] = None,
+    config: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--config", help="Training config: JSON, YAML or TOML (repeatable).", show_default=False
+        ),
+    ] = None,
+    mlflow_run: Annotated[
+        str | None,
+        typer.Option(
+            "--mlflow-run", help="MLflow run id, recorded in the lineage.", show_default=False
+        ),
+    ] = None,
+    parent: Annotated[
+        str | None, typer.Option("--parent", help="Root of a parent lineage.", show_default=False)
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Lineage name (content: it changes the root).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the manifest here (replaced atomically)."),
+    ] = None,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="Follow links that stay inside a dataset.")
+    ] = False,
+    skip_symlinks: Annotated[
+        bool, typer.Option("--skip-symlinks", help="Record links in datasets as skipped.")
+    ] = False,
+    skip_special: Annotated[
+        bool, typer.Option("--skip-special", help="Record FIFOs, sockets, devices as skipped.")
+    ] = False,
+    skip_unreadable: Annotated[
+        bool, typer.Option("--skip-unreadable", help="Record unreadable files as skipped.")
+    ] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache",
+            help="Reuse digests of dataset files whose inode, size, mtime and ctime are "
+            "unchanged (AICHAIN_HOME/digests.sqlite3). Off by default.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Fingerprint a model, datasets and configs into one lineage manifest."""
+    from aichain_audit import api
+    from aichain_audit.atomicfile import write_atomic
+    from aichain_audit.fingerprint.paths import LinkPolicy, PathPolicy
+
+    if follow_symlinks and skip_symlinks:
+        raise UsageError("--follow-symlinks and --skip-symlinks exclude each other")
+    links = (
+        LinkPolicy.FOLLOW
+        if follow_symlinks
+        else LinkPolicy.SKIP
+        if skip_symlinks
+        else LinkPolicy.REFUSE
+    )
+    policy = PathPolicy(links, skip_special=skip_special, skip_unreadable=skip_unreadable)
+    result = api.fingerprint(
+        model=model,
+        datasets=dataset or [],
+        configs=config or [],
+        name=name,
+        parent=parent,
+        mlflow_run=mlflow_run,
+        policy=policy,
+        progress=ProgressBar(),
+        cache=cache,
+    )
+    manifest = result.manifest
+    if output is not None:
+        write_atomic(output, manifest.to_json())
+    for skipped_name, reason in result.skipped:
+        sys.stderr.write(
+            f"aichain: skipped {safe(skipped_name)} ({reason}); recorded in the lineage\n"
+        )
+    fp: Any = result.model
+    if as_json:
+        doc: dict[str, Any] = {
+            "root": manifest.root_hex,
+            "leaves": len(manifest.leaves),
+            "subject": manifest.subject,
+        }
+        if fp is not None:
+            doc["model"] = {
+                "file_digest": fp.file.digest,
+                "semantic": {
+                    "graph": fp.semantic.graph,
+                    "weights": fp.semantic.weights,
+                    "metadata": fp.semantic.metadata,
+                },
+            }
+        if output is not None:
+            doc["manifest"] = str(output)
+        print_json(doc)
+        return
+    out = console()
+    out.print(f"[bold]lineage root[/bold]  {manifest.root_hex}")
+    out.print(f"subject       {manifest.subject}")
+    if fp is not None:
+        out.print(f"model         {markup(fp.name)}  {fp.file.digest}")
+        for ext_name, ext in fp.external:
+            out.print(f"  data file   {markup(ext_name)}  {ext.digest}")
+        out.print(f"  graph       {fp.semantic.graph}")
+        out.print(f"  weights     {fp.semantic.weights}  ({len(fp.semantic.tensors)} weights)")
+        out.print(f"  metadata    {fp.semantic.metadata}")
+    if dataset:
+        out.print(
+            f"datasets      {count(result.dataset_files, 'file')}, "
+            f"{count(result.dataset_bytes, 'byte')}"
+            + (f", {len(result.skipped)} skipped" if result.skipped else "")
+        )
+    if config:
+        out.print(
+            f"configs       {count(len(config), 'file')}, {count(result.config_values, 'value')}"
+        )
+    out.print(f"leaves        {len(manifest.leaves)}")
+    if output is not None:
+        out.print(f"manifest      {markup(output)}")
+
+
+@app.command(
+    epilog="Examples: aichain prove lineage.json data/train.csv -o proof.json; "
+    "aichain prove lineage.json 'train.yaml#/model/C'"
+)
+def prove(
+    manifest: Annotated[Path, typer.Argument(help="Lineage manifest.", show_default=False)],
+    item: Annotated[
+        str,
+        typer.Argument(
+            help="A leaf's path as in the manifest (data/train.csv), CONFIG#/json/pointer, "
+            "or MODEL#semantic.",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the proof here (else stdout).")
+    ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="The leaf kind ITEM must name (dataset, config, model, model-semantic, "
+            "tensor, name, ...); refused if it names another.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Inclusion proof that one artifact or config value is in a lineage."""
+    from aichain_audit import api
+    from aichain_audit.atomicfile import write_atomic
+
+    lineage = api.load_manifest(manifest)
+    proof = api.prove(lineage, item, kind)
+    data = proof.to_json()
+    if output is not None:
+        write_atomic(output, data)
+    elif sys.stdout.isatty():
+        sys.stdout.write(safe(data.decode()[:-1]) + "\n")  # for eyes: hidden characters shown
+    else:
+        sys.stdout.buffer.write(data)  # the proof's exact bytes, for a file or a pipe
+
+
+@app.command(
+    "check-proof",
+    epilog="Example: aichain check-proof proof.json --root 3f5c…e1 (the root you trust, "
+    "e.g. the anchored one)",
+)
+def check_proof(
+    proof: Annotated[
+        Path, typer.Argument(help="Proof file from `aichain prove`.", show_default=False)
+    ],
+    root: Annotated[
+        str | None,
+        typer.Option(
+            "--root", help="The lineage root you trust (64 hex digits).", show_default=False
+        ),
+    ] = None,
+    chain: Annotated[
+        str | None,
+        typer.Option(
+            "--chain",
+            help="Instead of --root: trust the root only as far as the registry on this chain "
+            "records it ('embedded' or a JSON-RPC URL; env AICHAIN_CHAIN).",
+            show_default=False,
+        ),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry", help="Registry address (env AICHAIN_REGISTRY).", show_default=False
+        ),
+    ] = None,
+    trust: TrustOpt = None,
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt",
+            help="Receipt of a batch anchor: its path from the lineage to the batch root is "
+            "verified against the registry, never trusted.",
+            show_default=False,
+        ),
+    ] = None,
+    require_pinned: RequirePinnedOpt = False,
+    confirmations: Annotated[
+        int, typer.Option("--confirmations", help="Read at the latest block less N - 1.", min=1)
+    ] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON result.")] = False,
+) -> None:
+    """Check an inclusion proof against a root you trust; exit 0 valid, 1 invalid."""
+    import os
+
+    from aichain_audit import api
+    from aichain_audit.ledger import ENV_CHAIN
+    from aichain_audit.proof import parse_root
+
+    # The environment may name the chain (ChainSettings reads it, refusing an empty one).
+    use_chain = chain is not None or (root is None and os.environ.get(ENV_CHAIN) is not None)
+    if (root is None) == (not use_chain):
+        raise UsageError(
+            "give either --root, or --chain with --registry: a proof is never checked "
+            "against the root inside it alone"
+        )
+    if root is not None and (trust or receipt is not None or require_pinned):
+        raise UsageError("--trust, --receipt and --require-pinned go with --chain, not --root")
+    p = api.read_proof(proof)
+    ledger = None
+    if root is not None:
+        trusted = parse_root(root)
+    else:
+        settings = chain_settings(chain, registry, None, None, confirmations)
+        if not settings.embedded and settings.registry is None:
+            raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
+        pins = trust_pins(trust)
+        ledger = api.check_ledger(p.root, str(p.subject["digest"]), settings, pins, receipt)
+        trusted = p.root
+    path_ok = api.check_proof(p, trusted)
+    pinned_ok = ledger is None or not pinning_required(require_pinned) or ledger.trust == "pinned"
+    valid = path_ok and (ledger is None or ledger.ok) and pinned_ok
+    if as_json:
+        doc: dict[str, Any] = {
+            "valid": valid,
+            "kind": p.kind,
+            "item": p.item,
+            "index": p.index,
+            "root": trusted.hex(),
+        }
+        if ledger is not None:
+            doc.update(ledger_doc(ledger))
+        print_json(doc)
+    if not valid:
+        if ledger is not None and not ledger.ok:
+            why = f"its lineage is {ledger_why(ledger)}"
+        elif not pinned_ok:
+            why = (
+                f"trust is {ledger.trust if ledger else '?'}, and --require-pinned asks for "
+                "anchorers pinned with --trust"
+            )
+        elif p.root != trusted:
+            why = "the proof is for another root"
+        else:
+            why = "the path does not lead from the leaf to the root"
+        raise CheckFailed(f"invalid proof for {p.kind} {safe(p.item)}: {why}")
+    if not as_json:
+        out = [f"valid: {p.kind} {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}"]
+        if ledger is not None:
+            out.extend(ledger_lines(ledger))
+        sys.stdout.write("\n".join(out) + "\n")

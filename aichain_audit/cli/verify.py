@@ -1,0 +1,160 @@
+"""`aichain verify`: the auditor's command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aichain_audit.cli.app import app
+from aichain_audit.cli.options import (
+    RegistryOpt,
+    RequirePinnedOpt,
+    TrustOpt,
+    chain_settings,
+    pinning_required,
+    trust_pins,
+)
+from aichain_audit.cli.terminal import console, markup, print_json, safe
+from aichain_audit.errors import UsageError, verification_exit_code
+
+_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim", "error": "magenta"}
+
+
+@app.command(
+    epilog="Examples: aichain verify model.onnx --lineage lineage.json (embedded chain); "
+    "aichain verify model.onnx --lineage lineage.json --dataset data/ --chain https://rpc.example "
+    "--registry 0x... --trust 0xCI_ACCOUNT --json"
+)
+def verify(
+    model: Annotated[Path, typer.Argument(help="The deployed model (.onnx).", show_default=False)],
+    lineage: Annotated[
+        Path, typer.Option("--lineage", help="Its lineage manifest.", show_default=False)
+    ],
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt",
+            help="Anchor receipt (default: NAME.receipt.json beside NAME.json); only its batch "
+            "path is used, and verified.",
+            show_default=False,
+        ),
+    ] = None,
+    dataset: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--dataset",
+            help="Dataset to re-fingerprint and compare (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    chain: Annotated[
+        str | None,
+        typer.Option(
+            "--chain",
+            help="JSON-RPC URL, or 'embedded' (default; env AICHAIN_CHAIN).",
+            show_default=False,
+        ),
+    ] = None,
+    registry: RegistryOpt = None,
+    trust: TrustOpt = None,
+    require_pinned: RequirePinnedOpt = False,
+    confirmations: Annotated[
+        int, typer.Option("--confirmations", help="Read at the latest block less N - 1.", min=1)
+    ] = 1,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="As for fingerprint.")
+    ] = False,
+    skip_symlinks: Annotated[
+        bool, typer.Option("--skip-symlinks", help="As for fingerprint.")
+    ] = False,
+    skip_special: Annotated[
+        bool, typer.Option("--skip-special", help="As for fingerprint.")
+    ] = False,
+    skip_unreadable: Annotated[
+        bool, typer.Option("--skip-unreadable", help="As for fingerprint.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print aichain.verify/v1 JSON (on every exit code).")
+    ] = False,
+) -> None:
+    """Verify a deployed model: its bytes, its lineage's root, the ledger, its datasets.
+
+    Exit 0 only when every check passed; 1 when a check failed; 2 when it could not complete.
+    """
+    from aichain_audit import api
+    from aichain_audit.fingerprint.paths import LinkPolicy, PathPolicy
+    from aichain_audit.verify.compose import verification_document
+    from aichain_audit.verify.findings import CheckStatus, Finding
+
+    if follow_symlinks and skip_symlinks:
+        raise UsageError("--follow-symlinks and --skip-symlinks exclude each other")
+    links = (
+        LinkPolicy.FOLLOW if follow_symlinks else LinkPolicy.SKIP if skip_symlinks
+        else LinkPolicy.REFUSE
+    )  # fmt: skip
+    policy = PathPolicy(links, skip_special=skip_special, skip_unreadable=skip_unreadable)
+    settings = chain_settings(chain, registry, None, None, confirmations)
+    if not settings.embedded and settings.registry is None:
+        raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
+    pins = trust_pins(trust)
+    result = api.verify(
+        model, lineage, settings, receipt=receipt, datasets=dataset or [], pins=pins,
+        policy=policy,
+    )  # fmt: skip
+    if pinning_required(require_pinned) and result.trust != "pinned":
+        result = result.with_findings([Finding(
+            "ledger.trust", CheckStatus.FAIL, None, "pinned", result.trust,
+            "--require-pinned: the result must rest on anchorers pinned with --trust",
+        )])  # fmt: skip
+    doc = verification_document(result)
+    if as_json:
+        print_json(doc)
+    else:
+        _render(doc)
+    code = verification_exit_code([c["status"] for c in doc["checks"]], result.verified)
+    if code == 2:
+        errors = [c for c in doc["checks"] if c["status"] == "error"]
+        why = errors[0]["detail"] if errors else "a required check did not run"
+        sys.stderr.write(f"aichain: error: verification could not complete: {safe(why)}\n")
+    raise typer.Exit(code)
+
+
+def _render(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out = console()
+    verdict = "[bold green]VERIFIED[/]" if doc["verified"] else "[bold red]NOT VERIFIED[/]"
+    out.print(f"{verdict}  trust {markup(doc['trust'])}  root {markup(doc['root'])}")
+    if doc["trust"] == "self-attested":
+        out.print(
+            "[yellow]self-attested: the embedded chain is written and read on this machine[/]"
+        )
+    elif doc["trust"] == "registry":
+        out.print(
+            "[yellow]no anchorer pinned: any anchorer the registry's owner granted is trusted; "
+            "pin with --trust[/]"
+        )
+    table = Table(show_lines=False, highlight=False)
+    for column in ("check", "status", "artifact", "detail"):
+        table.add_column(column, overflow="fold")
+    for check in doc["checks"]:
+        style = _STYLE.get(check["status"], "")
+        detail = check["detail"] or ""
+        if check["status"] in ("fail", "error") and check["expected"] is not None:
+            detail += f" (expected {check['expected']}, got {check['actual']})"
+        table.add_row(
+            markup(check["name"]),
+            f"[{style}]{markup(check['status'].upper())}[/]",
+            markup(check["artifact"] or "-"),
+            markup(detail),
+        )
+    out.print(table)
+    ledger = doc.get("ledger")
+    if ledger:
+        out.print(
+            f"ledger: chain {ledger['chain_id']}, registry {markup(ledger['registry'])}, "
+            f"read at block {ledger['block_read']}"
+        )

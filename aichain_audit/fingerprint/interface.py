@@ -1,0 +1,159 @@
+"""One small interface for every artifact kind, so `verify` re-fingerprints exactly as
+`fingerprint` does: a `Fingerprinter` turns the paths a user names into lineage leaves.
+
+One implementation per kind: datasets (files and folders, under a path policy), training
+configs, and ONNX models.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from aichain_audit.errors import InputError
+from aichain_audit.fingerprint.config import flatten, load_config
+from aichain_audit.fingerprint.hashing import FileDigest, HashJob, Unreadable, digest_files
+from aichain_audit.fingerprint.paths import ListedFile, PathPolicy, argument_name, list_argument
+from aichain_audit.lineage import (
+    Leaf,
+    config_leaf,
+    file_leaf,
+    item_conflict,
+    semantic_leaf,
+    skipped_leaf,
+    tensor_leaf,
+)
+
+if TYPE_CHECKING:  # onnx is imported only when a model is fingerprinted
+    from aichain_audit.fingerprint.onnx_model import ModelFingerprint
+
+
+class Progress(Protocol):
+    """Receives progress of long work (the CLI draws a bar on stderr)."""
+
+    def start(self, description: str, total: int) -> None: ...
+    def advance(self, amount: int) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Fingerprinted:
+    """The leaves of the paths given, and what a summary needs."""
+
+    leaves: list[Leaf]
+    total_bytes: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    model: ModelFingerprint | None = None
+
+
+class Fingerprinter(ABC):
+    """Turns the paths a user names into lineage leaves (SPEC sections 4 to 8)."""
+
+    @abstractmethod
+    def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted: ...
+
+
+class DatasetFingerprinter(Fingerprinter):
+    """Files and folders: one `dataset` leaf per file, `skipped` leaves by the policy."""
+
+    def __init__(
+        self,
+        policy: PathPolicy = PathPolicy(),
+        *,
+        progress: Progress | None = None,
+        cache: bool = False,
+    ) -> None:
+        self.policy = policy
+        self.progress = progress
+        self.cache = cache
+
+    def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted:
+        listed: list[ListedFile] = []
+        skipped: list[tuple[str, str]] = []
+        for arg in paths:
+            listing = list_argument(arg, self.policy)
+            listed.extend(listing.files)
+            skipped.extend(listing.skipped)
+        for recorded in [f.name for f in listed] + [n for n, _ in skipped]:
+            conflict = item_conflict(recorded)  # refused before an hour of hashing, not after
+            if conflict is not None:
+                raise InputError(conflict)
+        total = sum(f.size for f in listed)
+        digest_cache = None
+        cached: list[FileDigest | None] = [None] * len(listed)
+        if self.cache:
+            from aichain_audit.fingerprint.cache import DigestCache
+            from aichain_audit.home import aichain_home
+
+            digest_cache = DigestCache(aichain_home() / "digests.sqlite3")
+            cached = digest_cache.lookup(listed)
+        todo = [i for i, c in enumerate(cached) if c is None]
+        jobs = [HashJob(listed[i].path, listed[i].name, listed[i].size, listed[i].link is not None)
+                for i in todo]  # fmt: skip
+        if self.progress:
+            self.progress.start("hashing datasets", sum(job.size for job in jobs))
+        try:
+            fresh = digest_files(jobs, progress=self.progress.advance if self.progress else None)
+        finally:
+            if self.progress:
+                self.progress.stop()
+        results: list[FileDigest | InputError] = []
+        fresh_iter = iter(fresh)
+        for c in cached:
+            results.append(c if c is not None else next(fresh_iter))
+        if digest_cache is not None:
+            hashed = [(listed[i], r) for i, r in zip(todo, fresh, strict=True)]
+            done = [(f, r) for f, r in hashed if isinstance(r, FileDigest)]
+            digest_cache.store([f for f, _ in done], [r for _, r in done])
+            digest_cache.close()
+        leaves: list[Leaf] = []
+        for f, r in zip(listed, results, strict=True):
+            if isinstance(r, InputError):
+                if isinstance(r, Unreadable):
+                    if self.policy.skip_unreadable:
+                        skipped.append((f.name, "unreadable"))
+                        continue
+                    raise Unreadable(
+                        r.message + "; record unreadable files as skipped",
+                        hint="skip_unreadable",
+                    )
+                raise r
+            leaves.append(file_leaf("dataset", f.name, r.digest, r.size, f.link))
+        leaves.extend(skipped_leaf(name, reason) for name, reason in skipped)
+        return Fingerprinted(leaves, total, skipped)
+
+
+class ConfigFingerprinter(Fingerprinter):
+    """JSON, YAML and TOML configs: one `config` leaf per value (SPEC section 7)."""
+
+    def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted:
+        leaves: list[Leaf] = []
+        for path in paths:
+            name = argument_name(path)
+            value = load_config(path, str(path))
+            leaves.extend(config_leaf(name, pointer, v) for pointer, v in flatten(value, name))
+        return Fingerprinted(leaves)
+
+
+class ModelFingerprinter(Fingerprinter):
+    """One ONNX model: file digest, external data files, `onnx-semantic/v1` and its tensors."""
+
+    def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted:
+        from aichain_audit.fingerprint.onnx_model import SCHEME, fingerprint_model
+
+        if len(paths) != 1:
+            raise InputError("a lineage has one model")
+        model = paths[0]
+        conflict = item_conflict(argument_name(model))
+        if conflict is not None:
+            raise InputError(conflict)
+        fp = fingerprint_model(model)
+        leaves: list[Leaf] = [file_leaf("model", fp.name, fp.file.digest, fp.file.size)]
+        leaves.extend(file_leaf("model-data", n, d.digest, d.size) for n, d in fp.external)
+        s = fp.semantic
+        leaves.append(semantic_leaf(fp.name, SCHEME, s.graph, s.weights, s.metadata))
+        leaves.extend(tensor_leaf(fp.name, t.id, t.name, t.digest) for t in s.tensors)
+        return Fingerprinted(leaves, fp.file.size, model=fp)

@@ -1,0 +1,129 @@
+"""`model.digest` and `model.semantic`: the deployed model's bytes against the lineage.
+
+Bytes first: the model file (and each external data file the lineage names) is hashed and
+compared with its leaf, and the subject recomputed; no ONNX parsing is needed when they
+match. Only on a mismatch is the model parsed, to explain what changed (graph, weights with
+the tensors named, or metadata only); a model that no longer parses is still a failed digest,
+never an input error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from aichain_audit.errors import AichainError
+from aichain_audit.fingerprint.hashing import FileDigest, digest_bytes, digest_file
+from aichain_audit.inputfile import read_input
+from aichain_audit.lineage import Leaf, derive_subject, file_leaf
+from aichain_audit.verify.diff import diff_leaves
+from aichain_audit.verify.findings import CheckStatus, Finding
+from aichain_audit.verify.lineage_root import ReadManifest
+
+MODEL_LIMIT = 1 << 31
+
+
+def check_model(model: Path, manifest: ReadManifest) -> list[Finding]:
+    """Findings for the model file, its external data files, and its semantic fingerprint."""
+    shown = str(model)
+    models = manifest.of_kind("model")
+    if not models:
+        return [
+            Finding("model.digest", CheckStatus.FAIL, shown, None, None,
+                    "the lineage names no model: it does not describe this (or any) model")
+        ]  # fmt: skip
+    leaf = models[0]
+    data = read_input(model, limit=MODEL_LIMIT, what="model")
+    actual = FileDigest(digest_bytes(data), len(data))
+    findings = [_compare(shown, leaf, actual)]
+    fresh: list[Leaf] = [file_leaf("model", leaf["path"], actual.digest, actual.size)]
+    base = Path(os.path.realpath(model)).parent
+    for data_leaf in manifest.of_kind("model-data"):
+        path = base / data_leaf["path"]
+        try:
+            got = _digest_inside(base, data_leaf["path"])
+        except AichainError as exc:
+            findings.append(
+                Finding("model.digest", CheckStatus.FAIL, str(path), _expected(data_leaf), None,
+                        f"external data file: {exc.message}")
+            )  # fmt: skip
+            continue
+        findings.append(_compare(str(path), data_leaf, got, "external data file"))
+        fresh.append(file_leaf("model-data", data_leaf["path"], got.digest, got.size))
+    subject = derive_subject(fresh)
+    if subject != manifest.subject:
+        findings.append(
+            Finding("model.digest", CheckStatus.FAIL, shown, manifest.subject, subject,
+                    "the subject (model and its data files) differs from the lineage's")
+        )  # fmt: skip
+    if all(f.status is CheckStatus.PASS for f in findings):
+        findings.append(
+            Finding("model.semantic", CheckStatus.PASS, shown, None, None,
+                    "the same bytes: graph, weights and metadata are the lineage's")
+        )  # fmt: skip
+    else:
+        findings.append(_explain(model, manifest, leaf))
+    return findings
+
+
+def _expected(leaf: Leaf) -> str:
+    return f"{leaf['path']}: {leaf['digest']}"
+
+
+def _compare(shown: str, leaf: Leaf, actual: FileDigest, what: str = "model file") -> Finding:
+    ok = actual.digest == leaf["digest"] and actual.size == leaf["size"]
+    return Finding(
+        "model.digest", CheckStatus.PASS if ok else CheckStatus.FAIL, shown, _expected(leaf),
+        actual.digest, f"{what}, {actual.size:,} bytes" + ("" if ok else " (changed)"),
+    )  # fmt: skip
+
+
+def _digest_inside(base: Path, name: str) -> FileDigest:
+    from aichain_audit.fingerprint.paths import resolve_inside
+
+    return digest_file(str(resolve_inside(base, name)), shown=name)
+
+
+def _explain(model: Path, manifest: ReadManifest, leaf: Leaf) -> Finding:
+    """What changed in the model's semantics, from a fresh fingerprint (the same fingerprinter
+    `aichain fingerprint` uses)."""
+    from aichain_audit.fingerprint.interface import ModelFingerprinter
+
+    shown = str(model)
+    try:
+        fresh = ModelFingerprinter().fingerprint([model]).leaves
+    except AichainError as exc:
+        why = f"the model no longer parses as the lineage's model: {exc.message}"
+        return Finding("model.semantic", CheckStatus.FAIL, shown, None, None, why)
+    name = leaf["path"]
+    renamed = [{**x, "path": name} if x["kind"] in ("model-semantic", "tensor") else x
+               for x in fresh]  # fmt: skip
+    kinds = ("model-semantic", "tensor")
+    diff = diff_leaves(manifest.of_kind(*kinds), [x for x in renamed if x["kind"] in kinds])
+    if diff.empty:
+        return Finding("model.semantic", CheckStatus.PASS, shown, None, None,
+                       "bytes differ but graph, weights and metadata are the same")  # fmt: skip
+    parts: list[str] = []
+    before = next((c.before for c in diff.changed if c.kind == "model-semantic"), None)
+    after = next((c.after for c in diff.changed if c.kind == "model-semantic"), None)
+    if before is not None and after is not None:
+        parts = [p for p in ("graph", "weights", "metadata") if before[p] != after[p]]
+    tensors = [c for c in diff.of_kind("tensor")]
+    named = ", ".join(
+        f"{(c.after or c.before or {}).get('name')} ({(c.after or c.before or {}).get('tensor')})"
+        for c in tensors[:10]
+    )
+    more = f" and {len(tensors) - 10} more" if len(tensors) > 10 else ""
+    detail = f"changed: {', '.join(parts) or 'tensors'}"
+    if parts == ["metadata"]:
+        detail = (
+            "only metadata changed (names, doc strings, producer): graph and weights are the same"
+        )
+    if tensors:
+        detail += f"; tensors: {named}{more}"
+    return Finding(
+        "model.semantic", CheckStatus.FAIL, shown,
+        None if before is None else {p: before[p] for p in ("graph", "weights", "metadata")},
+        None if after is None else {p: after[p] for p in ("graph", "weights", "metadata")},
+        detail,
+    )  # fmt: skip
