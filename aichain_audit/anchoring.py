@@ -62,6 +62,7 @@ class LedgerCheck:
     counted: tuple[Record, ...]
     reasons: dict[str, str] = field(default_factory=dict)  # anchorer -> revocation reason
     batch: BatchInfo | None = None  # set when the lineage was found through its batch
+    txs: dict[str, str] = field(default_factory=dict)  # anchorer -> anchoring transaction
 
     @property
     def status(self) -> str:
@@ -152,6 +153,11 @@ def check_ledger(
             reason = reg.revocation_reason(r)
             if reason is not None:
                 reasons[r.anchorer] = reason
+        txs = {}
+        for r in records:
+            found = reg.find_anchor_tx(r)
+            if found is not None:
+                txs[r.anchorer] = found.tx
         trust = TRUST_SELF if conn.kind == EMBEDDED else TRUST_PINNED if pinned else TRUST_REGISTRY
         return LedgerCheck(
             trust=trust,
@@ -162,6 +168,7 @@ def check_ledger(
             counted=tuple(counted),
             reasons=reasons,
             batch=used_batch,
+            txs=txs,
         )
 
 

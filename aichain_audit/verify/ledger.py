@@ -64,7 +64,7 @@ def check_ledger_records(
                 "status": r.status_name,
                 "block": r.block,
                 "time": r.timestamp,
-                "tx": None,
+                "tx": ledger.txs.get(r.anchorer),
                 "revocation_reason": ledger.reasons.get(r.anchorer),
                 "counted": r in ledger.counted,
             }

@@ -305,3 +305,44 @@ def test_a_never_skip_check_that_did_not_pass_means_not_verified(missing: str) -
     skipped = (*passing, Finding(missing, CheckStatus.SKIP))
     assert not Verification("pinned", skipped).verified
     assert Verification("pinned", (*passing, Finding(missing, CheckStatus.PASS))).verified
+
+
+def test_verify_on_a_node_pins_the_anchorer_and_reads_its_record(tmp_path: Path) -> None:
+    """The same verification on a real anvil node: trust is `pinned` with --trust, the ledger
+    facts name the anchorer and its transaction, and an unpinned run says `registry`."""
+    from tests.ledger.conftest import AnvilFactory, cli_env, deploy_registry, funded_key
+
+    factory = AnvilFactory(tmp_path / "anvil")
+    try:
+        node = factory()
+        home = tmp_path / "home"
+        owner = funded_key(node)
+        registry = deploy_registry(node, home, owner)
+        work = tmp_path / "work"
+        work.mkdir()
+        make_model(work / "model.onnx")
+        lineage = work / "lineage.json"
+        env = cli_env(home, owner)
+        chain = ("--chain", node.url, "--registry", registry)
+        assert run("fingerprint", "--model", "model.onnx", "-o", lineage, home=home,
+                   cwd=work).returncode == 0  # fmt: skip
+        anchored = subprocess.run(
+            [sys.executable, "-m", "aichain_audit", "anchor", lineage, *chain, "--json"],
+            env=env, cwd=work, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert anchored.returncode == 0, anchored.stderr
+        tx = json.loads(anchored.stdout)[0]["tx"]
+        pinned = run("verify", "model.onnx", "--lineage", lineage, *chain, "--trust",
+                     owner.address, "--json", home=home, cwd=work)  # fmt: skip
+        doc = json.loads(pinned.stdout)
+        assert pinned.returncode == 0 and doc["verified"] and doc["trust"] == "pinned", doc
+        assert doc["ledger"]["records"][0]["anchorer"] == owner.address
+        assert doc["ledger"]["records"][0]["tx"] == tx
+        unpinned = run("verify", "model.onnx", "--lineage", lineage, *chain, "--json",
+                       home=home, cwd=work)  # fmt: skip
+        assert json.loads(unpinned.stdout)["trust"] == "registry"
+        required = run("verify", "model.onnx", "--lineage", lineage, *chain, "--require-pinned",
+                       "--json", home=home, cwd=work)  # fmt: skip
+        assert required.returncode == 1
+    finally:
+        factory.stop_all()
