@@ -298,3 +298,15 @@ def verify(
     return verify_lineage(
         model, lineage, settings, receipt=receipt, datasets=datasets, pins=pins, policy=policy
     )
+
+
+def check_inclusion(
+    proof: InclusionProof,
+    trusted_root: bytes,
+    ledger: LedgerCheck | None = None,
+    require_pinned: bool = False,
+) -> Verification:
+    """`check-proof`'s verdict as findings; see `aichain_audit.verify.proof.check_inclusion`."""
+    from aichain_audit.verify.proof import check_inclusion as check
+
+    return check(proof, trusted_root, ledger, require_pinned)

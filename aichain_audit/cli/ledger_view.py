@@ -4,21 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aichain_audit.cli.terminal import safe
-
-
-def ledger_why(ledger: Any) -> str:
-    if ledger.status == "not anchored":
-        pinned = " by an anchorer you trust" if ledger.trust == "pinned" else ""
-        return f"not anchored{pinned} in the registry"
-    bad = [r for r in ledger.counted if r.status_name == ledger.status]
-    detail = "; ".join(
-        f"{r.anchorer}"
-        + (f": {safe(ledger.reasons[r.anchorer])}" if r.anchorer in ledger.reasons else "")
-        for r in bad
-    )
-    return f"{ledger.status} in the registry ({detail})"
-
 
 def ledger_doc(ledger: Any) -> dict[str, Any]:
     counted = {id(r) for r in ledger.counted}

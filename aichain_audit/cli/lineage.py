@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from aichain_audit.cli.app import app
-from aichain_audit.cli.ledger_view import ledger_doc, ledger_lines, ledger_why
+from aichain_audit.cli.ledger_view import ledger_doc, ledger_lines
 from aichain_audit.cli.options import (
     RequirePinnedOpt,
     TrustOpt,
@@ -270,9 +270,8 @@ def check_proof(
         pins = trust_pins(trust)
         ledger = api.check_ledger(p.root, str(p.subject["digest"]), settings, pins, receipt)
         trusted = p.root
-    path_ok = api.check_proof(p, trusted)
-    pinned_ok = ledger is None or not pinning_required(require_pinned) or ledger.trust == "pinned"
-    valid = path_ok and (ledger is None or ledger.ok) and pinned_ok
+    result = api.check_inclusion(p, trusted, ledger, pinning_required(require_pinned))
+    valid = result.verified
     if as_json:
         doc: dict[str, Any] = {
             "valid": valid,
@@ -285,18 +284,8 @@ def check_proof(
             doc.update(ledger_doc(ledger))
         print_json(doc)
     if not valid:
-        if ledger is not None and not ledger.ok:
-            why = f"its lineage is {ledger_why(ledger)}"
-        elif not pinned_ok:
-            why = (
-                f"trust is {ledger.trust if ledger else '?'}, and --require-pinned asks for "
-                "anchorers pinned with --trust"
-            )
-        elif p.root != trusted:
-            why = "the proof is for another root"
-        else:
-            why = "the path does not lead from the leaf to the root"
-        raise CheckFailed(f"invalid proof for {p.kind} {safe(p.item)}: {why}")
+        first = (result.failed or result.errored)[0]
+        raise CheckFailed(f"invalid proof for {p.kind} {safe(p.item)}: {safe(first.detail)}")
     if not as_json:
         out = [f"valid: {p.kind} {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}"]
         if ledger is not None:

@@ -54,6 +54,7 @@ class Verification:
     trust: str  # pinned | registry | self-attested (or "none" when the ledger was not read)
     findings: tuple[Finding, ...]
     facts: dict[str, Any] = field(default_factory=dict)  # root, subject, model, ledger...
+    required: tuple[str, ...] = NEVER_SKIP  # checks that must have passed
 
     @property
     def failed(self) -> list[Finding]:
@@ -68,16 +69,16 @@ class Verification:
         """Never-skip checks that did not pass or fail: absent, skipped."""
         ran = {f.name for f in self.findings if f.status in (CheckStatus.PASS, CheckStatus.FAIL,
                                                               CheckStatus.ERROR)}  # fmt: skip
-        return [name for name in NEVER_SKIP if name not in ran]
+        return [name for name in self.required if name not in ran]
 
     @property
     def verified(self) -> bool:
         """True only when every never-skip check passed and nothing failed or errored."""
         passed = {f.name for f in self.findings if f.status is CheckStatus.PASS}
-        return not self.failed and not self.errored and all(name in passed for name in NEVER_SKIP)
+        return not self.failed and not self.errored and all(n in passed for n in self.required)
 
     def with_findings(self, extra: Iterable[Finding]) -> Verification:
-        return Verification(self.trust, (*self.findings, *extra), self.facts)
+        return Verification(self.trust, (*self.findings, *extra), self.facts, self.required)
 
 
 def statuses(findings: Sequence[Finding]) -> list[CheckStatus]:

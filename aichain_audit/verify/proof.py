@@ -1,0 +1,65 @@
+"""`check-proof` as a verification: the inclusion path, and the ledger's word on its root.
+
+The verdict leaves the CLI: the findings are `proof.path` (the leaf at its index in a tree of
+its size under the root the checker trusts, never the root inside the proof), and with a
+chain `ledger.record` (the trust rule) and, when pinning is required, `ledger.trust`.
+"""
+
+from __future__ import annotations
+
+from aichain_audit.anchoring import LedgerCheck
+from aichain_audit.proof import InclusionProof
+from aichain_audit.verify.findings import CheckStatus, Finding, Verification
+
+
+def ledger_why(ledger: LedgerCheck) -> str:
+    """Why the ledger does not vouch for a lineage, in words (untrusted text left raw)."""
+    if ledger.status == "not anchored":
+        pinned = " by an anchorer you trust" if ledger.trust == "pinned" else ""
+        return f"not anchored{pinned} in the registry"
+    bad = [r for r in ledger.counted if r.status_name == ledger.status]
+    detail = "; ".join(
+        r.anchorer + (f": {ledger.reasons[r.anchorer]}" if r.anchorer in ledger.reasons else "")
+        for r in bad
+    )
+    return f"{ledger.status} in the registry ({detail})"
+
+
+def check_inclusion(
+    proof: InclusionProof,
+    trusted_root: bytes,
+    ledger: LedgerCheck | None = None,
+    require_pinned: bool = False,
+) -> Verification:
+    """Findings of one proof against a root the checker trusts (and the ledger, if read)."""
+    item = f"{proof.kind} {proof.item}"
+    findings: list[Finding] = []
+    if proof.verifies_against(trusted_root):
+        where = f"leaf {proof.index} of {proof.size}"
+        findings.append(Finding("proof.path", CheckStatus.PASS, item, trusted_root.hex(),
+                                proof.root.hex(), where))  # fmt: skip
+    else:
+        why = (
+            "the proof is for another root"
+            if proof.root != trusted_root
+            else "the path does not lead from the leaf to the root"
+        )
+        findings.append(Finding("proof.path", CheckStatus.FAIL, item, trusted_root.hex(),
+                                proof.root.hex(), why))  # fmt: skip
+    required: tuple[str, ...] = ("proof.path",)
+    trust = "none"
+    if ledger is not None:
+        trust = ledger.trust
+        required = ("proof.path", "ledger.record")
+        status = CheckStatus.PASS if ledger.ok else CheckStatus.FAIL
+        detail = "trusted" if ledger.ok else f"its lineage is {ledger_why(ledger)}"
+        findings.append(
+            Finding("ledger.record", status, trusted_root.hex(), "trusted", ledger.status, detail)
+        )
+        if require_pinned and ledger.trust != "pinned":
+            findings.append(Finding(
+                "ledger.trust", CheckStatus.FAIL, None, "pinned", ledger.trust,
+                f"trust is {ledger.trust}, and --require-pinned asks for anchorers pinned "
+                "with --trust",
+            ))  # fmt: skip
+    return Verification(trust, tuple(findings), {"index": proof.index}, required)
