@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from aichain_audit.cli.app import app
+from aichain_audit.cli.options import (
+    FollowSymlinksOpt,
+    SkipSpecialOpt,
+    SkipSymlinksOpt,
+    SkipUnreadableOpt,
+    path_policy,
+)
 from aichain_audit.cli.terminal import ProgressBar, console, count, markup, print_json, safe
-from aichain_audit.errors import EXIT_CHECK_FAILED, UsageError
+from aichain_audit.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
     from aichain_audit.lineage import Leaf
@@ -49,18 +56,10 @@ def diff(
             show_default=False,
         ),
     ],
-    follow_symlinks: Annotated[
-        bool, typer.Option("--follow-symlinks", help="Follow links that stay inside a dataset.")
-    ] = False,
-    skip_symlinks: Annotated[
-        bool, typer.Option("--skip-symlinks", help="Record links in datasets as skipped.")
-    ] = False,
-    skip_special: Annotated[
-        bool, typer.Option("--skip-special", help="Record FIFOs, sockets, devices as skipped.")
-    ] = False,
-    skip_unreadable: Annotated[
-        bool, typer.Option("--skip-unreadable", help="Record unreadable files as skipped.")
-    ] = False,
+    follow_symlinks: FollowSymlinksOpt = False,
+    skip_symlinks: SkipSymlinksOpt = False,
+    skip_special: SkipSpecialOpt = False,
+    skip_unreadable: SkipUnreadableOpt = False,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -77,18 +76,8 @@ def diff(
     compared. Exit 0: no difference; 1: differences; 2: bad input.
     """
     from aichain_audit import api
-    from aichain_audit.fingerprint.paths import LinkPolicy, PathPolicy
 
-    if follow_symlinks and skip_symlinks:
-        raise UsageError("--follow-symlinks and --skip-symlinks exclude each other")
-    links = (
-        LinkPolicy.FOLLOW
-        if follow_symlinks
-        else LinkPolicy.SKIP
-        if skip_symlinks
-        else LinkPolicy.REFUSE
-    )
-    policy = PathPolicy(links, skip_special=skip_special, skip_unreadable=skip_unreadable)
+    policy = path_policy(follow_symlinks, skip_symlinks, skip_special, skip_unreadable)
     result = api.diff(a, b, policy=policy, progress=ProgressBar())
     if as_json:
         for note in result.notes:

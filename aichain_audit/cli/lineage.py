@@ -11,9 +11,14 @@ import typer
 from aichain_audit.cli.app import app
 from aichain_audit.cli.ledger_view import ledger_doc, ledger_lines
 from aichain_audit.cli.options import (
+    FollowSymlinksOpt,
     RequirePinnedOpt,
+    SkipSpecialOpt,
+    SkipSymlinksOpt,
+    SkipUnreadableOpt,
     TrustOpt,
     chain_settings,
+    path_policy,
     pinning_required,
     trust_pins,
 )
@@ -55,18 +60,10 @@ def fingerprint(
         Path | None,
         typer.Option("-o", "--output", help="Write the manifest here (replaced atomically)."),
     ] = None,
-    follow_symlinks: Annotated[
-        bool, typer.Option("--follow-symlinks", help="Follow links that stay inside a dataset.")
-    ] = False,
-    skip_symlinks: Annotated[
-        bool, typer.Option("--skip-symlinks", help="Record links in datasets as skipped.")
-    ] = False,
-    skip_special: Annotated[
-        bool, typer.Option("--skip-special", help="Record FIFOs, sockets, devices as skipped.")
-    ] = False,
-    skip_unreadable: Annotated[
-        bool, typer.Option("--skip-unreadable", help="Record unreadable files as skipped.")
-    ] = False,
+    follow_symlinks: FollowSymlinksOpt = False,
+    skip_symlinks: SkipSymlinksOpt = False,
+    skip_special: SkipSpecialOpt = False,
+    skip_unreadable: SkipUnreadableOpt = False,
     cache: Annotated[
         bool,
         typer.Option(
@@ -80,18 +77,8 @@ def fingerprint(
     """Fingerprint a model, datasets and configs into one lineage manifest."""
     from aichain_audit import api
     from aichain_audit.atomicfile import write_atomic
-    from aichain_audit.fingerprint.paths import LinkPolicy, PathPolicy
 
-    if follow_symlinks and skip_symlinks:
-        raise UsageError("--follow-symlinks and --skip-symlinks exclude each other")
-    links = (
-        LinkPolicy.FOLLOW
-        if follow_symlinks
-        else LinkPolicy.SKIP
-        if skip_symlinks
-        else LinkPolicy.REFUSE
-    )
-    policy = PathPolicy(links, skip_special=skip_special, skip_unreadable=skip_unreadable)
+    policy = path_policy(follow_symlinks, skip_symlinks, skip_special, skip_unreadable)
     result = api.fingerprint(
         model=model,
         datasets=dataset or [],

@@ -101,3 +101,32 @@ def pinning_required(flag: bool) -> bool:
 
 
 AccountArg = Annotated[str, typer.Argument(help="Account address.", show_default=False)]
+
+
+FollowSymlinksOpt = Annotated[
+    bool, typer.Option("--follow-symlinks", help="Follow links that stay inside a dataset.")
+]
+SkipSymlinksOpt = Annotated[
+    bool, typer.Option("--skip-symlinks", help="Record links in datasets as skipped.")
+]
+SkipSpecialOpt = Annotated[
+    bool, typer.Option("--skip-special", help="Record FIFOs, sockets, devices as skipped.")
+]
+SkipUnreadableOpt = Annotated[
+    bool, typer.Option("--skip-unreadable", help="Record unreadable files as skipped.")
+]
+
+
+def path_policy(
+    follow_symlinks: bool, skip_symlinks: bool, skip_special: bool, skip_unreadable: bool
+) -> Any:
+    """The dataset path policy (SPEC section 4) the four options above stand for."""
+    from aichain_audit.fingerprint.paths import LinkPolicy, PathPolicy
+
+    if follow_symlinks and skip_symlinks:
+        raise UsageError("--follow-symlinks and --skip-symlinks exclude each other")
+    links = (
+        LinkPolicy.FOLLOW if follow_symlinks else LinkPolicy.SKIP if skip_symlinks
+        else LinkPolicy.REFUSE
+    )  # fmt: skip
+    return PathPolicy(links, skip_special=skip_special, skip_unreadable=skip_unreadable)

@@ -10,10 +10,15 @@ import typer
 
 from aichain_audit.cli.app import app
 from aichain_audit.cli.options import (
+    FollowSymlinksOpt,
     RegistryOpt,
     RequirePinnedOpt,
+    SkipSpecialOpt,
+    SkipSymlinksOpt,
+    SkipUnreadableOpt,
     TrustOpt,
     chain_settings,
+    path_policy,
     pinning_required,
     trust_pins,
 )
@@ -64,18 +69,10 @@ def verify(
     confirmations: Annotated[
         int, typer.Option("--confirmations", help="Read at the latest block less N - 1.", min=1)
     ] = 1,
-    follow_symlinks: Annotated[
-        bool, typer.Option("--follow-symlinks", help="As for fingerprint.")
-    ] = False,
-    skip_symlinks: Annotated[
-        bool, typer.Option("--skip-symlinks", help="As for fingerprint.")
-    ] = False,
-    skip_special: Annotated[
-        bool, typer.Option("--skip-special", help="As for fingerprint.")
-    ] = False,
-    skip_unreadable: Annotated[
-        bool, typer.Option("--skip-unreadable", help="As for fingerprint.")
-    ] = False,
+    follow_symlinks: FollowSymlinksOpt = False,
+    skip_symlinks: SkipSymlinksOpt = False,
+    skip_special: SkipSpecialOpt = False,
+    skip_unreadable: SkipUnreadableOpt = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print aichain.verify/v1 JSON (on every exit code).")
     ] = False,
@@ -85,17 +82,10 @@ def verify(
     Exit 0 only when every check passed; 1 when a check failed; 2 when it could not complete.
     """
     from aichain_audit import api
-    from aichain_audit.fingerprint.paths import LinkPolicy, PathPolicy
     from aichain_audit.verify.compose import verification_document
     from aichain_audit.verify.findings import CheckStatus, Finding
 
-    if follow_symlinks and skip_symlinks:
-        raise UsageError("--follow-symlinks and --skip-symlinks exclude each other")
-    links = (
-        LinkPolicy.FOLLOW if follow_symlinks else LinkPolicy.SKIP if skip_symlinks
-        else LinkPolicy.REFUSE
-    )  # fmt: skip
-    policy = PathPolicy(links, skip_special=skip_special, skip_unreadable=skip_unreadable)
+    policy = path_policy(follow_symlinks, skip_symlinks, skip_special, skip_unreadable)
     settings = chain_settings(chain, registry, None, None, confirmations)
     if not settings.embedded and settings.registry is None:
         raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
