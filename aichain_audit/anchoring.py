@@ -86,17 +86,10 @@ class LedgerCheck:
 
 
 def _trusted_addresses(pins: Sequence[str]) -> list[str]:
-    from web3 import Web3
+    """The pinned anchorers, checksummed, each once."""
+    from aichain_audit.ledger.registry import checksum_address
 
-    out: list[str] = []
-    for pin in pins:
-        text = pin.strip()
-        if not Web3.is_address(text):
-            raise UsageError(f"{pin!r} is not an Ethereum address")
-        address = Web3.to_checksum_address(text)
-        if address not in out:
-            out.append(address)
-    return out
+    return list(dict.fromkeys(checksum_address(pin) for pin in pins))
 
 
 def _records(
@@ -122,8 +115,13 @@ def check_ledger(
     settings: ChainSettings,
     pins: Sequence[str] = (),
     batch: BatchInfo | None = None,
+    *,
+    with_txs: bool = False,
 ) -> LedgerCheck:
     """The registry's word on (root, subject) by the trust rule, read-only (no key loaded).
+
+    `with_txs` also finds each record's anchoring transaction (one log query per record),
+    for reports that name it.
 
     When the lineage itself is not recorded by a counted anchorer and `batch` (from a
     receipt) is given, its path must lead to a batch root, whose records are then read.
@@ -154,7 +152,7 @@ def check_ledger(
             if reason is not None:
                 reasons[r.anchorer] = reason
         txs = {}
-        for r in records:
+        for r in records if with_txs else ():
             found = reg.find_anchor_tx(r)
             if found is not None:
                 txs[r.anchorer] = found.tx

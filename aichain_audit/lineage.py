@@ -28,7 +28,7 @@ from typing import Any
 
 from aichain_audit import __version__, merkle
 from aichain_audit.canonical import MAX_SAFE_INTEGER, canonical_json, parse_json_strict
-from aichain_audit.errors import ManifestError, PathPolicyError
+from aichain_audit.errors import InputError, ManifestError, PathPolicyError
 
 SCHEMA = "aichain.lineage/v1"
 PROOF_SCHEMA = "aichain.proof/v1"
@@ -373,30 +373,12 @@ class LineageManifest:
     @classmethod
     def from_json(cls, data: bytes, shown: str = "manifest") -> LineageManifest:
         """Parses and validates a manifest; any defect is a ManifestError naming it."""
-        doc = parse_strict_json(data, shown)
-        if not isinstance(doc, dict):
-            raise ManifestError(f"{shown}: not a lineage manifest (expected a JSON object)")
-        if doc.get("schema") != SCHEMA:
-            raise ManifestError(f"{shown}: schema {doc.get('schema')!r} is not {SCHEMA!r}")
-        extra = set(doc) - {"schema", "root", "subject", "leaves", "generator"}
-        if extra:
-            raise ManifestError(f"{shown}: unknown members {sorted(extra)}")
-        leaves = doc.get("leaves")
-        if not isinstance(leaves, list):
-            raise ManifestError(f"{shown}: 'leaves' must be a list")
-        for i, leaf in enumerate(leaves):
-            validate_leaf(leaf, f"{shown}: leaf {i}")
-        encoded = [encode_leaf(leaf, f"{shown}: leaf {i}") for i, leaf in enumerate(leaves)]
-        if any(a >= b for a, b in itertools.pairwise(encoded)):
-            raise ManifestError(f"{shown}: leaves are not in canonical order (or repeat)")
-        subjects = [leaf for leaf in leaves if leaf["kind"] == SUBJECT]
-        if len(subjects) != 1:
-            raise ManifestError(f"{shown}: expected exactly one subject leaf")
-        _check_unique_items(leaves)
+        doc, leaves, encoded = read_leaves(data, shown)
         subject = derive_subject(leaves)
-        if subjects[0]["digest"] != subject or doc.get("subject") != subject:
+        (subject_leaf_,) = (leaf for leaf in leaves if leaf["kind"] == SUBJECT)
+        if subject_leaf_["digest"] != subject or doc.get("subject") != subject:
             raise ManifestError(f"{shown}: subject does not match the model leaves")
-        if subjects[0]["leaves"] != len(leaves):
+        if subject_leaf_["leaves"] != len(leaves):
             raise ManifestError(f"{shown}: the subject leaf's count does not match the leaves")
         root = merkle.root([merkle.leaf_hash(e) for e in encoded])
         if doc.get("root") != root.hex():
@@ -404,7 +386,7 @@ class LineageManifest:
                 f"{shown}: root {doc.get('root')!r} does not match its leaves "
                 f"(recomputed {root.hex()})"
             )
-        return cls(tuple(leaves), tuple(encoded), root, subject)
+        return cls(leaves, encoded, root, subject)
 
     def subject_index(self) -> int:
         return next(i for i, leaf in enumerate(self.leaves) if leaf["kind"] == SUBJECT)
@@ -421,6 +403,51 @@ class LineageManifest:
                     )
                 return i
         raise ManifestError(f"no leaf named {item!r} in this lineage")
+
+
+def read_leaves(
+    data: bytes, shown: str
+) -> tuple[dict[str, Any], tuple[Leaf, ...], tuple[bytes, ...]]:
+    """A manifest's document, its validated leaves and their bytes (SPEC section 9).
+
+    Checks the schema, the members, every leaf, their canonical order, the one subject leaf
+    and the items; not whether the stated root and subject match the leaves, which
+    `LineageManifest.from_json` refuses and verification reports as a finding.
+    """
+    doc = parse_strict_json(data, shown)
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{shown}: not a lineage manifest (expected a JSON object)")
+    if doc.get("schema") != SCHEMA:
+        raise ManifestError(f"{shown}: schema {doc.get('schema')!r} is not {SCHEMA!r}")
+    extra = set(doc) - {"schema", "root", "subject", "leaves", "generator"}
+    if extra:
+        raise ManifestError(f"{shown}: unknown members {sorted(extra)}")
+    leaves = doc.get("leaves")
+    if not isinstance(leaves, list):
+        raise ManifestError(f"{shown}: 'leaves' must be a list")
+    for i, leaf in enumerate(leaves):
+        validate_leaf(leaf, f"{shown}: leaf {i}")
+    encoded = tuple(encode_leaf(leaf, f"{shown}: leaf {i}") for i, leaf in enumerate(leaves))
+    if any(a >= b for a, b in itertools.pairwise(encoded)):
+        raise ManifestError(f"{shown}: leaves are not in canonical order (or repeat)")
+    if sum(leaf["kind"] == SUBJECT for leaf in leaves) != 1:
+        raise ManifestError(f"{shown}: expected exactly one subject leaf")
+    _check_unique_items(leaves)
+    return doc, tuple(leaves), encoded
+
+
+def hex64_member(value: Any, what: str, shown: str) -> str:
+    """A member that must be 64 lowercase hex digits (roots, hashes), else an InputError."""
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise InputError(f"{shown}: {what} must be 64 lowercase hex digits")
+    return value
+
+
+def count_member(value: Any, what: str, shown: str) -> int:
+    """A member that must be a non-negative JSON integer (indices, sizes), else an InputError."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{shown}: {what} must be a non-negative integer")
+    return value
 
 
 def _check_unique_items(leaves: Sequence[Leaf]) -> None:

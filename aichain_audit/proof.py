@@ -10,7 +10,6 @@ checker supplies, never against the root written in the proof itself.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +21,13 @@ from aichain_audit.lineage import (
     SUBJECT,
     Leaf,
     LineageManifest,
+    count_member,
     encode_leaf,
+    hex64_member,
     item_of,
     parse_strict_json,
     validate_leaf,
 )
-
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -104,15 +103,7 @@ def prove(manifest: LineageManifest, item: str, kind: str | None = None) -> Incl
 
 
 def _hex_hash(value: Any, what: str, shown: str) -> bytes:
-    if not isinstance(value, str) or not _HEX64.match(value):
-        raise InputError(f"{shown}: {what} must be 64 lowercase hex digits")
-    return bytes.fromhex(value)
-
-
-def _count(value: Any, what: str, shown: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InputError(f"{shown}: {what} must be a non-negative integer")
-    return value
+    return bytes.fromhex(hex64_member(value, what, shown))
 
 
 def _leaf(value: Any, shown: str) -> Leaf:
@@ -155,12 +146,12 @@ def load_proof(data: bytes, shown: str) -> InclusionProof:
         raise InputError(f"{shown}: size_proof must prove the subject leaf")
     proof = InclusionProof(
         leaf=_leaf(doc["leaf"], shown),
-        index=_count(doc["index"], "index", shown),
-        size=_count(doc["size"], "size", shown),
+        index=count_member(doc["index"], "index", shown),
+        size=count_member(doc["size"], "size", shown),
         path=_path(doc["path"], shown),
         root=_hex_hash(doc["root"], "root", shown),
         subject=subject,
-        subject_index=_count(sp["index"], "size_proof index", shown),
+        subject_index=count_member(sp["index"], "size_proof index", shown),
         subject_path=_path(sp["path"], shown),
     )
     # A proof file is exactly the bytes `aichain prove` writes (docs/SPEC.md section 10), so

@@ -9,17 +9,16 @@ root the registry it pins has recorded, and re-reads everything else there.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from aichain_audit.canonical import canonical_json, parse_json_strict
 from aichain_audit.errors import InputError
+from aichain_audit.lineage import count_member, hex64_member
 
 SCHEMA = "aichain.receipt/v1"
 MAX_RECEIPT_BYTES = 1 << 20
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -75,18 +74,6 @@ def receipt_path(manifest: Path) -> Path:
     return manifest.with_name(f"{stem}.receipt.json")
 
 
-def _count(value: Any, what: str, shown: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InputError(f"{shown}: {what} must be a non-negative integer")
-    return value
-
-
-def _hex(value: Any, what: str, shown: str) -> str:
-    if not isinstance(value, str) or not _HEX64.fullmatch(value):
-        raise InputError(f"{shown}: {what} must be 64 lowercase hex digits")
-    return value
-
-
 def parse_receipt(data: bytes, shown: str) -> ReceiptPointer:
     """Reads a receipt as plain JSON (exit 2 when it does not parse); nothing in it is trusted.
 
@@ -99,7 +86,7 @@ def parse_receipt(data: bytes, shown: str) -> ReceiptPointer:
         raise InputError(f"{shown}: not a receipt ({exc})") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise InputError(f"{shown}: not an {SCHEMA} receipt")
-    root = _hex(doc.get("root"), "root", shown)
+    root = hex64_member(doc.get("root"), "root", shown)
     subject = doc.get("subject")
     if not isinstance(subject, str) or ":" not in subject:
         raise InputError(f"{shown}: subject must be a digest")
@@ -114,10 +101,10 @@ def parse_receipt(data: bytes, shown: str) -> ReceiptPointer:
     if not isinstance(path, list) or len(path) > 64:
         raise InputError(f"{shown}: batch path must be a list of at most 64 hashes")
     batch = BatchInfo(
-        index=_count(raw["index"], "batch index", shown),
-        size=_count(raw["size"], "batch size", shown),
-        root=_hex(raw["root"], "batch root", shown),
-        path=[_hex(p, "each batch path element", shown) for p in path],
+        index=count_member(raw["index"], "batch index", shown),
+        size=count_member(raw["size"], "batch size", shown),
+        root=hex64_member(raw["root"], "batch root", shown),
+        path=[hex64_member(p, "each batch path element", shown) for p in path],
     )
     return ReceiptPointer(root, subject, batch, registry, chain_id)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from aichain_audit.errors import UsageError
 from aichain_audit.ledger import ChainSettings, Connection, open_registry
+from aichain_audit.ledger.registry import checksum_address
 
 if TYPE_CHECKING:
     from aichain_audit.ledger.registry import Registry, TxResult
@@ -88,20 +89,20 @@ def status(settings: ChainSettings, account: str | None = None) -> RegistryState
 
 def grant(settings: ChainSettings, account: str) -> RegistryState:
     """Grants `account` the right to anchor."""
-    address = _address(account)
+    address = checksum_address(account)
     return _act(settings, lambda reg: reg.grant(address), address)
 
 
 def withdraw(settings: ChainSettings, account: str) -> RegistryState:
     """Withdraws `account`'s right to anchor; its records stay as they are."""
-    address = _address(account)
+    address = checksum_address(account)
     return _act(settings, lambda reg: reg.withdraw(address), address)
 
 
 def mark_untrusted(settings: ChainSettings, account: str, from_block: int) -> RegistryState:
     """Marks `account`'s records from block `from_block` on as untrusted (a leaked key); its
     rights are gone for good."""
-    address = _address(account)
+    address = checksum_address(account)
     if from_block < 0:
         raise UsageError(f"marking a key untrusted needs a block number >= 0, got {from_block}")
     return _act(settings, lambda reg: reg.mark_untrusted(address, from_block), address)
@@ -109,22 +110,13 @@ def mark_untrusted(settings: ChainSettings, account: str, from_block: int) -> Re
 
 def transfer_owner(settings: ChainSettings, account: str) -> RegistryState:
     """Starts a two-step ownership transfer to `account`, which must accept it."""
-    address = _address(account)
+    address = checksum_address(account)
     return _act(settings, lambda reg: reg.transfer_owner(address), address)
 
 
 def accept_owner(settings: ChainSettings) -> RegistryState:
     """Accepts a pending ownership transfer (signed by the pending owner)."""
     return _act(settings, lambda reg: reg.accept_owner())
-
-
-def _address(account: str) -> str:
-    """`account` as a checksummed address; anything else is refused before the chain is opened."""
-    from web3 import Web3
-
-    if not Web3.is_address(account):
-        raise UsageError(f"{account!r} is not an account address")
-    return str(Web3.to_checksum_address(account))
 
 
 def _act(

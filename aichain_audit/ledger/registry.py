@@ -18,7 +18,7 @@ from functools import cache, partial
 from importlib import resources
 from typing import Any, TypeVar
 
-from aichain_audit.errors import AichainError, InputError
+from aichain_audit.errors import AichainError, InputError, UsageError
 from aichain_audit.ledger.keys import Signer
 
 T = TypeVar("T")
@@ -128,6 +128,15 @@ def hex32(value: bytes | str) -> bytes:
     return bytes.fromhex(text)
 
 
+def checksum_address(text: str) -> str:
+    """An account address as typed (surrounding blanks ignored), checksummed; else a UsageError."""
+    from web3 import Web3
+
+    if not Web3.is_address(text.strip()):
+        raise UsageError(f"{text!r} is not an account address")
+    return str(Web3.to_checksum_address(text.strip()))
+
+
 class Registry:
     """A LineageRegistry at a known address (or none yet, before `deploy`)."""
 
@@ -154,6 +163,7 @@ class Registry:
         self._send_lock = send_lock or nullcontext
         self.address: str | None = None
         self.contract: Any = None
+        self._batch_subject: bytes | None = None
         if address is not None:
             self.attach(address)
 
@@ -206,8 +216,11 @@ class Registry:
         return int(self._call(lambda: c.functions.deployedAt().call()))
 
     def batch_subject(self) -> bytes:
-        c = self._require()
-        return bytes(self._call(lambda: c.functions.BATCH_SUBJECT().call()))
+        """The contract's BATCH_SUBJECT constant, read once (its code is checked on attach)."""
+        if self._batch_subject is None:
+            c = self._require()
+            self._batch_subject = bytes(self._call(lambda: c.functions.BATCH_SUBJECT().call()))
+        return self._batch_subject
 
     def owner(self) -> str:
         c = self._require()

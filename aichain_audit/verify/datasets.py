@@ -12,17 +12,11 @@ from pathlib import Path
 
 from aichain_audit.fingerprint.interface import DatasetFingerprinter
 from aichain_audit.fingerprint.paths import PathPolicy, argument_name
-from aichain_audit.lineage import Leaf
-from aichain_audit.verify.diff import diff_leaves
+from aichain_audit.verify.diff import InputKind, diff_leaves, scope
 from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
 
 _KINDS = ("dataset", "skipped")
-
-
-def _under(leaf: Leaf, names: set[str]) -> bool:
-    path = str(leaf["path"])
-    return path in names or path.split("/", 1)[0] in names
 
 
 def check_datasets(
@@ -31,7 +25,8 @@ def check_datasets(
     if not datasets:
         return []
     names = {argument_name(p) for p in datasets}
-    recorded = [x for x in manifest.of_kind(*_KINDS) if _under(x, names)]
+    under = [scope(InputKind.DATASET, name) for name in names]
+    recorded = [x for x in manifest.of_kind(*_KINDS) if any(keep(x) for keep in under)]
     fresh = DatasetFingerprinter(policy).fingerprint(datasets).leaves
     diff = diff_leaves(recorded, fresh)
     findings: list[Finding] = []

@@ -238,7 +238,7 @@ def _fingerprint(
     return DatasetFingerprinter(policy, progress=progress).fingerprint([path]).leaves
 
 
-def _renamed(leaves: Iterable[Leaf], kind: InputKind, old: str, new: str) -> list[Leaf]:
+def renamed_leaves(leaves: Iterable[Leaf], kind: InputKind, old: str, new: str) -> list[Leaf]:
     """Leaves of an input recorded as `old`, as if it had been recorded as `new`."""
     kinds = _NAMED_KINDS[kind]
     out: list[Leaf] = []
@@ -253,7 +253,7 @@ def _renamed(leaves: Iterable[Leaf], kind: InputKind, old: str, new: str) -> lis
     return out
 
 
-def _scope(kind: InputKind, name: str) -> Callable[[Leaf], bool]:
+def scope(kind: InputKind, name: str) -> Callable[[Leaf], bool]:
     """The leaves an input of `kind` recorded as `name` produces: the only ones compared."""
     if kind is InputKind.MODEL:
         return lambda leaf: leaf["kind"] in MODEL_KINDS
@@ -300,7 +300,7 @@ def diff_paths(
         after = _fingerprint(b, kind, policy, progress)
         name_a, name_b = argument_name(a), argument_name(b)
         if name_a != name_b:
-            after = _renamed(after, kind, name_b, name_a)
+            after = renamed_leaves(after, kind, name_b, name_a)
             notes.append(f"{b} is compared as {name_a!r}, the name {a} is recorded under")
         return replace(diff_leaves(before, after), notes=tuple(notes))
     manifest_found, found = (fa, fb) if fa.manifest is not None else (fb, fa)
@@ -312,13 +312,13 @@ def diff_paths(
     models = manifest.of_kind("model")
     if kind is InputKind.MODEL and models and models[0]["path"] != name:
         recorded_as = str(models[0]["path"])
-        leaves = _renamed(leaves, kind, name, recorded_as)
+        leaves = renamed_leaves(leaves, kind, name, recorded_as)
         notes.append(
             f"the model {found.path} is compared as {recorded_as!r}, the model "
             f"{manifest_found.path} records"
         )
         name = recorded_as
-    keep = _scope(kind, name)
+    keep = scope(kind, name)
     recorded = [leaf for leaf in manifest.leaves if keep(leaf)]
     leaves = [leaf for leaf in leaves if keep(leaf)]
     notes.insert(0, f"only {_scope_words(kind, name)} are compared")

@@ -8,7 +8,7 @@ skipped: a verification missing one of them, or holding it as `skip`, is not ver
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -65,13 +65,6 @@ class Verification:
         return [f for f in self.findings if f.status is CheckStatus.ERROR]
 
     @property
-    def missing(self) -> list[str]:
-        """Never-skip checks that did not pass or fail: absent, skipped."""
-        ran = {f.name for f in self.findings if f.status in (CheckStatus.PASS, CheckStatus.FAIL,
-                                                              CheckStatus.ERROR)}  # fmt: skip
-        return [name for name in self.required if name not in ran]
-
-    @property
     def verified(self) -> bool:
         """True only when every never-skip check passed and nothing failed or errored."""
         passed = {f.name for f in self.findings if f.status is CheckStatus.PASS}
@@ -79,7 +72,3 @@ class Verification:
 
     def with_findings(self, extra: Iterable[Finding]) -> Verification:
         return Verification(self.trust, (*self.findings, *extra), self.facts, self.required)
-
-
-def statuses(findings: Sequence[Finding]) -> list[CheckStatus]:
-    return [f.status for f in findings]

@@ -40,7 +40,7 @@ def check_ledger_records(
         batch = receipt.batch
     findings: list[Finding] = []
     try:
-        ledger = check_ledger(root, subject, settings, pins, batch)
+        ledger = check_ledger(root, subject, settings, pins, batch, with_txs=True)
     except CheckFailed as exc:  # a batch path that does not lead to its root
         findings.append(Finding("ledger.batch", CheckStatus.FAIL, str(receipt_path),
                                 batch.root if batch else None, None, exc.message))  # fmt: skip

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from aichain_audit.errors import AichainError
 from aichain_audit.fingerprint.hashing import FileDigest, digest_bytes, digest_file
+from aichain_audit.fingerprint.onnx_model import MODEL_LIMIT
+from aichain_audit.fingerprint.paths import argument_name
 from aichain_audit.inputfile import read_input
 from aichain_audit.lineage import Leaf, derive_subject, file_leaf
-from aichain_audit.verify.diff import diff_leaves
+from aichain_audit.verify.diff import InputKind, diff_leaves, renamed_leaves
 from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
-
-MODEL_LIMIT = 1 << 31
 
 
 def check_model(model: Path, manifest: ReadManifest) -> list[Finding]:
@@ -95,9 +95,8 @@ def _explain(model: Path, manifest: ReadManifest, leaf: Leaf) -> Finding:
     except AichainError as exc:
         why = f"the model no longer parses as the lineage's model: {exc.message}"
         return Finding("model.semantic", CheckStatus.FAIL, shown, None, None, why)
-    name = leaf["path"]
-    renamed = [{**x, "path": name} if x["kind"] in ("model-semantic", "tensor") else x
-               for x in fresh]  # fmt: skip
+    # Compared under the name the lineage records, whatever the deployed file is called.
+    renamed = renamed_leaves(fresh, InputKind.MODEL, argument_name(model), leaf["path"])
     kinds = ("model-semantic", "tensor")
     diff = diff_leaves(manifest.of_kind(*kinds), [x for x in renamed if x["kind"] in kinds])
     if diff.empty:
