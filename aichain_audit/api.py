@@ -8,12 +8,25 @@
 
 Functions take plain objects and return plain objects; they raise only
 `aichain_audit.errors.AichainError` subclasses for conditions a user can act on.
-Fingerprinting imports neither web3 nor mlflow.
+Fingerprinting imports neither web3 nor mlflow (unless it is asked to read an MLflow run).
+
+Inside a training script, `log_lineage` fingerprints and records the lineage in the active
+MLflow run:
+
+    >>> import mlflow  # doctest: +SKIP
+    >>> with mlflow.start_run():  # doctest: +SKIP
+    ...     mlflow.log_params({"lr": 0.1})
+    ...     ...  # train, export model.onnx
+    ...     api.log_lineage(model=Path("model.onnx"), datasets=[Path("data/")],
+    ...                     configs=[Path("train.yaml")])
 """
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,10 +44,13 @@ from aichain_audit.lineage import (
     CONFIG,
     DATASET,
     MAX_PROOF_BYTES,
+    MLFLOW_PARAM_NAME,
+    MLFLOW_RUN,
     MLFLOW_RUN_ID,
     PATH_KINDS,
     Leaf,
     LineageManifest,
+    mlflow_param_leaf,
     mlflow_run_leaf,
     name_leaf,
     parent_leaf,
@@ -47,6 +63,7 @@ if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports
     from aichain_audit.ledger import ChainSettings
     from aichain_audit.ledger.admin import RegistryState
     from aichain_audit.receipt import AnchorReceipt
+    from aichain_audit.tracking import DatasetInput, RunRecord
     from aichain_audit.verify.findings import Verification
 
 __all__ = [
@@ -56,7 +73,9 @@ __all__ = [
     "check_proof",
     "fingerprint",
     "load_manifest",
+    "log_lineage",
     "prove",
+    "record_lineage",
 ]
 
 
@@ -68,6 +87,10 @@ class FingerprintResult:
     dataset_bytes: int = 0
     config_values: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    run: RunRecord | None = None  # the MLflow run the lineage was taken from
+    # each dataset input of that run with a local source, and the leaf it became
+    run_datasets: list[tuple[DatasetInput, str]] = field(default_factory=list)
+    model_source: str | None = None  # where the model came from, when the run supplied it
 
 
 def _is_unicode(text: str) -> bool:
@@ -106,14 +129,39 @@ def fingerprint(
 ) -> FingerprintResult:
     """Fingerprints a model, datasets and configs into one lineage manifest.
 
-    No manifest is written; `LineageManifest.to_json` gives the bytes to store. With
-    `cache`, digests of unchanged dataset files come from the opt-in digest cache.
+    With `mlflow_run`, the run's id is recorded, and what the run holds is taken besides
+    what is given: its params (as `mlflow-param` leaves), each dataset input whose source is a
+    local file, and, when no `model` is given, its one ONNX model (from a logged model or a
+    `*.onnx` artifact). Nothing is written anywhere (`record_lineage` writes to the run;
+    `LineageManifest.to_json` gives the bytes to store). With `cache`, digests of unchanged
+    dataset files come from the opt-in digest cache.
     """
-    if model is None and not datasets and not configs:
-        raise UsageError("nothing to fingerprint: give --model, --dataset or --config")
+    with ExitStack() as stack:
+        return _fingerprint(
+            stack, model=model, datasets=list(datasets), configs=configs, name=name,
+            parent=parent, mlflow_run=mlflow_run, policy=policy, progress=progress, cache=cache,
+        )  # fmt: skip
+
+
+def _fingerprint(
+    stack: ExitStack,
+    *,
+    model: Path | None,
+    datasets: list[Path],
+    configs: Sequence[Path],
+    name: str | None,
+    parent: str | None,
+    mlflow_run: str | None,
+    policy: PathPolicy,
+    progress: Progress | None,
+    cache: bool,
+) -> FingerprintResult:
+    if model is None and not datasets and not configs and mlflow_run is None:
+        raise UsageError(
+            "nothing to fingerprint: give --model, --dataset, --config or --mlflow-run"
+        )
     if name is not None and not _is_unicode(name):
         raise UsageError("--name is not valid UTF-8 text")
-    _refuse_same_base_names([*([model] if model is not None else []), *datasets, *configs])
     leaves: list[Leaf] = []
     if name is not None:
         if not name.strip():
@@ -124,6 +172,9 @@ def fingerprint(
         if len(p) != 64 or any(c not in "0123456789abcdef" for c in p):
             raise UsageError("--parent must be a lineage root: 64 hex digits")
         leaves.append(parent_leaf(p))
+    run = None
+    model_source = None
+    run_datasets: list[tuple[DatasetInput, str]] = []
     if mlflow_run is not None:
         if not MLFLOW_RUN_ID.fullmatch(mlflow_run):
             raise UsageError(
@@ -131,6 +182,12 @@ def fingerprint(
                 "(1 to 256 ASCII letters, digits, '-' or '_')"
             )
         leaves.append(mlflow_run_leaf(mlflow_run))
+        run, fetched, model_source = _read_run(stack, mlflow_run, want_model=model is None)
+        model = fetched if model is None else model
+        leaves.extend(_param_leaves(run))
+        run_datasets, extra = _run_datasets(run, datasets)
+        datasets = [*datasets, *extra]
+    _refuse_same_base_names([*([model] if model is not None else []), *datasets, *configs])
     # Cheap inputs first, so a malformed config fails before an hour of hashing.
     leaves.extend(ConfigFingerprinter().fingerprint(configs).leaves)
     fp = None
@@ -141,7 +198,14 @@ def fingerprint(
     data = DatasetFingerprinter(policy, progress=progress, cache=cache).fingerprint(datasets)
     data_leaves, total, skipped = data.leaves, data.total_bytes, data.skipped
     leaves.extend(data_leaves)
-    if not any(leaf["kind"] in (*PATH_KINDS, CONFIG) for leaf in leaves):
+    recorded = {leaf["path"] for leaf in data_leaves if leaf["kind"] == DATASET}
+    for ds, leaf_path in run_datasets:
+        if leaf_path not in recorded:
+            raise InputError(
+                f"the run's dataset {ds.shown} was not fingerprinted as {leaf_path!r} "
+                "(skipped by the path policy?)"
+            )
+    if not any(leaf["kind"] in (*PATH_KINDS, CONFIG) for leaf in leaves) and run is None:
         raise UsageError("nothing to fingerprint: the folders given hold no files")
     manifest = LineageManifest.build(leaves)
     return FingerprintResult(
@@ -151,7 +215,136 @@ def fingerprint(
         dataset_bytes=total,
         config_values=sum(1 for leaf in leaves if leaf["kind"] == CONFIG),
         skipped=skipped,
+        run=run,
+        run_datasets=run_datasets,
+        model_source=model_source,
     )
+
+
+def _read_run(
+    stack: ExitStack, run_id: str, *, want_model: bool
+) -> tuple[RunRecord, Path | None, str | None]:
+    """The run, and (when asked) its one ONNX model downloaded into a private folder that
+    lives as long as `stack`."""
+    from aichain_audit.tracking import client as tracking
+
+    with tracking.session() as s:
+        run = tracking.read_run(s, run_id, models=want_model)
+        if not want_model or not run.models:
+            return run, None, None
+        if len(run.models) > 1:
+            listed = "; ".join(m.shown for m in run.models[:5])
+            raise UsageError(
+                f"MLflow run {run_id} holds {len(run.models)} ONNX models ({listed}); "
+                "give the one to fingerprint with --model"
+            )
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aichain-model-")))
+        got = tracking.download(s, run.models[0].uri, folder)
+        return run, got, run.models[0].shown
+
+
+def _param_leaves(run: RunRecord) -> list[Leaf]:
+    leaves = []
+    for key, value in sorted(run.params.items()):
+        if not MLFLOW_PARAM_NAME.fullmatch(key) or not _is_unicode(key + value):
+            raise InputError(
+                f"MLflow run {run.run_id} has a param MLflow would not accept: {key!r}"
+            )
+        leaves.append(mlflow_param_leaf(key, value))
+    return leaves
+
+
+def _run_datasets(
+    run: RunRecord, given: Sequence[Path]
+) -> tuple[list[tuple[DatasetInput, str]], list[Path]]:
+    """Which leaf each local dataset input of the run becomes: the file itself, or its place
+    inside a dataset folder given on the command line; files of neither are added."""
+    import os
+
+    folders = [(os.path.realpath(p), argument_name(p)) for p in given]
+    mapped: list[tuple[DatasetInput, str]] = []
+    extra: list[Path] = []
+    for ds in run.datasets:
+        if ds.local_path is None:
+            continue
+        real = os.path.realpath(ds.local_path)
+        if not os.path.isfile(real):
+            raise InputError(
+                f"MLflow run {run.run_id} used dataset {ds.name!r} from {ds.local_path}, "
+                "which is not a readable file here"
+            )
+        leaf = None
+        for base, recorded in folders:
+            if real == base:
+                leaf = recorded
+            elif real.startswith(base.rstrip("/") + "/"):
+                leaf = recorded + "/" + "/".join(Path(os.path.relpath(real, base)).parts)
+            if leaf is not None:
+                break
+        if leaf is None:
+            if real not in [os.path.realpath(p) for p in extra]:
+                extra.append(ds.local_path)
+            leaf = argument_name(ds.local_path)
+        mapped.append((ds, leaf))
+    return mapped, extra
+
+
+def record_lineage(result: FingerprintResult) -> None:
+    """Records a lineage taken from an MLflow run in that run: the manifest as artifact
+    `aichain/lineage.json`, and tags `aichain.root`, `aichain.subject`,
+    `aichain.model_digest`, `aichain.manifest_sha256` and one `aichain.dataset.N` per
+    local dataset input. Finished runs are written without being reopened. A run that
+    already records another lineage is refused."""
+    from aichain_audit import tracking
+    from aichain_audit.tracking import client
+
+    run = result.run
+    if run is None:
+        raise UsageError("this lineage was not taken from an MLflow run")
+    manifest = result.manifest
+    data = manifest.to_json()
+    before = run.tags.get(tracking.TAG_ROOT)
+    if before is not None and before != manifest.root_hex:
+        raise UsageError(
+            f"MLflow run {run.run_id} already records lineage {before}; a run's lineage is "
+            "never replaced: record this one in a new run"
+        )
+    tags = {
+        tracking.TAG_ROOT: manifest.root_hex,
+        tracking.TAG_SUBJECT: manifest.subject,
+        tracking.TAG_MANIFEST_SHA256: "sha256:" + hashlib.sha256(data).hexdigest(),
+    }
+    models = [leaf for leaf in manifest.leaves if leaf["kind"] == "model"]
+    if models:
+        tags[tracking.TAG_MODEL_DIGEST] = str(models[0]["digest"])
+    for i, (ds, leaf) in enumerate(result.run_datasets):
+        tags[f"{tracking.TAG_DATASET_PREFIX}{i}"] = tracking.dataset_record(ds, leaf)
+    with client.session() as s:
+        client.write_lineage(s, run.run_id, data, tags)
+
+
+def log_lineage(
+    *,
+    model: Path | None = None,
+    datasets: Sequence[Path] = (),
+    configs: Sequence[Path] = (),
+    name: str | None = None,
+    parent: str | None = None,
+    policy: PathPolicy = PathPolicy(),
+    cache: bool = False,
+) -> FingerprintResult:
+    """From inside `with mlflow.start_run():` in a training script: fingerprints the model,
+    datasets and configs together with what the active run holds (as `fingerprint` with
+    `mlflow_run`), and records the lineage in the run (`record_lineage`). Returns the result;
+    `result.manifest.to_json()` is the manifest, should the script also want a file."""
+    from aichain_audit.tracking.client import active_run_id
+
+    result = fingerprint(
+        model=model, datasets=datasets, configs=configs, name=name, parent=parent,
+        mlflow_run=active_run_id(), policy=policy, cache=cache,
+    )  # fmt: skip
+    record_lineage(result)
+    return result
 
 
 def load_manifest(path: Path) -> LineageManifest:
@@ -178,6 +371,39 @@ def anchor(manifest_paths: Sequence[Path], settings: ChainSettings) -> list[Anch
     from aichain_audit import anchoring
 
     return anchoring.anchor(manifest_paths, settings)
+
+
+def record_anchor(manifest_paths: Sequence[Path], receipts: Sequence[AnchorReceipt]) -> list[str]:
+    """Records each receipt on the MLflow run its lineage was recorded in (artifact
+    `aichain/lineage.receipt.json`, tags `aichain.anchor.*`); returns the runs written. A
+    manifest that names no run, or names one that does not record this lineage, is left
+    alone."""
+    from aichain_audit import tracking
+    from aichain_audit.tracking import client
+
+    todo = []
+    for path, receipt in zip(manifest_paths, receipts, strict=True):
+        named = [leaf["run_id"] for leaf in LineageManifest.read(path).leaves
+                 if leaf["kind"] == MLFLOW_RUN]  # fmt: skip
+        if named:
+            todo.append((str(named[0]), receipt))
+    written: list[str] = []
+    if not todo:
+        return written
+    with client.session() as s:
+        for run_id, receipt in todo:
+            run = client.read_run(s, run_id, models=False)
+            if run.tags.get(tracking.TAG_ROOT) != receipt.root:
+                continue
+            tags = {
+                f"{tracking.TAG_ANCHOR_PREFIX}tx": receipt.tx,
+                f"{tracking.TAG_ANCHOR_PREFIX}chain_id": str(receipt.chain_id),
+                f"{tracking.TAG_ANCHOR_PREFIX}registry": receipt.registry,
+                f"{tracking.TAG_ANCHOR_PREFIX}block": str(receipt.block),
+            }
+            client.write_receipt(s, run_id, receipt.to_json(), tags)
+            written.append(run_id)
+    return written
 
 
 def revoke(
@@ -281,23 +507,27 @@ def diff(
 
 # --- verification ------------------------------------------------------------------------
 def verify(
-    model: Path,
-    lineage: Path,
+    model: Path | str,
+    lineage: Path | None,
     settings: ChainSettings,
     *,
     receipt: Path | None = None,
     datasets: Sequence[Path] = (),
     pins: Sequence[str] = (),
     policy: PathPolicy = PathPolicy(),
+    mlflow_run: str | None = None,
 ) -> Verification:
-    """Verifies a deployed model against its lineage and the pinned ledger (and, when given,
-    its datasets); see `aichain_audit.verify.compose.verify_lineage`. Never raises for a
-    failed check: every result is a finding, and `Verification.verified` is the verdict."""
+    """Verifies a deployed model (a path, or an MLflow model URI `runs:/…`, `models:/…`)
+    against its lineage, the pinned ledger, its datasets and its MLflow run; see
+    `aichain_audit.verify.compose.verify_lineage`. Without `lineage`, the lineage recorded in
+    MLflow is used. Never raises for a failed check: every result is a finding, and
+    `Verification.verified` is the verdict."""
     from aichain_audit.verify.compose import verify_lineage
 
     return verify_lineage(
-        model, lineage, settings, receipt=receipt, datasets=datasets, pins=pins, policy=policy
-    )
+        model, lineage, settings, receipt=receipt, datasets=datasets, pins=pins, policy=policy,
+        mlflow_run=mlflow_run,
+    )  # fmt: skip
 
 
 def check_inclusion(

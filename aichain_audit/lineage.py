@@ -36,6 +36,10 @@ ZERO_SUBJECT = "sha256:" + "0" * 64
 MAX_MANIFEST_BYTES = 1 << 30
 MAX_PROOF_BYTES = 64 << 20  # a proof holds one leaf (a config value is at most 16 MiB)
 MLFLOW_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# MLflow's own limits on a param (mlflow/utils/validation.py): a key of at most 250 characters
+# from `[/\w.\- :]`, a value of at most 6,000 characters.
+MLFLOW_PARAM_NAME = re.compile(r"[/\w.\- :]{1,250}")
+MAX_MLFLOW_PARAM_VALUE = 6000
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _DIGEST = re.compile(r"^(sha256|sha256-shards):[0-9a-f]{64}$")
@@ -56,6 +60,7 @@ CONFIG = "config"
 NAME = "name"
 PARENT = "parent"
 MLFLOW_RUN = "mlflow-run"
+MLFLOW_PARAM = "mlflow-param"  # a param of the lineage's MLflow run, as MLflow stores it
 SUBJECT = "subject"
 
 PATH_KINDS = (MODEL, MODEL_DATA, DATASET, SKIPPED)
@@ -120,6 +125,10 @@ def mlflow_run_leaf(run_id: str) -> Leaf:
     return {"kind": MLFLOW_RUN, "run_id": run_id}
 
 
+def mlflow_param_leaf(name: str, value: str) -> Leaf:
+    return {"kind": MLFLOW_PARAM, "name": name, "value": value}
+
+
 def subject_leaf(subject: str, leaves: int) -> Leaf:
     """The subject, and the number of leaves in the lineage (this one included): the count
     binds the tree size into the root, which RFC 9162 audit paths alone do not."""
@@ -179,6 +188,7 @@ _FIELDS: dict[str, set[str]] = {
     NAME: {"kind", "value"},
     PARENT: {"kind", "root"},
     MLFLOW_RUN: {"kind", "run_id"},
+    MLFLOW_PARAM: {"kind", "name", "value"},
     SUBJECT: {"kind", "digest", "leaves"},
 }
 
@@ -236,6 +246,11 @@ def validate_leaf(leaf: Any, where: str) -> Leaf:
         run_id = _str(leaf, "run_id", where)
         if not MLFLOW_RUN_ID.fullmatch(run_id):
             raise ManifestError(f"{where}: field 'run_id' is missing or malformed")
+    elif kind == MLFLOW_PARAM:
+        if not MLFLOW_PARAM_NAME.fullmatch(_str(leaf, "name", where)):
+            raise ManifestError(f"{where}: field 'name' is not an MLflow param name")
+        if len(_str(leaf, "value", where)) > MAX_MLFLOW_PARAM_VALUE:
+            raise ManifestError(f"{where}: field 'value' is longer than MLflow keeps")
     elif kind == SUBJECT:
         _str(leaf, "digest", where, _SUBJECT)
         n = leaf["leaves"]
@@ -263,6 +278,8 @@ def item_of(leaf: Leaf) -> str | None:
         return f"{leaf['path']}#semantic"
     if kind == TENSOR:
         return f"{leaf['path']}#tensor/{leaf['tensor']}"
+    if kind == MLFLOW_PARAM:
+        return f"#mlflow-param/{leaf['name']}"
     return f"#{kind}"
 
 

@@ -37,14 +37,41 @@ def anchor(
     ] = 1,
     keystore: KeystoreOpt = None,
     chain_id: ChainIdOpt = None,
+    no_mlflow: Annotated[
+        bool,
+        typer.Option(
+            "--no-mlflow",
+            help="Do not record the receipt on the MLflow run the lineage was recorded in.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Anchor lineage roots in the registry; a receipt is written beside each manifest."""
+    """Anchor lineage roots in the registry; a receipt is written beside each manifest, and
+    on the MLflow run that records the lineage."""
     from aichain_audit import api
-    from aichain_audit.receipt import receipt_path
 
     settings = chain_settings(chain, registry, keystore, chain_id, confirmations)
     receipts: list[Any] = api.anchor(manifests, settings)
+    _show(manifests, receipts, as_json)
+    if no_mlflow:
+        return
+    from aichain_audit.tracking import TrackingError
+
+    try:  # anchored and shown: MLflow comes after, and anchoring again retries it
+        written = api.record_anchor(manifests, receipts)
+    except TrackingError as exc:
+        raise TrackingError(
+            f"anchored, but the receipt was not recorded in MLflow ({exc.message}); anchor "
+            "again to retry (nothing is anchored twice), or pass --no-mlflow"
+        ) from exc
+    for run_id in written:
+        if not as_json:
+            console().print(f"  recorded in MLflow run {markup(run_id)}")
+
+
+def _show(manifests: list[Path], receipts: list[Any], as_json: bool) -> None:
+    from aichain_audit.receipt import receipt_path
+
     if as_json:
         docs = []
         for r in receipts:

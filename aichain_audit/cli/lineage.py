@@ -27,8 +27,9 @@ from aichain_audit.errors import CheckFailed, UsageError
 
 
 @app.command(
-    epilog="Example: aichain fingerprint --model model.onnx --dataset data/ "
-    "--config train.yaml --name churn-v3 -o lineage.json"
+    epilog="Examples: aichain fingerprint --model model.onnx --dataset data/ "
+    "--config train.yaml --name churn-v3 -o lineage.json; "
+    "aichain fingerprint --mlflow-run 0f3c… --config train.yaml -o lineage.json"
 )
 def fingerprint(
     model: Annotated[
@@ -47,7 +48,11 @@ def fingerprint(
     mlflow_run: Annotated[
         str | None,
         typer.Option(
-            "--mlflow-run", help="MLflow run id, recorded in the lineage.", show_default=False
+            "--mlflow-run",
+            help="MLflow run (MLFLOW_TRACKING_URI): its params, local dataset inputs and, "
+            "without --model, its ONNX model join the lineage, which is recorded in the run "
+            "(artifact aichain/lineage.json and aichain.* tags).",
+            show_default=False,
         ),
     ] = None,
     parent: Annotated[
@@ -91,6 +96,8 @@ def fingerprint(
         cache=cache,
     )
     manifest = result.manifest
+    if result.run is not None:  # MLflow first: a failure there leaves no file behind
+        api.record_lineage(result)
     if output is not None:
         write_atomic(output, manifest.to_json())
     for skipped_name, reason in result.skipped:
@@ -115,6 +122,10 @@ def fingerprint(
             }
         if output is not None:
             doc["manifest"] = str(output)
+        if result.run is not None:
+            doc["mlflow_run"] = result.run.run_id
+            if result.model_source is not None:
+                doc["model"]["source"] = result.model_source
         print_json(doc)
         return
     out = console()
@@ -127,7 +138,7 @@ def fingerprint(
         out.print(f"  graph       {fp.semantic.graph}")
         out.print(f"  weights     {fp.semantic.weights}  ({len(fp.semantic.tensors)} weights)")
         out.print(f"  metadata    {fp.semantic.metadata}")
-    if dataset:
+    if dataset or result.run_datasets:
         out.print(
             f"datasets      {count(result.dataset_files, 'file')}, "
             f"{count(result.dataset_bytes, 'byte')}"
@@ -137,9 +148,18 @@ def fingerprint(
         out.print(
             f"configs       {count(len(config), 'file')}, {count(result.config_values, 'value')}"
         )
+    if result.run is not None:
+        run = result.run
+        out.print(
+            f"mlflow run    {markup(run.run_id)}: {count(len(run.params), 'param')}, "
+            f"{count(len(result.run_datasets), 'local dataset')}"
+            + (f", model from {markup(result.model_source)}" if result.model_source else "")
+        )
     out.print(f"leaves        {len(manifest.leaves)}")
     if output is not None:
         out.print(f"manifest      {markup(output)}")
+    if result.run is not None:
+        out.print(f"recorded in   MLflow run {markup(result.run.run_id)} (aichain/lineage.json)")
 
 
 @app.command(

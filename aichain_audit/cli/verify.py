@@ -31,13 +31,36 @@ _STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim", 
 @app.command(
     epilog="Examples: aichain verify model.onnx --lineage lineage.json (embedded chain); "
     "aichain verify model.onnx --lineage lineage.json --dataset data/ --chain https://rpc.example "
-    "--registry 0x... --trust 0xCI_ACCOUNT --json"
+    "--registry 0x... --trust 0xCI_ACCOUNT --json; "
+    "aichain verify models:/churn/3 (lineage found in MLflow)"
 )
 def verify(
-    model: Annotated[Path, typer.Argument(help="The deployed model (.onnx).", show_default=False)],
-    lineage: Annotated[
-        Path, typer.Option("--lineage", help="Its lineage manifest.", show_default=False)
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="The deployed model: an .onnx path, or an MLflow model URI (runs:/RUN/path, "
+            "models:/NAME/VERSION, models:/MODEL_ID), downloaded to a private folder.",
+            show_default=False,
+        ),
     ],
+    lineage: Annotated[
+        Path | None,
+        typer.Option(
+            "--lineage",
+            help="Its lineage manifest (default: the one recorded in --mlflow-run, else in the "
+            "one MLflow run tagged with the model's digest).",
+            show_default=False,
+        ),
+    ] = None,
+    mlflow_run: Annotated[
+        str | None,
+        typer.Option(
+            "--mlflow-run",
+            help="MLflow run to check (default: the run the lineage names); its params, "
+            "dataset inputs and logged model are compared with the lineage.",
+            show_default=False,
+        ),
+    ] = None,
     receipt: Annotated[
         Path | None,
         typer.Option(
@@ -90,9 +113,14 @@ def verify(
     if not settings.embedded and settings.registry is None:
         raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
     pins = trust_pins(trust)
+    if mlflow_run is not None:
+        from aichain_audit.tracking.client import check_run_id
+
+        check_run_id(mlflow_run)
+    target: Path | str = model if model.startswith(("runs:/", "models:/")) else Path(model)
     result = api.verify(
-        model, lineage, settings, receipt=receipt, datasets=dataset or [], pins=pins,
-        policy=policy,
+        target, lineage, settings, receipt=receipt, datasets=dataset or [], pins=pins,
+        policy=policy, mlflow_run=mlflow_run,
     )  # fmt: skip
     if pinning_required(require_pinned) and result.trust != "pinned":
         result = result.with_findings([Finding(
@@ -142,6 +170,9 @@ def _render(doc: dict[str, Any]) -> None:
             markup(detail),
         )
     out.print(table)
+    run = doc.get("mlflow")
+    if run:
+        out.print(f"mlflow: run {markup(run['run'])} at {markup(run['tracking_uri'])}")
     ledger = doc.get("ledger")
     if ledger:
         out.print(

@@ -23,9 +23,10 @@ from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
 
 
-def check_model(model: Path, manifest: ReadManifest) -> list[Finding]:
-    """Findings for the model file, its external data files, and its semantic fingerprint."""
-    shown = str(model)
+def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -> list[Finding]:
+    """Findings for the model file, its external data files, and its semantic fingerprint;
+    `shown` names the model in findings (the MLflow URI it was downloaded from, say)."""
+    shown = str(model) if shown is None else shown
     models = manifest.of_kind("model")
     if not models:
         return [
@@ -62,7 +63,7 @@ def check_model(model: Path, manifest: ReadManifest) -> list[Finding]:
                     "the same bytes: graph, weights and metadata are the lineage's")
         )  # fmt: skip
     else:
-        findings.append(_explain(model, manifest, leaf))
+        findings.append(_explain(model, manifest, leaf, shown))
     return findings
 
 
@@ -84,12 +85,11 @@ def _digest_inside(base: Path, name: str) -> FileDigest:
     return digest_file(str(resolve_inside(base, name)), shown=name)
 
 
-def _explain(model: Path, manifest: ReadManifest, leaf: Leaf) -> Finding:
+def _explain(model: Path, manifest: ReadManifest, leaf: Leaf, shown: str) -> Finding:
     """What changed in the model's semantics, from a fresh fingerprint (the same fingerprinter
     `aichain fingerprint` uses)."""
     from aichain_audit.fingerprint.interface import ModelFingerprinter
 
-    shown = str(model)
     try:
         fresh = ModelFingerprinter().fingerprint([model]).leaves
     except AichainError as exc:

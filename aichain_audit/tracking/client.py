@@ -1,0 +1,387 @@
+"""Reading and writing MLflow runs, bounded and quiet.
+
+`session()` is the one door to mlflow: it imports it (about 1 to 2 s, so only when asked),
+resolves the tracking URI the way MLflow does (`MLFLOW_TRACKING_URI`, else MLflow's
+default), applies our limits for the duration of the call, and maps every failure to
+`TrackingError` / `MissingRun` with the server named by scheme, host and port only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from aichain_audit.errors import AichainError, InputError, UsageError
+from aichain_audit.tracking.records import (
+    LINEAGE_ARTIFACT,
+    RECEIPT_ARTIFACT,
+    DatasetInput,
+    MissingRun,
+    ModelArtifact,
+    RunRecord,
+    RunRef,
+    TrackingError,
+    check_tag,
+)
+
+# MLflow's HTTP client retries for about 250 s by default. One retry, a 4 s timeout per
+# request and a 1 s backoff bound any one request to about 9 s, inside our 10 s budget;
+# the first request that fails ends the command (exit 2).
+_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "4",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    # Refuse, never truncate: a truncated tag would be a different record.
+    "MLFLOW_TRUNCATE_LONG_VALUES": "false",
+    # stdout is ours (--json): no "View run" URLs on it.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
+# Applied only where the user set nothing: telemetry would try to reach the internet.
+_DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+_QUIET = ("mlflow", "alembic", "urllib3")
+_MAX_LISTED = 10_000  # artifact entries walked per run or model, at most
+_MAX_MESSAGE = 240
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def shown_uri(uri: str) -> str:
+    """A tracking URI without credentials, path or query: `https://host:port`, `sqlite`
+    URIs with their file (which holds no secret), or just the scheme."""
+    try:
+        parts = urlsplit(uri)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "<a tracking URI that does not parse>"
+    scheme = parts.scheme.lower()
+    if scheme in ("", "file", "sqlite"):
+        return uri if "@" not in uri else f"{scheme}:<path>"
+    if host:
+        return f"{scheme}://{host}" + (f":{port}" if port else "")
+    return f"{scheme}:"
+
+
+def _secrets(uri: str) -> list[str]:
+    try:
+        parts = urlsplit(uri)
+        found = [uri, parts.netloc, parts.username or "", parts.password or "", parts.query]
+    except ValueError:
+        return [uri]
+    found += [unquote(x) for x in found]
+    return sorted({x for x in found if len(x) >= 4}, key=len, reverse=True)
+
+
+def _one_line(text: str, uri: str) -> str:
+    for secret in _secrets(uri):
+        text = text.replace(secret, shown_uri(uri))
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def tracking_uri() -> str:
+    """The tracking URI MLflow would use; an empty `MLFLOW_TRACKING_URI` is refused."""
+    if os.environ.get("MLFLOW_TRACKING_URI") == "":
+        raise UsageError("MLFLOW_TRACKING_URI is set but empty; unset it or give a tracking URI")
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
+
+
+@contextmanager
+def _limits() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in (*_LIMITS, *_DEFAULTS)}
+    os.environ.update(_LIMITS)
+    for key, value in _DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    levels = {name: logging.getLogger(name).level for name in _QUIET}
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+_UNREACHABLE = (
+    "Max retries exceeded",
+    "NewConnectionError",
+    "ConnectionError",
+    "Connection refused",
+    "timed out",
+    "Timeout",
+    "RemoteDisconnected",
+)
+
+
+def _translate(exc: Exception, uri: str) -> TrackingError:
+    where = shown_uri(uri)
+    text = str(exc)
+    code = getattr(exc, "error_code", None)
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return MissingRun(f"MLflow at {where}: {_one_line(text, uri)}")
+    if any(marker in text for marker in _UNREACHABLE) or isinstance(exc, ConnectionError):
+        return TrackingError(f"cannot reach MLflow at {where} within the 10 s budget")
+    return TrackingError(
+        f"MLflow at {where} failed: {exc.__class__.__name__}: {_one_line(text, uri)}"
+    )
+
+
+@dataclass
+class Session:
+    """An MLflow client for one tracking URI, and the URI shown in messages."""
+
+    client: Any
+    uri: str
+
+    @property
+    def shown(self) -> str:
+        return shown_uri(self.uri)
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """An MLflow client with our limits; MLflow's failures become `TrackingError`."""
+    with _limits():
+        uri = tracking_uri()
+        try:
+            from mlflow import MlflowClient
+
+            yield Session(MlflowClient(tracking_uri=uri), uri)
+        except AichainError:
+            raise
+        except Exception as exc:  # MLflow raises many kinds; none may escape as a traceback
+            raise _translate(exc, uri) from exc
+
+
+# --- reading -----------------------------------------------------------------------------
+def check_run_id(run_id: str) -> str:
+    if not RUN_ID.fullmatch(run_id):
+        raise UsageError(
+            f"{run_id!r} is not an MLflow run id (1 to 256 ASCII letters, digits, '-' or '_')"
+        )
+    return run_id
+
+
+def _local_path(source_type: str, source: str) -> Path | None:
+    """A dataset source as a local file path, when MLflow recorded one."""
+    try:
+        doc = json.loads(source)
+    except ValueError:
+        return None
+    uri = doc.get("uri") if isinstance(doc, dict) else None
+    if not isinstance(uri, str) or not uri or "\x00" in uri:
+        return None
+    if uri.startswith("file:"):
+        path = unquote(urlsplit(uri).path)
+        return Path(path) if path else None
+    if source_type == "local" or uri.startswith("/"):
+        if "://" in uri:
+            return None
+        return Path(uri)
+    return None
+
+
+def _walk(list_fn: Any, path: str | None = None) -> Iterator[str]:
+    """File paths under an artifact folder, breadth first, at most `_MAX_LISTED` entries."""
+    pending: list[str | None] = [path]
+    seen = 0
+    while pending:
+        here = pending.pop(0)
+        for entry in list_fn(here):
+            seen += 1
+            if seen > _MAX_LISTED:
+                raise TrackingError(f"more than {_MAX_LISTED:,} artifacts to look through")
+            if entry.is_dir:
+                pending.append(entry.path)
+            else:
+                yield str(entry.path)
+
+
+def _onnx_models(s: Session, run: Any) -> list[ModelArtifact]:
+    found: list[ModelArtifact] = []
+    outputs = getattr(run, "outputs", None)
+    for output in getattr(outputs, "model_outputs", None) or []:
+        model = s.client.get_logged_model(output.model_id)
+        location = str(model.artifact_location).rstrip("/")
+        for path in _walk(lambda p, m=output.model_id: s.client.list_logged_model_artifacts(m, p)):
+            if path.lower().endswith(".onnx"):
+                shown = f"logged model {model.name} ({model.model_id}): {path}"
+                found.append(ModelArtifact(f"{location}/{path}", shown))
+    run_id = run.info.run_id
+    for path in _walk(lambda p: s.client.list_artifacts(run_id, p)):
+        if path.lower().endswith(".onnx") and not path.startswith("aichain/"):
+            found.append(ModelArtifact(f"runs:/{run_id}/{path}", f"run artifact {path}"))
+    return found
+
+
+def read_run(s: Session, run_id: str, *, models: bool = True) -> RunRecord:
+    """The run's params, tags, dataset inputs and (with `models`) the ONNX files it holds."""
+    run = s.client.get_run(check_run_id(run_id))
+    datasets = []
+    for item in run.inputs.dataset_inputs if run.inputs else []:
+        ds = item.dataset
+        datasets.append(
+            DatasetInput(
+                str(ds.name),
+                str(ds.digest),
+                str(ds.source_type),
+                str(ds.source),
+                _local_path(str(ds.source_type), str(ds.source)),
+            )
+        )
+    return RunRecord(
+        run_id=str(run.info.run_id),
+        experiment_id=str(run.info.experiment_id),
+        status=str(run.info.status),
+        lifecycle_stage=str(run.info.lifecycle_stage),
+        params={str(k): str(v) for k, v in run.data.params.items()},
+        tags={str(k): str(v) for k, v in run.data.tags.items()},
+        datasets=tuple(datasets),
+        models=tuple(_onnx_models(s, run)) if models else (),
+    )
+
+
+def download(s: Session, uri: str, folder: Path) -> Path:
+    """Downloads an artifact (file or folder) into `folder`, which the caller owns."""
+    from mlflow.artifacts import download_artifacts
+
+    return Path(download_artifacts(artifact_uri=uri, dst_path=str(folder), tracking_uri=s.uri))
+
+
+def download_onnx(s: Session, uri: str, folder: Path) -> Path:
+    """An MLflow model URI (`runs:/RUN/path`, `models:/NAME/VERSION`, `models:/MODEL_ID`) or
+    artifact URI, downloaded into `folder`: the one `.onnx` file it holds."""
+    if not uri.startswith(("runs:/", "models:/", "mlflow-artifacts:", "file:", "/")):
+        raise UsageError(f"{uri!r} is not an MLflow model URI (runs:/… or models:/…)")
+    got = download(s, uri, folder)
+    if got.is_file():
+        if not got.name.lower().endswith(".onnx"):
+            raise InputError(f"{uri} is not an ONNX file ({got.name})")
+        return got
+    found = sorted(p for p in got.rglob("*") if p.is_file() and p.name.lower().endswith(".onnx"))
+    if len(found) != 1:
+        what = "no .onnx file" if not found else f"{len(found)} .onnx files"
+        raise InputError(f"{uri} holds {what}; name the file (runs:/RUN/path/model.onnx)")
+    return found[0]
+
+
+def download_lineage(s: Session, run_id: str, folder: Path) -> tuple[Path, Path | None]:
+    """The run's lineage manifest (and its receipt, when one was recorded), downloaded."""
+    names = {str(e.path) for e in s.client.list_artifacts(check_run_id(run_id), "aichain")}
+    if LINEAGE_ARTIFACT not in names:
+        raise MissingRun(f"MLflow run {run_id} has no {LINEAGE_ARTIFACT} artifact")
+    manifest = download(s, f"runs:/{run_id}/{LINEAGE_ARTIFACT}", folder)
+    receipt = None
+    if RECEIPT_ARTIFACT in names:
+        receipt = download(s, f"runs:/{run_id}/{RECEIPT_ARTIFACT}", folder)
+    return manifest, receipt
+
+
+_TAG_VALUE = re.compile(r"[A-Za-z0-9:_.\-]{1,200}")
+
+
+def runs_tagged(s: Session, key: str, value: str) -> list[RunRef]:
+    """Every run (any experiment, deleted ones included) whose tag `key` equals `value`."""
+    from mlflow.entities import ViewType
+
+    if not _TAG_VALUE.fullmatch(value) or not re.fullmatch(r"[\w.]+", key):
+        raise UsageError(f"cannot search MLflow for tag {key}={value!r}")
+    experiments: list[str] = []
+    token = None
+    while True:
+        page = s.client.search_experiments(
+            view_type=ViewType.ALL, max_results=1000, page_token=token
+        )
+        experiments += [str(e.experiment_id) for e in page]
+        token = page.token
+        if not token:
+            break
+    found: list[RunRef] = []
+    for start in range(0, len(experiments), 100):
+        token = None
+        while True:
+            runs = s.client.search_runs(
+                experiments[start : start + 100],
+                filter_string=f"tags.`{key}` = '{value}'",
+                run_view_type=ViewType.ALL,
+                max_results=1000,
+                page_token=token,
+            )
+            found += [
+                RunRef(
+                    str(r.info.run_id),
+                    str(r.info.experiment_id),
+                    str(r.info.run_name or ""),
+                    str(r.info.lifecycle_stage),
+                )
+                for r in runs
+            ]
+            token = runs.token
+            if not token:
+                break
+    return found
+
+
+def active_run_id() -> str:
+    """The run of `with mlflow.start_run():` around the caller."""
+    import mlflow
+
+    run = mlflow.active_run()
+    if run is None:
+        raise UsageError("no active MLflow run: call inside `with mlflow.start_run():`")
+    return str(run.info.run_id)
+
+
+# --- writing -----------------------------------------------------------------------------
+def _log_file(s: Session, run_id: str, artifact: str, data: bytes) -> None:
+    folder, name = artifact.rsplit("/", 1)
+    with tempfile.TemporaryDirectory(prefix="aichain-") as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        s.client.log_artifact(run_id, str(path), artifact_path=folder)
+
+
+def _set_tags(s: Session, run_id: str, tags: dict[str, str]) -> None:
+    from mlflow.entities import RunTag
+
+    for key, value in tags.items():
+        check_tag(key, value)
+    items = [RunTag(k, v) for k, v in tags.items()]
+    for start in range(0, len(items), 100):  # MLflow takes at most 100 tags per batch
+        s.client.log_batch(run_id, tags=items[start : start + 100])
+
+
+def write_lineage(s: Session, run_id: str, manifest: bytes, tags: dict[str, str]) -> None:
+    """The manifest as artifact `aichain/lineage.json`, then the tags that point to it (so a
+    run found by its tags always has the artifact). Finished runs are written as they are,
+    never reopened; every tag is checked before anything is written."""
+    for key, value in tags.items():
+        check_tag(key, value)
+    _log_file(s, run_id, LINEAGE_ARTIFACT, manifest)
+    _set_tags(s, run_id, tags)
+
+
+def write_receipt(s: Session, run_id: str, receipt: bytes, tags: dict[str, str]) -> None:
+    """The anchor receipt as artifact `aichain/lineage.receipt.json`, and its tags."""
+    for key, value in tags.items():
+        check_tag(key, value)
+    _log_file(s, run_id, RECEIPT_ARTIFACT, receipt)
+    _set_tags(s, run_id, tags)

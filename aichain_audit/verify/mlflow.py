@@ -1,0 +1,172 @@
+"""`mlflow.*`: the run's records against the lineage.
+
+MLflow is the producer's record store: what it holds is evidence to compare, never a trust
+root. Its own dataset digest (8 hex digits of MD5 over the first 10,000 rows, numeric and
+all-string columns only) is reported as a `warn`, never as evidence.
+
+- `mlflow.run`: the run exists (and is the one the lineage names, when it names one);
+- `mlflow.root`: its tag `aichain.root` equals the lineage's root;
+- `mlflow.params`: its params against config values and recorded params (`verify.params`);
+- `mlflow.datasets`: each dataset input with a local source is a dataset leaf of the lineage,
+  and the file at that source, when readable here, still has the leaf's digest;
+- `mlflow.dataset_digest`: MLflow's digest of each dataset input, as a `warn`;
+- `mlflow.model`: an ONNX file the run holds has the lineage's model digest.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aichain_audit.errors import AichainError
+from aichain_audit.fingerprint.hashing import digest_file
+from aichain_audit.lineage import DATASET, MLFLOW_RUN, Leaf
+from aichain_audit.tracking import (
+    TAG_DATASET_PREFIX,
+    TAG_ROOT,
+    DatasetInput,
+    MissingRun,
+    RunRecord,
+)
+from aichain_audit.tracking.client import Session, download, read_run
+from aichain_audit.verify.findings import CheckStatus, Finding
+from aichain_audit.verify.lineage_root import ReadManifest
+from aichain_audit.verify.params import check_params
+
+REQUIRED = ("mlflow.run", "mlflow.root")
+
+
+def _error(name: str, artifact: str | None, exc: AichainError) -> Finding:
+    return Finding(name, CheckStatus.ERROR, artifact, None, None, exc.message)
+
+
+def _records(tags: dict[str, str]) -> list[dict[str, Any]]:
+    found = []
+    for key, value in tags.items():
+        if key.startswith(TAG_DATASET_PREFIX):
+            try:
+                doc = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and isinstance(doc.get("leaf"), str):
+                found.append(doc)
+    return found
+
+
+def check_mlflow(
+    s: Session, run_id: str, manifest: ReadManifest, model_leaf: Leaf | None
+) -> tuple[list[Finding], dict[str, Any]]:
+    """Every `mlflow.*` finding for one run; MLflow failures become `error` findings."""
+    facts: dict[str, Any] = {"tracking_uri": s.shown, "run": run_id}
+    named = [leaf["run_id"] for leaf in manifest.of_kind(MLFLOW_RUN)]
+    try:
+        run = read_run(s, run_id)
+    except MissingRun as exc:
+        return [Finding("mlflow.run", CheckStatus.FAIL, run_id, "a run", None, exc.message)], facts
+    except AichainError as exc:
+        return [_error("mlflow.run", run_id, exc)], facts
+    facts.update(experiment=run.experiment_id, status=run.status, stage=run.lifecycle_stage)
+    findings: list[Finding] = []
+    if named and run_id not in named:
+        findings.append(Finding("mlflow.run", CheckStatus.FAIL, run_id, named[0], run_id,
+                                "the lineage names another run"))  # fmt: skip
+    else:
+        stage = "" if run.lifecycle_stage == "active" else f" ({run.lifecycle_stage})"
+        about = f"experiment {run.experiment_id}, {run.status}{stage}"
+        findings.append(Finding("mlflow.run", CheckStatus.PASS, run_id, run_id, run_id, about))
+    findings.append(_root(run, manifest))
+    findings += check_params(run.params, manifest.leaves)
+    findings += _datasets(run, manifest)
+    try:
+        findings += _model(s, run, model_leaf)
+    except AichainError as exc:
+        findings.append(_error("mlflow.model", None, exc))
+    return findings, facts
+
+
+def _root(run: RunRecord, manifest: ReadManifest) -> Finding:
+    tag = run.tags.get(TAG_ROOT)
+    want = manifest.root.hex()
+    if tag is None:
+        return Finding("mlflow.root", CheckStatus.FAIL, TAG_ROOT, want, None,
+                       "the run records no lineage")  # fmt: skip
+    if tag != want:
+        return Finding("mlflow.root", CheckStatus.FAIL, TAG_ROOT, want, tag,
+                       "the run records another lineage root")  # fmt: skip
+    return Finding("mlflow.root", CheckStatus.PASS, TAG_ROOT, want, tag, "")
+
+
+def _datasets(run: RunRecord, manifest: ReadManifest) -> list[Finding]:
+    leaves = {leaf["path"]: leaf for leaf in manifest.of_kind(DATASET)}
+    records = _records(run.tags)
+    findings: list[Finding] = []
+    for ds in run.datasets:
+        findings.append(Finding(
+            "mlflow.dataset_digest", CheckStatus.WARN, ds.shown, None, ds.digest,
+            "MLflow's own digest covers the first 10,000 rows only: not evidence",
+        ))  # fmt: skip
+        if ds.local_path is None:
+            findings.append(Finding("mlflow.datasets", CheckStatus.WARN, ds.shown, None,
+                                    ds.source_type, "not a local file: not compared"))  # fmt: skip
+            continue
+        mine = [
+            r for r in records
+            if (r.get("name"), r.get("digest"), r.get("source")) == (ds.name, ds.digest, ds.source)
+        ]  # fmt: skip
+        if not mine:
+            findings.append(Finding("mlflow.datasets", CheckStatus.FAIL, ds.shown, None, None,
+                                    "the run logged this dataset, and the lineage does not "
+                                    "record it"))  # fmt: skip
+            continue
+        leaf = leaves.get(mine[0]["leaf"])
+        if leaf is None:
+            findings.append(Finding("mlflow.datasets", CheckStatus.FAIL, mine[0]["leaf"], None,
+                                    None, "the run ties this dataset to a file the lineage does "
+                                    "not hold"))  # fmt: skip
+            continue
+        findings.append(_compare_file(ds, leaf))
+    return findings
+
+
+def _compare_file(ds: DatasetInput, leaf: Leaf) -> Finding:
+    path = ds.local_path
+    assert path is not None
+    item = str(leaf["path"])
+    if not path.is_file():
+        return Finding("mlflow.datasets", CheckStatus.WARN, item, leaf["digest"], None,
+                       f"its source {path} is not readable here: not re-hashed")  # fmt: skip
+    try:
+        actual = digest_file(str(path), shown=str(path), follow=False)
+    except AichainError as exc:
+        return Finding("mlflow.datasets", CheckStatus.ERROR, item, leaf["digest"], None,
+                       exc.message)  # fmt: skip
+    if actual.digest != leaf["digest"]:
+        return Finding("mlflow.datasets", CheckStatus.FAIL, item, leaf["digest"], actual.digest,
+                       f"the run's dataset {path} differs from the lineage's")  # fmt: skip
+    return Finding("mlflow.datasets", CheckStatus.PASS, item, leaf["digest"], actual.digest,
+                   f"source {path}")  # fmt: skip
+
+
+def _model(s: Session, run: RunRecord, model_leaf: Leaf | None) -> list[Finding]:
+    if model_leaf is None:
+        return []
+    want = model_leaf["digest"]
+    if not run.models:
+        return [Finding("mlflow.model", CheckStatus.WARN, None, want, None,
+                        "the run holds no ONNX model to compare")]  # fmt: skip
+    seen: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="aichain-verify-") as tmp:
+        for i, model in enumerate(run.models):
+            folder = Path(tmp) / str(i)
+            folder.mkdir()
+            got = download(s, model.uri, folder)
+            actual = digest_file(str(got), shown=model.shown, follow=False).digest
+            if actual == want:
+                return [Finding("mlflow.model", CheckStatus.PASS, model.shown, want, actual, "")]
+            seen.append((model.shown, actual))
+    shown, actual = seen[0]
+    more = f" (and {len(seen) - 1} other ONNX files, none matching)" if len(seen) > 1 else ""
+    return [Finding("mlflow.model", CheckStatus.FAIL, shown, want, actual,
+                    f"the run's logged model differs from the lineage's model{more}")]  # fmt: skip
