@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 DEMO := samples/build
+MLDEMO := $(DEMO)/mlflow
+MLFLOW_URI = sqlite:///$(abspath $(MLDEMO))/mlflow.db
+RUN_ID := import json,sys; print(json.load(open(sys.argv[1]))["run_id"])
+MODEL_ID := import json,sys; print(json.load(open(sys.argv[1]))["model_id"])
 
 # solc-js and anvil, pinned by contracts/package-lock.json (binaries ship inside the npm packages)
 $(NODE_STAMP): contracts/package-lock.json contracts/package.json
@@ -64,6 +68,27 @@ demo: $(STAMP)
 	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} \
 	    $(VENV)/bin/aichain verify $(DEMO)/model.onnx --lineage $(DEMO)/lineage.json \
 	    --dataset $(DEMO)/tampered/data; test $$? -eq 1
+	@echo "== 9. train the sample again inside an MLflow run (a SQLite store under $(MLDEMO))"
+	rm -rf $(MLDEMO) && mkdir -p $(MLDEMO)
+	$(PY) samples/train_mlflow.py train --out $(MLDEMO) --tracking-uri $(MLFLOW_URI)
+	@echo "== 10. fingerprint from the run (its model, params and datasets); recorded back in it"
+	MLFLOW_TRACKING_URI=$(MLFLOW_URI) $(VENV)/bin/aichain fingerprint \
+	    --mlflow-run $$($(PY) -c '$(RUN_ID)' $(MLDEMO)/run.json) \
+	    --config samples/train.yaml -o $(MLDEMO)/lineage.json
+	@echo "== 11. anchor it; the receipt is recorded on the run too"
+	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} MLFLOW_TRACKING_URI=$(MLFLOW_URI) \
+	    $(VENV)/bin/aichain anchor $(MLDEMO)/lineage.json
+	@echo "== 12. an auditor verifies the model as MLflow serves it (models:/ID), lineage found in MLflow"
+	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} MLFLOW_TRACKING_URI=$(MLFLOW_URI) \
+	    $(VENV)/bin/aichain verify models:/$$($(PY) -c '$(MODEL_ID)' $(MLDEMO)/run.json)
+	@echo "== 13. one value in holdout row 11,000 changed: MLflow's own digest (first 10,000 rows)"
+	@echo "       stays the same; verification fails and names the file"
+	$(PY) samples/train_mlflow.py digest $(MLDEMO)/data/holdout.csv
+	$(PY) samples/train_mlflow.py edit-row $(MLDEMO)/data/holdout.csv 11000
+	$(PY) samples/train_mlflow.py digest $(MLDEMO)/data/holdout.csv
+	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} MLFLOW_TRACKING_URI=$(MLFLOW_URI) \
+	    $(VENV)/bin/aichain verify models:/$$($(PY) -c '$(MODEL_ID)' $(MLDEMO)/run.json); \
+	    test $$? -eq 1
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check aichain_audit tests benchmarks samples
