@@ -205,8 +205,11 @@ def _fingerprint(
                 f"the run's dataset {ds.shown} was not fingerprinted as {leaf_path!r} "
                 "(skipped by the path policy?)"
             )
-    if not any(leaf["kind"] in (*PATH_KINDS, CONFIG) for leaf in leaves) and run is None:
-        raise UsageError("nothing to fingerprint: the folders given hold no files")
+    if not any(leaf["kind"] in (*PATH_KINDS, CONFIG) for leaf in leaves):
+        raise UsageError(
+            "nothing to fingerprint: the folders given hold no files"
+            + (", and the run holds no model and no local dataset" if run is not None else "")
+        )
     manifest = LineageManifest.build(leaves)
     return FingerprintResult(
         manifest,
