@@ -89,12 +89,36 @@ def _one_line(text: str, uri: str) -> str:
 
 
 def tracking_uri() -> str:
-    """The tracking URI MLflow would use; an empty `MLFLOW_TRACKING_URI` is refused."""
+    """The tracking URI MLflow would use; an empty `MLFLOW_TRACKING_URI` is refused, and so
+    is a local store (SQLite file or folder) that does not exist: every command here reads or
+    writes runs that must already be there, and MLflow would create an empty store instead
+    (its default is `./mlflow.db`, wherever the command runs)."""
     if os.environ.get("MLFLOW_TRACKING_URI") == "":
         raise UsageError("MLFLOW_TRACKING_URI is set but empty; unset it or give a tracking URI")
     import mlflow
 
-    return str(mlflow.get_tracking_uri())
+    uri = str(mlflow.get_tracking_uri())
+    local = _local_store(uri)
+    if local is not None and not local.exists():
+        given = (
+            "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "MLflow's default"
+        )
+        raise UsageError(
+            f"no MLflow store at {local} ({given}); set MLFLOW_TRACKING_URI to the tracking "
+            "server or store that holds the run"
+        )
+    return uri
+
+
+def _local_store(uri: str) -> Path | None:
+    """The file or folder of a local tracking store (`sqlite:///…`, `file:…`, a path)."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :] or ".")
+    if uri.startswith("file:"):
+        return Path(unquote(urlsplit(uri).path) or ".")
+    if "://" not in uri and ":" not in uri.split("/", 1)[0]:
+        return Path(uri)
+    return None
 
 
 @contextmanager
