@@ -89,6 +89,11 @@ demo: $(STAMP)
 	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} MLFLOW_TRACKING_URI=$(MLFLOW_URI) \
 	    $(VENV)/bin/aichain verify models:/$$($(PY) -c '$(MODEL_ID)' $(MLDEMO)/run.json); \
 	    test $$? -eq 1
+	@echo "== 14. a compliance report of the sample: verified now, with its ledger evidence (HTML)"
+	AICHAIN_HOME=$${AICHAIN_HOME:-$(abspath $(DEMO))/aichain-home} \
+	    $(VENV)/bin/aichain report $(DEMO)/lineage.json --verify $(DEMO)/model.onnx \
+	    --dataset $(DEMO)/data -o $(DEMO)/report.html
+	@echo "report: $(abspath $(DEMO))/report.html"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check aichain_audit tests benchmarks samples

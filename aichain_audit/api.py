@@ -543,3 +543,34 @@ def check_inclusion(
     from aichain_audit.verify.proof import check_inclusion as check
 
     return check(proof, trusted_root, ledger, require_pinned)
+
+
+# --- reports -----------------------------------------------------------------------------
+def report(
+    lineage: Path,
+    *,
+    fmt: str = "html",
+    verification: Verification | dict[str, object] | None = None,
+    findings: Path | None = None,
+    artifacts: Path | None = None,
+    receipt: Path | None = None,
+) -> bytes:
+    """`aichain report`: the lineage, its receipt, its artifacts' plain SHA-256 digests and
+    a verification (a `Verification` run now, its `aichain.verify/v1` document, or a saved
+    one read from `findings`) rendered as one of `aichain_audit.report.FORMATS`. With neither,
+    the report says that nothing was verified. Artifacts are resolved under `artifacts`, else
+    the lineage's folder. Bad input raises an `AichainError`."""
+    from aichain_audit.report import FORMATS, render
+    from aichain_audit.report.collect import ReportInputs, build_evidence
+    from aichain_audit.verify.compose import verification_document
+    from aichain_audit.verify.findings import Verification as _Verification
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
+    document = (
+        verification_document(verification)
+        if isinstance(verification, _Verification)
+        else verification
+    )
+    inputs = ReportInputs(lineage, artifacts, receipt, document, findings)
+    return render(build_evidence(inputs), fmt)

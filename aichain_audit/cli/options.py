@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -130,3 +134,100 @@ def path_policy(
         else LinkPolicy.REFUSE
     )  # fmt: skip
     return PathPolicy(links, skip_special=skip_special, skip_unreadable=skip_unreadable)
+
+
+# --- the options of a verification, shared by `verify` and `report --verify` -------------
+MlflowRunOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mlflow-run",
+        help="MLflow run to check (default: the run the lineage names); its params, "
+        "dataset inputs and logged model are compared with the lineage.",
+        show_default=False,
+    ),
+]
+ReceiptOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--receipt",
+        help="Anchor receipt (default: NAME.receipt.json beside NAME.json); only its batch "
+        "path is used, and verified.",
+        show_default=False,
+    ),
+]
+DatasetCheckOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--dataset",
+        help="Dataset to re-fingerprint and compare (repeatable).",
+        show_default=False,
+    ),
+]
+ConfirmationsOpt = Annotated[
+    int, typer.Option("--confirmations", help="Read at the latest block less N - 1.", min=1)
+]
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Every option of a verification besides MODEL and --lineage, as one value."""
+
+    mlflow_run: str | None = None
+    receipt: Path | None = None
+    dataset: list[Path] | None = None
+    chain: str | None = None
+    registry: str | None = None
+    trust: list[str] | None = None
+    require_pinned: bool = False
+    confirmations: int = 1
+    follow_symlinks: bool = False
+    skip_symlinks: bool = False
+    skip_special: bool = False
+    skip_unreadable: bool = False
+
+
+# In `--help` order: each field of VerifyOptions, with the option it is given by.
+_VERIFY_PARAMETERS: tuple[tuple[str, Any], ...] = (
+    ("mlflow_run", MlflowRunOpt),
+    ("receipt", ReceiptOpt),
+    ("dataset", DatasetCheckOpt),
+    ("chain", ChainOpt),
+    ("registry", RegistryOpt),
+    ("trust", TrustOpt),
+    ("require_pinned", RequirePinnedOpt),
+    ("confirmations", ConfirmationsOpt),
+    ("follow_symlinks", FollowSymlinksOpt),
+    ("skip_symlinks", SkipSymlinksOpt),
+    ("skip_special", SkipSpecialOpt),
+    ("skip_unreadable", SkipUnreadableOpt),
+)
+
+
+def verify_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Gives a command every option of a verification, in place of its `opts` parameter,
+    and calls it with them gathered into one `VerifyOptions`: `verify` and `report` take
+    exactly the same options, defined once here."""
+    signature = inspect.signature(command, eval_str=True)
+    defaults = VerifyOptions()
+    replaced: list[inspect.Parameter] = []
+    for p in signature.parameters.values():
+        if p.name != "opts":
+            replaced.append(p)
+            continue
+        replaced.extend(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=getattr(defaults, name),
+                annotation=annotation,
+            )
+            for name, annotation in _VERIFY_PARAMETERS
+        )
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        opts = VerifyOptions(**{name: kwargs.pop(name) for name, _ in _VERIFY_PARAMETERS})
+        command(*args, opts=opts, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=replaced)  # type: ignore[attr-defined]
+    return wrapper

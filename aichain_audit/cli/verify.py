@@ -4,28 +4,35 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from aichain_audit.cli.app import app
 from aichain_audit.cli.options import (
-    FollowSymlinksOpt,
-    RegistryOpt,
-    RequirePinnedOpt,
-    SkipSpecialOpt,
-    SkipSymlinksOpt,
-    SkipUnreadableOpt,
-    TrustOpt,
+    VerifyOptions,
     chain_settings,
     path_policy,
     pinning_required,
     trust_pins,
+    verify_options,
 )
 from aichain_audit.cli.terminal import console, markup, print_json, safe
 from aichain_audit.errors import UsageError, verification_exit_code
 
+if TYPE_CHECKING:
+    from aichain_audit.verify.findings import Verification
+
 _STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim", "error": "magenta"}
+
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="The deployed model: an .onnx path, or an MLflow model URI (runs:/RUN/path, "
+        "models:/NAME/VERSION, models:/MODEL_ID), downloaded to a private folder.",
+        show_default=False,
+    ),
+]
 
 
 @app.command(
@@ -34,15 +41,9 @@ _STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim", 
     "--registry 0x... --trust 0xCI_ACCOUNT --json; "
     "aichain verify models:/churn/3 (lineage found in MLflow)"
 )
+@verify_options
 def verify(
-    model: Annotated[
-        str,
-        typer.Argument(
-            help="The deployed model: an .onnx path, or an MLflow model URI (runs:/RUN/path, "
-            "models:/NAME/VERSION, models:/MODEL_ID), downloaded to a private folder.",
-            show_default=False,
-        ),
-    ],
+    model: ModelArg,
     lineage: Annotated[
         Path | None,
         typer.Option(
@@ -52,50 +53,7 @@ def verify(
             show_default=False,
         ),
     ] = None,
-    mlflow_run: Annotated[
-        str | None,
-        typer.Option(
-            "--mlflow-run",
-            help="MLflow run to check (default: the run the lineage names); its params, "
-            "dataset inputs and logged model are compared with the lineage.",
-            show_default=False,
-        ),
-    ] = None,
-    receipt: Annotated[
-        Path | None,
-        typer.Option(
-            "--receipt",
-            help="Anchor receipt (default: NAME.receipt.json beside NAME.json); only its batch "
-            "path is used, and verified.",
-            show_default=False,
-        ),
-    ] = None,
-    dataset: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--dataset",
-            help="Dataset to re-fingerprint and compare (repeatable).",
-            show_default=False,
-        ),
-    ] = None,
-    chain: Annotated[
-        str | None,
-        typer.Option(
-            "--chain",
-            help="JSON-RPC URL, or 'embedded' (default; env AICHAIN_CHAIN).",
-            show_default=False,
-        ),
-    ] = None,
-    registry: RegistryOpt = None,
-    trust: TrustOpt = None,
-    require_pinned: RequirePinnedOpt = False,
-    confirmations: Annotated[
-        int, typer.Option("--confirmations", help="Read at the latest block less N - 1.", min=1)
-    ] = 1,
-    follow_symlinks: FollowSymlinksOpt = False,
-    skip_symlinks: SkipSymlinksOpt = False,
-    skip_special: SkipSpecialOpt = False,
-    skip_unreadable: SkipUnreadableOpt = False,
+    opts: VerifyOptions = VerifyOptions(),
     as_json: Annotated[
         bool, typer.Option("--json", help="Print aichain.verify/v1 JSON (on every exit code).")
     ] = False,
@@ -104,40 +62,54 @@ def verify(
 
     Exit 0 only when every check passed; 1 when a check failed; 2 when it could not complete.
     """
-    from aichain_audit import api
     from aichain_audit.verify.compose import verification_document
-    from aichain_audit.verify.findings import CheckStatus, Finding
 
-    policy = path_policy(follow_symlinks, skip_symlinks, skip_special, skip_unreadable)
-    settings = chain_settings(chain, registry, None, None, confirmations)
-    if not settings.embedded and settings.registry is None:
-        raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
-    pins = trust_pins(trust)
-    if mlflow_run is not None:
-        from aichain_audit.tracking.client import check_run_id
-
-        check_run_id(mlflow_run)
-    target: Path | str = model if model.startswith(("runs:/", "models:/")) else Path(model)
-    result = api.verify(
-        target, lineage, settings, receipt=receipt, datasets=dataset or [], pins=pins,
-        policy=policy, mlflow_run=mlflow_run,
-    )  # fmt: skip
-    if pinning_required(require_pinned) and result.trust != "pinned":
-        result = result.with_findings([Finding(
-            "ledger.trust", CheckStatus.FAIL, None, "pinned", result.trust,
-            "--require-pinned: the result must rest on anchorers pinned with --trust",
-        )])  # fmt: skip
+    result = run_verification(model, lineage, opts)
     doc = verification_document(result)
     if as_json:
         print_json(doc)
     else:
         _render(doc)
-    code = verification_exit_code([c["status"] for c in doc["checks"]], result.verified)
+    raise typer.Exit(verification_exit(doc))
+
+
+def run_verification(model: str, lineage: Path | None, opts: VerifyOptions) -> Verification:
+    """The verification `verify` and `report --verify` run, from the same options."""
+    from aichain_audit import api
+    from aichain_audit.verify.findings import CheckStatus, Finding
+
+    policy = path_policy(
+        opts.follow_symlinks, opts.skip_symlinks, opts.skip_special, opts.skip_unreadable
+    )
+    settings = chain_settings(opts.chain, opts.registry, None, None, opts.confirmations)
+    if not settings.embedded and settings.registry is None:
+        raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
+    pins = trust_pins(opts.trust)
+    if opts.mlflow_run is not None:
+        from aichain_audit.tracking.client import check_run_id
+
+        check_run_id(opts.mlflow_run)
+    target: Path | str = model if model.startswith(("runs:/", "models:/")) else Path(model)
+    result = api.verify(
+        target, lineage, settings, receipt=opts.receipt, datasets=opts.dataset or [], pins=pins,
+        policy=policy, mlflow_run=opts.mlflow_run,
+    )  # fmt: skip
+    if pinning_required(opts.require_pinned) and result.trust != "pinned":
+        result = result.with_findings([Finding(
+            "ledger.trust", CheckStatus.FAIL, None, "pinned", result.trust,
+            "--require-pinned: the result must rest on anchorers pinned with --trust",
+        )])  # fmt: skip
+    return result
+
+
+def verification_exit(doc: dict[str, Any]) -> int:
+    """A verification's exit code; on 2, the one line on stderr that says why."""
+    code = verification_exit_code([c["status"] for c in doc["checks"]], doc["verified"])
     if code == 2:
         errors = [c for c in doc["checks"] if c["status"] == "error"]
         why = errors[0]["detail"] if errors else "a required check did not run"
         sys.stderr.write(f"aichain: error: verification could not complete: {safe(why)}\n")
-    raise typer.Exit(code)
+    return code
 
 
 def _render(doc: dict[str, Any]) -> None:

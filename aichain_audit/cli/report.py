@@ -1,0 +1,127 @@
+"""`aichain report`: the compliance officer's document, in five formats."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aichain_audit.cli.app import app
+from aichain_audit.cli.options import VerifyOptions, verify_options
+from aichain_audit.cli.terminal import safe
+from aichain_audit.errors import UsageError
+
+# --format, when not given, from the output's name; anything else is HTML.
+_BY_SUFFIX = (
+    (".cdx.json", "cyclonedx"),
+    (".intoto.json", "intoto"),
+    (".intoto.jsonl", "intoto"),
+    (".md", "md"),
+    (".json", "json"),
+    (".html", "html"),
+    (".htm", "html"),
+)
+
+
+def _format_of(output: Path) -> str:
+    name = output.name.lower()
+    return next((fmt for suffix, fmt in _BY_SUFFIX if name.endswith(suffix)), "html")
+
+
+@app.command(
+    epilog="Examples: aichain report lineage.json -o report.html (lineage and receipt only: "
+    "nothing verified); aichain report lineage.json --verify model.onnx --dataset data/ "
+    "-o report.html; aichain verify model.onnx --lineage lineage.json --json > verify.json; "
+    "aichain report lineage.json --findings verify.json --format cyclonedx -o bom.cdx.json"
+)
+@verify_options
+def report(
+    lineage: Annotated[Path, typer.Argument(help="The lineage manifest.", show_default=False)],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write the report here (replaced atomically; - for stdout).",
+            show_default=False,
+        ),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="html, md, json (aichain.report/v1), cyclonedx (1.6 ML-BOM) or intoto "
+            "(Statement v1). Default: from -o's name (.md, .json, .cdx.json, .intoto.json), "
+            "else html.",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--verify",
+            metavar="MODEL",
+            help="Verify MODEL (a path or MLflow model URI) against the lineage first, with "
+            "the options below, exactly as `aichain verify`; exits as verify does, after "
+            "writing the report.",
+            show_default=False,
+        ),
+    ] = None,
+    findings: Annotated[
+        Path | None,
+        typer.Option(
+            "--findings",
+            help="A saved `aichain verify --json` document about this lineage: shown as "
+            "imported, not re-checked.",
+            show_default=False,
+        ),
+    ] = None,
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--artifacts",
+            help="Folder the lineage's file paths are resolved in (default: the lineage's "
+            "folder); their plain SHA-256 is computed, absent files are said to be absent.",
+            show_default=False,
+        ),
+    ] = None,
+    opts: VerifyOptions = VerifyOptions(),
+) -> None:
+    """Render the lineage, its ledger evidence and a verification as a report.
+
+    Without --verify or --findings, nothing is verified, and the report says so first.
+    """
+    from aichain_audit import api
+    from aichain_audit.report import FORMATS
+
+    chosen = fmt if fmt is not None else _format_of(output)
+    if chosen not in FORMATS:
+        raise UsageError(f"--format {chosen!r} is not one of {', '.join(FORMATS)}")
+    if model is not None and findings is not None:
+        raise UsageError("--verify and --findings exclude each other")
+    if model is None and opts != VerifyOptions():
+        raise UsageError("verification options (--dataset, --chain, --trust...) need --verify")
+    document = None
+    if model is not None:
+        from aichain_audit.cli.verify import run_verification
+        from aichain_audit.verify.compose import verification_document
+
+        document = verification_document(run_verification(model, lineage, opts))
+    data = api.report(
+        lineage, fmt=chosen, verification=document, findings=findings, artifacts=artifacts,
+        receipt=opts.receipt,
+    )  # fmt: skip
+    if str(output) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        from aichain_audit.atomicfile import write_atomic
+
+        write_atomic(output, data)
+        sys.stderr.write(f"aichain: wrote {safe(output)} ({chosen})\n")
+    if document is not None:
+        from aichain_audit.cli.verify import verification_exit
+
+        raise typer.Exit(verification_exit(document))

@@ -1,0 +1,605 @@
+"""The evidence builder: reads the lineage, its receipt, the artifacts and a verification,
+and computes the plain SHA-256 digests exports need. The only report module that reads files.
+
+Artifact paths are resolved, as recorded, under the artifacts folder (the lineage's own
+folder unless one is given); a path that escapes it is never read. A file that is absent is
+said to be absent: a report never fails because an artifact is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from aichain_audit import __version__
+from aichain_audit.errors import AichainError, InputError, UsageError
+from aichain_audit.inputfile import open_regular, read_input
+from aichain_audit.lineage import (
+    CONFIG,
+    DATASET,
+    MLFLOW_PARAM,
+    MLFLOW_RUN,
+    MODEL,
+    MODEL_DATA,
+    NAME,
+    PARENT,
+    SKIPPED,
+)
+from aichain_audit.receipt import MAX_RECEIPT_BYTES, parse_receipt, receipt_path
+from aichain_audit.report import explorers
+from aichain_audit.report.evidence import (
+    IMPORTED,
+    NOT_VERIFIED,
+    VERIFIED_NOW,
+    Artifact,
+    Check,
+    Evidence,
+    Ledger,
+    LedgerRecord,
+    LineageNode,
+    Mapping,
+    ModelFacts,
+    Receipt,
+    Verdict,
+)
+from aichain_audit.verify.findings import SCHEMA as VERIFY_SCHEMA
+from aichain_audit.verify.lineage_root import ReadManifest, read_manifest
+
+MAX_FINDINGS_BYTES = 64 << 20
+_CHUNK = 1 << 20
+
+_FORMATS = {
+    ".csv": "CSV",
+    ".tsv": "TSV",
+    ".parquet": "Parquet",
+    ".json": "JSON",
+    ".jsonl": "JSON Lines",
+    ".txt": "text",
+    ".npy": "NumPy array",
+    ".npz": "NumPy archive",
+    ".arrow": "Arrow",
+    ".feather": "Feather",
+    ".png": "PNG image",
+    ".jpg": "JPEG image",
+    ".jpeg": "JPEG image",
+    ".yaml": "YAML",
+    ".yml": "YAML",
+    ".toml": "TOML",
+    ".onnx": "ONNX model",
+}
+
+# Bits per element of each ONNX tensor data type (onnx.TensorProto.DataType); STRING (8) is
+# counted by its bytes.
+_DTYPE_BITS = {
+    1: 32, 2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 10: 16, 11: 64, 12: 32, 13: 64,
+    14: 64, 15: 128, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4, 24: 8, 25: 2,
+    26: 2,
+}  # fmt: skip
+_STRING = 8
+# AttributeProto types: FLOAT 1, INT 2, STRING 3, TENSOR 4, GRAPH 5, TENSORS 9, GRAPHS 10,
+# SPARSE_TENSOR 11, SPARSE_TENSORS 12.
+_ATTR_TENSOR, _ATTR_GRAPH, _ATTR_TENSORS, _ATTR_GRAPHS = 4, 5, 9, 10
+_ATTR_SPARSE, _ATTR_SPARSES = 11, 12
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What a report is built from (the CLI's arguments, as plain objects)."""
+
+    lineage: Path
+    artifacts: Path | None = None  # default: the lineage's folder
+    receipt: Path | None = None  # default: NAME.receipt.json beside NAME.json
+    verification: dict[str, Any] | None = None  # an aichain.verify/v1 document, run now
+    findings: Path | None = None  # a saved aichain.verify/v1 document
+
+
+def build_evidence(inputs: ReportInputs) -> Evidence:
+    """Gathers the evidence of one report; bad input is an `AichainError` (exit 2)."""
+    if inputs.verification is not None and inputs.findings is not None:
+        raise UsageError("--verify and --findings exclude each other")
+    manifest = read_manifest(inputs.lineage)
+    base = inputs.artifacts if inputs.artifacts is not None else inputs.lineage.parent
+    if inputs.artifacts is not None and not inputs.artifacts.is_dir():
+        raise InputError(f"{inputs.artifacts}: --artifacts must be a folder")
+    root = manifest.root.hex()
+    doc = inputs.verification
+    source = VERIFIED_NOW if doc is not None else NOT_VERIFIED
+    if inputs.findings is not None:
+        doc = _read_findings(inputs.findings, manifest)
+        source = IMPORTED
+    artifacts = _artifacts(manifest, base)
+    model = _model_facts(manifest, base, artifacts)
+    receipt = _receipt(inputs, manifest)
+    verdict = _verdict(source, doc, inputs.findings, receipt)
+    stated = manifest.stated_root if isinstance(manifest.stated_root, str) else None
+    names = [str(leaf["value"]) for leaf in manifest.of_kind(NAME)]
+    runs = [str(leaf["run_id"]) for leaf in manifest.of_kind(MLFLOW_RUN)]
+    evidence = Evidence(
+        tool=__version__,
+        generated_at=int(time.time()),
+        lineage_path=str(inputs.lineage),
+        artifacts_folder=str(base),
+        root=root,
+        stated_root=stated,
+        subject=manifest.subject,
+        name=names[0] if names else None,
+        leaves=len(manifest.leaves),
+        parents=tuple(str(leaf["root"]) for leaf in manifest.of_kind(PARENT)),
+        mlflow_run=runs[0] if runs else None,
+        params=tuple(
+            (str(leaf["name"]), str(leaf["value"])) for leaf in manifest.of_kind(MLFLOW_PARAM)
+        ),
+        config_values=tuple(
+            (str(leaf["path"]), str(leaf["pointer"]), _json(leaf["value"]))
+            for leaf in manifest.of_kind(CONFIG)
+        ),
+        skipped=tuple(
+            (str(leaf["path"]), str(leaf["reason"])) for leaf in manifest.of_kind(SKIPPED)
+        ),
+        artifacts=artifacts,
+        model=model,
+        receipt=receipt,
+        verdict=verdict,
+        graph=_graph(manifest, artifacts),
+    )
+    return _with_mappings(evidence)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+# --- a saved verification -------------------------------------------------------------------
+def _read_findings(path: Path, manifest: ReadManifest) -> dict[str, Any]:
+    """An aichain.verify/v1 document about this very lineage, else an InputError."""
+    data = read_input(path, limit=MAX_FINDINGS_BYTES, what="verification document")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != VERIFY_SCHEMA:
+        raise InputError(f"{path}: not an {VERIFY_SCHEMA} document (aichain verify --json)")
+    if not isinstance(doc.get("checks"), list) or not isinstance(doc.get("verified"), bool):
+        raise InputError(f"{path}: an {VERIFY_SCHEMA} document needs 'verified' and 'checks'")
+    if doc.get("root") != manifest.root.hex() or doc.get("subject") != manifest.subject:
+        raise InputError(
+            f"{path}: verifies root {str(doc.get('root'))[:16]}… subject "
+            f"{str(doc.get('subject'))[:24]}…, not this lineage's (root "
+            f"{manifest.root.hex()[:16]}…); refusing to report another lineage's findings"
+        )
+    return doc
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else _json(value)
+
+
+def _checks(doc: dict[str, Any]) -> tuple[Check, ...]:
+    checks = []
+    for c in doc.get("checks", []):
+        if not isinstance(c, dict):
+            raise InputError("a verification check is not a JSON object")
+        checks.append(
+            Check(
+                name=str(c.get("name")),
+                status=str(c.get("status")),
+                artifact=_str_or_none(c.get("artifact")),
+                expected=_str_or_none(c.get("expected")),
+                actual=_str_or_none(c.get("actual")),
+                detail=str(c.get("detail") or ""),
+            )
+        )
+    return tuple(checks)
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def _ledger(doc: dict[str, Any]) -> Ledger | None:
+    raw = doc.get("ledger")
+    if not isinstance(raw, dict) or _int(raw.get("chain_id")) is None:
+        return None
+    chain_id = int(raw["chain_id"])
+    records = []
+    for r in raw.get("records") or []:
+        if not isinstance(r, dict):
+            continue
+        anchorer, tx = str(r.get("anchorer")), _str_or_none(r.get("tx"))
+        records.append(
+            LedgerRecord(
+                anchorer=anchorer,
+                status=str(r.get("status")),
+                block=_int(r.get("block")),
+                time=_int(r.get("time")),
+                tx=tx,
+                revocation_reason=_str_or_none(r.get("revocation_reason")),
+                counted=r.get("counted") is True,
+                tx_url=explorers.tx_url(chain_id, tx),
+                anchorer_url=explorers.address_url(chain_id, anchorer),
+            )
+        )
+    registry = str(raw.get("registry"))
+    return Ledger(
+        chain_id=chain_id,
+        chain_name=explorers.chain_name(chain_id),
+        registry=registry,
+        registry_url=explorers.address_url(chain_id, registry),
+        block_read=_int(raw.get("block_read")) or 0,
+        read_at=_int(raw.get("read_at")),
+        records=tuple(records),
+    )
+
+
+def _verdict(
+    source: str, doc: dict[str, Any] | None, findings: Path | None, receipt: Receipt | None
+) -> Verdict:
+    if doc is None:
+        anchored = (
+            f"its receipt names transaction {receipt.tx} on chain {receipt.chain_id}, as the "
+            "producer states it"
+            if receipt is not None
+            else "no receipt was found beside it"
+        )
+        return Verdict(
+            source=NOT_VERIFIED,
+            verified=None,
+            trust=None,
+            headline=(
+                "The model, the datasets and the ledger record were not checked, and the "
+                f"ledger was not read. This report shows the lineage as it states itself; "
+                f"{anchored}. To verify: aichain report LINEAGE --verify MODEL."
+            ),
+        )
+    checks = _checks(doc)
+    failing = tuple(c for c in checks if c.status in ("fail", "error"))
+    verified = doc.get("verified") is True
+    trust = str(doc.get("trust"))
+    model = doc.get("model") if isinstance(doc.get("model"), dict) else {}
+    given = _str_or_none(model.get("path")) if model else None
+    if verified:
+        headline = f"Every required check passed for {given} (trust {trust})."
+    else:
+        named = "; ".join(f"{c.name} {c.status.upper()}: {c.artifact or '-'}" for c in failing)
+        headline = f"Verification of {given} failed (trust {trust}): " + (
+            named if named else "a required check did not run"
+        )
+    if source == IMPORTED:
+        headline = f"Imported from {findings}, not re-checked. " + headline
+    mlflow = doc.get("mlflow")
+    return Verdict(
+        source=source,
+        verified=verified,
+        trust=trust,
+        headline=headline,
+        model_as_given=given,
+        imported_from=str(findings) if findings is not None else None,
+        failing=failing,
+        ledger=_ledger(doc),
+        mlflow={str(k): str(v) for k, v in mlflow.items()} if isinstance(mlflow, dict) else None,
+        checks=checks,
+    )
+
+
+# --- the receipt, as it states -----------------------------------------------------------
+def _receipt(inputs: ReportInputs, manifest: ReadManifest) -> Receipt | None:
+    where = inputs.receipt if inputs.receipt is not None else receipt_path(inputs.lineage)
+    if inputs.receipt is None and not where.exists():
+        return None
+    data = read_input(where, limit=MAX_RECEIPT_BYTES, what="receipt")
+    pointer = parse_receipt(data, str(where))  # validates; the rest is shown as stated
+    raw = json.loads(data)
+    chain_id = _int(raw.get("chain_id"))
+    batch = None
+    if pointer.batch is not None:
+        b = pointer.batch
+        batch = f"lineage {b.index + 1} of {b.size}, batch root {b.root}"
+    tx = _str_or_none(raw.get("tx"))
+    return Receipt(
+        path=str(where),
+        root=pointer.root,
+        subject=pointer.subject,
+        matches_lineage=pointer.root == manifest.root.hex() and pointer.subject == manifest.subject,
+        chain=_str_or_none(raw.get("chain")),
+        chain_id=chain_id,
+        registry=pointer.registry,
+        anchorer=_str_or_none(raw.get("anchorer")),
+        tx=tx,
+        block=_int(raw.get("block")),
+        block_time=_int(raw.get("block_time")),
+        batch=batch,
+        tx_url=explorers.tx_url(chain_id, tx),
+    )
+
+
+# --- artifacts ----------------------------------------------------------------------------
+def _format(kind: str, path: str) -> str:
+    suffix = PurePosixPath(path).suffix.lower()
+    if kind == MODEL:
+        return "ONNX model"
+    if kind == MODEL_DATA:
+        return "ONNX external data"
+    if kind == CONFIG:
+        return f"{_FORMATS.get(suffix, 'config')} config"
+    return _FORMATS.get(suffix, f"{suffix[1:]} file" if suffix else "file")
+
+
+def plain_sha256(base: Path, recorded: str) -> tuple[str | None, int | None, str]:
+    """(sha256:HEX, size, "") of the file `recorded` names under `base`, or (None, None,
+    why) when it is absent, outside `base`, or not a readable regular file."""
+    from aichain_audit.fingerprint.paths import resolve_inside
+
+    try:
+        target = resolve_inside(base, recorded)
+    except AichainError as exc:
+        return None, None, f"not read: {exc.message}"
+    if not os.path.lexists(target):
+        return None, None, f"absent from {base}"
+    try:
+        fd = open_regular(target, recorded)
+    except AichainError as exc:
+        return None, None, f"not read: {exc.message}"
+    h, size = hashlib.sha256(), 0
+    try:
+        while block := os.read(fd, _CHUNK):
+            h.update(block)
+            size += len(block)
+    except OSError as exc:
+        return None, None, f"not read: {exc.strerror}"
+    finally:
+        os.close(fd)
+    return "sha256:" + h.hexdigest(), size, ""
+
+
+def _artifacts(manifest: ReadManifest, base: Path) -> tuple[Artifact, ...]:
+    found: list[Artifact] = []
+    order = {MODEL: 0, MODEL_DATA: 1, DATASET: 2}
+    files = sorted(
+        manifest.of_kind(MODEL, MODEL_DATA, DATASET),
+        key=lambda leaf: (order[leaf["kind"]], str(leaf["path"]).encode()),
+    )
+    for leaf in files:
+        path, digest, size = str(leaf["path"]), str(leaf["digest"]), int(leaf["size"])
+        sha, now, why = plain_sha256(base, path)
+        if sha is None:
+            matches = "absent" if why.startswith("absent") else "unreadable"
+        elif digest.startswith("sha256:"):
+            matches = "yes" if sha == digest and now == size else "no"
+        else:
+            matches = "not-comparable"
+            why = "the lineage holds a sharded digest; aichain verify compares it"
+        kind = str(leaf["kind"])
+        found.append(
+            Artifact(kind, path, _format(kind, path), digest, size, sha is not None, sha, now,
+                     matches, why)
+        )  # fmt: skip
+    values = Counter(str(leaf["path"]) for leaf in manifest.of_kind(CONFIG))
+    for path in sorted(values, key=str.encode):
+        sha, now, why = plain_sha256(base, path)
+        note = f"the lineage binds its {values[path]} values, not its bytes"
+        found.append(
+            Artifact(CONFIG, path, _format(CONFIG, path), None, None, sha is not None, sha, now,
+                     "not-comparable" if sha else "absent" if why.startswith("absent")
+                     else "unreadable", note if sha else f"{why}; {note}")
+        )  # fmt: skip
+    return tuple(found)
+
+
+# --- the ONNX model -----------------------------------------------------------------------
+def _model_facts(
+    manifest: ReadManifest, base: Path, artifacts: tuple[Artifact, ...]
+) -> ModelFacts | None:
+    models = manifest.of_kind(MODEL)
+    if not models:
+        return None
+    path = str(models[0]["path"])
+    semantic = manifest.of_kind("model-semantic")
+    s = semantic[0] if semantic else {}
+    facts = ModelFacts(
+        path=path,
+        graph=s.get("graph"),
+        weights=s.get("weights"),
+        metadata=s.get("metadata"),
+        tensors_in_lineage=len(manifest.of_kind("tensor")),
+    )
+    artifact = next(a for a in artifacts if a.kind == MODEL)
+    if not artifact.present:
+        return _replace(facts, note=f"the model file is {artifact.note or 'not read'}")
+    if artifact.matches == "no":
+        note = "the model file differs from the lineage; its structure is not shown"
+        return _replace(facts, note=note)
+    try:
+        return _read_model(facts, base, path)
+    except AichainError as exc:
+        return _replace(facts, note=f"the model file could not be read: {exc.message}")
+
+
+def _replace(facts: ModelFacts, **changes: Any) -> ModelFacts:
+    from dataclasses import replace
+
+    return replace(facts, **changes)
+
+
+def _read_model(facts: ModelFacts, base: Path, path: str) -> ModelFacts:
+    """Opsets, operators and tensors, read through the public fingerprint API."""
+    from aichain_audit.fingerprint.onnx_model import MODEL_LIMIT, WEIGHT_ATTRIBUTES, parse_model
+    from aichain_audit.fingerprint.paths import resolve_inside
+    from aichain_audit.inputfile import read_regular
+
+    target = resolve_inside(base, path)
+    model = parse_model(read_regular(target, path, limit=MODEL_LIMIT, what="model"), path)
+    ops: Counter[str] = Counter()
+    tally = {"tensors": 0, "bytes": 0, "nodes": 0}
+
+    def tensor(t: Any) -> None:
+        tally["tensors"] += 1
+        n = 1
+        for d in t.dims:
+            n *= int(d)
+        if t.data_type == _STRING:
+            tally["bytes"] += sum(len(v) for v in t.string_data)
+        else:
+            tally["bytes"] += (n * _DTYPE_BITS.get(int(t.data_type), 0) + 7) // 8
+
+    def graph(g: Any) -> None:
+        for t in g.initializer:
+            tensor(t)
+        for sp in g.sparse_initializer:
+            tensor(sp.values)  # one tensor per sparse initializer
+        nodes(g.node)
+
+    def nodes(node_list: Any) -> None:
+        for n in node_list:
+            tally["nodes"] += 1
+            domain = n.domain if n.domain not in ("", "ai.onnx") else ""
+            ops[f"{domain}.{n.op_type}" if domain else n.op_type] += 1
+            fitted = WEIGHT_ATTRIBUTES.get((domain, n.op_type), frozenset())
+            for a in n.attribute:
+                if a.type == _ATTR_TENSOR:
+                    tensor(a.t)
+                elif a.type == _ATTR_TENSORS:
+                    for t in a.tensors:
+                        tensor(t)
+                elif a.type == _ATTR_SPARSE:
+                    tensor(a.sparse_tensor.values)
+                elif a.type == _ATTR_SPARSES:
+                    for sp in a.sparse_tensors:
+                        tensor(sp.values)
+                elif a.type == _ATTR_GRAPH:
+                    graph(a.g)
+                elif a.type == _ATTR_GRAPHS:
+                    for sub in a.graphs:
+                        graph(sub)
+                elif a.name in fitted:  # a fitted parameter kept in a plain attribute
+                    tally["tensors"] += 1
+                    tally["bytes"] += (
+                        4 * len(a.floats)
+                        + 8 * len(a.ints)
+                        + sum(len(x) for x in a.strings)
+                        + (4 if a.type == 1 else 8 if a.type == 2 else len(a.s))
+                    )
+
+    graph(model.graph)
+    for f in model.functions:
+        nodes(f.node)
+    producer = " ".join(p for p in (model.producer_name, model.producer_version) if p)
+    opsets = tuple(
+        sorted(
+            ((o.domain or "ai.onnx", int(o.version)) for o in model.opset_import),
+            key=lambda o: o[0],
+        )
+    )
+    return _replace(
+        facts,
+        read=True,
+        ir_version=int(model.ir_version),
+        producer=producer,
+        doc_string=str(model.doc_string)[:4000],
+        opsets=opsets,
+        operators=tuple(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+        nodes=tally["nodes"],
+        tensors=tally["tensors"],
+        tensor_bytes=tally["bytes"],
+    )
+
+
+# --- the lineage graph --------------------------------------------------------------------
+def _graph(
+    manifest: ReadManifest, artifacts: tuple[Artifact, ...]
+) -> tuple[tuple[LineageNode, ...], tuple[tuple[str, str], ...]]:
+    """Datasets, configs and parent lineages -> training run -> model."""
+    nodes: list[LineageNode] = []
+    groups: dict[str, list[Artifact]] = {}
+    for a in artifacts:
+        if a.kind == DATASET:
+            top = a.path.split("/", 1)[0] + ("/" if "/" in a.path else "")
+            groups.setdefault(top, []).append(a)
+    for i, (top, files) in enumerate(groups.items()):
+        size = sum(a.lineage_size or 0 for a in files)
+        n = len(files)
+        nodes.append(LineageNode(f"dataset-{i}", "dataset", top,
+                                 f"{n} file{'s' if n != 1 else ''}, {size:,} bytes"))  # fmt: skip
+    configs = [a for a in artifacts if a.kind == CONFIG]
+    for i, a in enumerate(configs):
+        nodes.append(LineageNode(f"config-{i}", "config", a.path, a.note.split("; ")[-1]))
+    for i, leaf in enumerate(manifest.of_kind(PARENT)):
+        nodes.append(LineageNode(f"parent-{i}", "parent", "parent lineage",
+                                 f"root {str(leaf['root'])[:16]}…"))  # fmt: skip
+    runs = [str(leaf["run_id"]) for leaf in manifest.of_kind(MLFLOW_RUN)]
+    params = len(manifest.of_kind(MLFLOW_PARAM))
+    run_detail = (
+        f"MLflow run {runs[0]}, {params} param{'s' if params != 1 else ''}"
+        if runs else "no training run recorded in the lineage"
+    )  # fmt: skip
+    inputs = [n.id for n in nodes]
+    nodes.append(LineageNode("run", "run", "training run", run_detail))
+    model = next((a for a in artifacts if a.kind == MODEL), None)
+    if model is not None:
+        nodes.append(LineageNode("model", "model", model.path, manifest.subject))
+    else:
+        nodes.append(LineageNode("model", "model", "no model", "the lineage has no model"))
+    edges = [(i, "run") for i in inputs] + [("run", "model")]
+    return tuple(nodes), tuple(edges)
+
+
+# --- the regulatory mapping ---------------------------------------------------------------
+def load_clauses() -> list[dict[str, Any]]:
+    """The framework texts (frameworks.toml beside this module)."""
+    text = resources.files("aichain_audit.report").joinpath("frameworks.toml").read_text("utf-8")
+    clauses: list[dict[str, Any]] = tomllib.loads(text)["clause"]
+    return clauses
+
+
+def _with_mappings(e: Evidence) -> Evidence:
+    from dataclasses import replace
+
+    datasets = [a for a in e.artifacts if a.kind == DATASET]
+    configs = [a for a in e.artifacts if a.kind == CONFIG]
+    v = e.verdict
+    ledger = v.ledger
+    facts = {
+        "datasets": f"{len(datasets)} dataset file{'s' if len(datasets) != 1 else ''} "
+        f"({sum(a.lineage_size or 0 for a in datasets):,} bytes) identified by digest",
+        "configs": f"{len(e.config_values)} config values from {len(configs)} file"
+        f"{'s' if len(configs) != 1 else ''}",
+        "params": f"{len(e.params)} MLflow params of run {e.mlflow_run}"
+        if e.mlflow_run else "no MLflow run recorded",
+        "model": f"the model {e.model.path} by file digest and onnx-semantic/v1 fingerprint"
+        if e.model else "no model in the lineage",
+        "parents": f"{len(e.parents)} parent lineage{'s' if len(e.parents) != 1 else ''}"
+        if e.parents else "no parent lineage recorded",
+        "ledger": (
+            f"the ledger record on chain {ledger.chain_id}, registry {ledger.registry}, read at "
+            f"block {ledger.block_read} with trust {v.trust}"
+            if ledger is not None
+            else "the ledger was not read for this report"
+        ),
+        "verification": (
+            "nothing was verified"
+            if v.verified is None
+            else f"verification {'passed' if v.verified else 'FAILED'}"
+            + (" (imported, not re-checked)" if v.source == IMPORTED else "")
+        ),
+    }  # fmt: skip
+    mappings = tuple(
+        Mapping(
+            framework=c["framework"],
+            clause=c["clause"],
+            title=c["title"],
+            shows=c["shows"],
+            cannot_show=c["cannot_show"],
+            here="; ".join(facts[k] for k in c["evidence"]),
+        )
+        for c in load_clauses()
+    )
+    return replace(e, mappings=mappings)

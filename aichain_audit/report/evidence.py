@@ -1,0 +1,198 @@
+"""`Evidence`: everything a report shows, gathered before any renderer runs.
+
+Renderers turn an `Evidence` into bytes and compute nothing: every digest, size, count and
+verdict here was read or computed by `aichain_audit.report.collect`, or taken from a
+verification. This module holds data only; it reads no file and imports nothing from the
+ledger, tracking or fingerprint packages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "aichain.report/v1"
+
+# What the verdict rests on.
+VERIFIED_NOW = "verified-now"  # `report --verify`: the verification ran for this report
+IMPORTED = "imported"  # `report --findings FILE`: a saved aichain.verify/v1 document
+NOT_VERIFIED = "none"  # neither: lineage and receipt only
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file the lineage names, as found now (plain SHA-256 computed by the builder)."""
+
+    kind: str  # model | model-data | dataset | config
+    path: str  # as recorded in the lineage
+    format: str  # "ONNX model", "CSV", "YAML config"...
+    lineage_digest: str | None  # the lineage's digest (None for configs: values are hashed)
+    lineage_size: int | None
+    present: bool
+    sha256: str | None = None  # "sha256:HEX" of the file now, or None when absent/unreadable
+    size: int | None = None  # its size now
+    matches: str = "absent"  # yes | no | not-comparable | absent | unreadable
+    note: str = ""  # why absent or unreadable; for configs, how many values the lineage binds
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The ONNX model's semantic fingerprint (from the lineage) and what its file shows."""
+
+    path: str
+    graph: str | None  # onnx-semantic/v1 digests from the lineage's model-semantic leaf
+    weights: str | None
+    metadata: str | None
+    tensors_in_lineage: int  # tensor leaves
+    read: bool = False  # whether the file was read for the facts below
+    note: str = ""  # why it was not
+    ir_version: int | None = None
+    producer: str = ""
+    doc_string: str = ""
+    opsets: tuple[tuple[str, int], ...] = ()  # (domain, version), "ai.onnx" for the default
+    operators: tuple[tuple[str, int], ...] = ()  # (domain-qualified op type, count)
+    nodes: int = 0
+    tensors: int = 0  # initializers, sparse initializers and Constant values, subgraphs too
+    tensor_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The anchor receipt beside the lineage, as it states: a producer's pointer, not checked."""
+
+    path: str
+    root: str
+    subject: str
+    matches_lineage: bool
+    chain: str | None
+    chain_id: int | None
+    registry: str | None
+    anchorer: str | None
+    tx: str | None
+    block: int | None
+    block_time: int | None
+    batch: str | None  # "lineage I of N, batch root R"
+    tx_url: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    anchorer: str
+    status: str  # trusted | revoked | untrusted
+    block: int | None
+    time: int | None
+    tx: str | None
+    revocation_reason: str | None
+    counted: bool
+    tx_url: str | None = None
+    anchorer_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """The pinned registry as the verification read it, and when."""
+
+    chain_id: int
+    chain_name: str | None  # a well-known chain's name, else None
+    registry: str
+    registry_url: str | None
+    block_read: int
+    read_at: int | None  # Unix seconds, the verifier's clock
+    records: tuple[LedgerRecord, ...]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # pass | fail | warn | skip | error
+    artifact: str | None
+    expected: str | None
+    actual: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the report concludes, and what that conclusion rests on."""
+
+    source: str  # VERIFIED_NOW | IMPORTED | NOT_VERIFIED
+    verified: bool | None  # None when nothing was verified
+    trust: str | None  # pinned | registry | self-attested | none; None when not verified
+    headline: str  # one sentence for the first screen
+    model_as_given: str | None = None  # MODEL, exactly as the auditor gave it
+    imported_from: str | None = None  # --findings FILE
+    failing: tuple[Check, ...] = ()  # failed and errored checks, first-screen material
+    ledger: Ledger | None = None
+    mlflow: dict[str, str] | None = None  # run, tracking server, experiment, status
+    checks: tuple[Check, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One framework clause, what this evidence shows for it, and what it cannot show."""
+
+    framework: str
+    clause: str
+    title: str
+    shows: str
+    cannot_show: str
+    here: str  # what this report holds for it, in one sentence
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    """One node of the lineage graph: datasets and configs -> training run -> model."""
+
+    id: str
+    role: str  # dataset | config | parent | run | model
+    label: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything one report shows. Renderers take it and return bytes."""
+
+    tool: str
+    generated_at: int  # Unix seconds
+    lineage_path: str  # as given
+    artifacts_folder: str  # where artifact paths were resolved
+    root: str  # recomputed from the leaves
+    stated_root: str | None  # what the manifest states (differs only when edited)
+    subject: str
+    name: str | None
+    leaves: int
+    parents: tuple[str, ...]
+    mlflow_run: str | None
+    params: tuple[tuple[str, str], ...]  # MLflow params as recorded
+    config_values: tuple[tuple[str, str, str], ...]  # (file, JSON pointer, JSON value)
+    skipped: tuple[tuple[str, str], ...]  # dataset entries skipped by policy, with the reason
+    artifacts: tuple[Artifact, ...]
+    model: ModelFacts | None
+    receipt: Receipt | None
+    verdict: Verdict
+    graph: tuple[tuple[LineageNode, ...], tuple[tuple[str, str], ...]]  # nodes, edges
+    mappings: tuple[Mapping, ...] = field(default=())
+
+    @property
+    def model_artifact(self) -> Artifact | None:
+        return next((a for a in self.artifacts if a.kind == "model"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `aichain.report/v1` document (docs/report.md)."""
+        doc = asdict(self)
+        nodes, edges = self.graph
+        doc["graph"] = {
+            "nodes": [asdict(n) for n in nodes],
+            "edges": [{"from": a, "to": b} for a, b in edges],
+        }
+        doc["parents"] = list(self.parents)
+        doc["params"] = [{"name": n, "value": v} for n, v in self.params]
+        doc["config_values"] = [
+            {"file": f, "pointer": p, "value": v} for f, p, v in self.config_values
+        ]
+        doc["skipped"] = [{"path": p, "reason": r} for p, r in self.skipped]
+        if self.model is not None:
+            doc["model"]["opsets"] = [{"domain": d, "version": v} for d, v in self.model.opsets]
+            doc["model"]["operators"] = [{"op": o, "count": c} for o, c in self.model.operators]
+        return {"schema": SCHEMA, **doc}

@@ -1,0 +1,70 @@
+"""Markdown: the HTML report's content for a pull request or a wiki (GitHub-flavoured).
+
+Every value is escaped: HTML as entities, Markdown punctuation with backslashes, line breaks
+folded, so a file name or param can open no link, tag, table cell or heading.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aichain_audit.report.evidence import Evidence
+from aichain_audit.report.interface import THREAT_MODEL, TRUST_WORDS, Renderer, size, utc, visible
+
+_PUNCTUATION = frozenset("\\`*_{}[]()#+!|~")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def escape(value: object) -> str:
+    """Untrusted text made inert in Markdown (and in the HTML Markdown may carry)."""
+    if value is None:
+        return ""
+    out = []
+    for ch in visible(" ".join(str(value).splitlines())):
+        if ch in _ENTITIES:
+            out.append(_ENTITIES[ch])
+        elif ch in _PUNCTUATION:
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class Raw(str):
+    """Markdown the template writes itself (never user text): not escaped."""
+
+
+def _environment() -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    def finalize(value: object) -> str:
+        return value if isinstance(value, Raw) else escape(value)
+
+    env = Environment(
+        loader=PackageLoader("aichain_audit.report", "templates"),
+        autoescape=False,
+        undefined=StrictUndefined,
+        finalize=finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(utc=utc, size=size)
+    return env
+
+
+class MarkdownRenderer(Renderer):
+    name = "md"
+    media_type = "text/markdown; charset=utf-8"
+
+    def render(self, evidence: Evidence) -> bytes:
+        text = (
+            _environment()
+            .get_template("report.md.j2")
+            .render(e=evidence, v=evidence.verdict, trust_words=TRUST_WORDS,
+                    threat_model=THREAT_MODEL)
+        )  # fmt: skip
+        return str(text).encode("utf-8")
+
+
+RENDERER = MarkdownRenderer()

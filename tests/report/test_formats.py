@@ -1,0 +1,193 @@
+"""Every format renders the sample with no verification, a passing and a failing one; the
+exports are what their standards say; `--findings` refuses another lineage's document."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aichain_audit import api
+from aichain_audit.report import FORMATS
+from tests.conftest import assert_one_line_error
+from tests.report.conftest import Sample
+
+MODES = ("none", "pass", "fail")
+
+
+def document(sample: Sample, mode: str) -> dict[str, Any] | None:
+    return {"none": None, "pass": sample.passed, "fail": sample.failed}[mode]
+
+
+class _Text(HTMLParser):
+    """The text of an HTML page up to its first <h2>: what the first screen shows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: list[str] = []
+        self.done = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "h2":
+            self.done = True
+
+    def handle_data(self, data: str) -> None:
+        if not self.done:
+            self.first.append(data)
+
+
+def first_screen(html: bytes) -> str:
+    parser = _Text()
+    parser.feed(html.decode())
+    return " ".join(" ".join(parser.first).split())
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_renders_the_sample(sample: Sample, fmt: str, mode: str) -> None:
+    data = api.report(sample.lineage, fmt=fmt, verification=document(sample, mode))
+    assert data
+    text = data.decode("utf-8")
+    root = sample.passed["root"]
+    if fmt in ("json", "cyclonedx", "intoto"):
+        json.loads(text)
+    if fmt == "intoto":
+        assert json.loads(text)["predicate"]["lineage"]["root"] == root
+    else:
+        assert root in text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_verdict_and_trust_come_first(sample: Sample, mode: str) -> None:
+    html = api.report(sample.lineage, fmt="html", verification=document(sample, mode))
+    first = first_screen(html)
+    md = api.report(sample.lineage, fmt="md", verification=document(sample, mode)).decode()
+    md_first = md.split("\n## ", 1)[0]
+    if mode == "none":
+        assert "NOTHING WAS VERIFIED" in first and "ledger was not read" in first
+        assert "NOTHING WAS VERIFIED" in md_first
+    elif mode == "pass":
+        assert "VERIFIED" in first and "NOT VERIFIED" not in first
+        assert "Trust: self-attested" in first and "Ledger read:" in first
+        assert "model.onnx" in first  # MODEL as given
+    else:
+        assert "NOT VERIFIED" in first and "Trust: self-attested" in first
+        assert "tampered/model.onnx" in first and "model.digest" in first
+        assert "NOT VERIFIED" in md_first and "tampered/model.onnx" in md_first
+
+
+def test_json_is_the_documented_schema(sample: Sample) -> None:
+    doc = json.loads(api.report(sample.lineage, fmt="json", verification=sample.failed))
+    assert doc["schema"] == "aichain.report/v1"
+    assert doc["verdict"]["verified"] is False and doc["verdict"]["source"] == "verified-now"
+    assert doc["verdict"]["ledger"]["records"][0]["status"] == "trusted"
+    model = next(a for a in doc["artifacts"] if a["kind"] == "model")
+    assert model["sha256"] == "sha256:" + sha256(sample.work / "model.onnx")
+    assert model["matches"] == "yes"
+    assert doc["model"]["read"] is True and doc["model"]["opsets"]
+    assert {m["clause"] for m in doc["mappings"]} >= {"Annex IV, point 2(d)", "Article 12",
+                                                       "MAP 4.1", "Annex A, A.7.5"}  # fmt: skip
+    assert {n["role"] for n in doc["graph"]["nodes"]} == {"dataset", "config", "run", "model"}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cyclonedx_validates_against_1_6(sample: Sample, mode: str) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    text = api.report(sample.lineage, fmt="cyclonedx", verification=document(sample, mode))
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text.decode()) is None
+    bom = json.loads(text)
+    assert bom["specVersion"] == "1.6"
+    model = bom["metadata"]["component"]
+    assert model["type"] == "machine-learning-model" and "modelCard" in model
+    assert model["hashes"] == [{"alg": "SHA-256", "content": sha256(sample.work / "model.onnx")}]
+    data = [c for c in bom["components"] if c["type"] == "data"]
+    assert {c["name"] for c in data} == {"data/train.csv", "data/test.csv", "train.yaml"}
+    for c in data:
+        assert c["hashes"][0]["content"] == sha256(sample.work / c["name"])
+    props = {p["name"]: p["value"] for p in bom["metadata"]["properties"]}
+    assert props["aichain:lineage:root"] == sample.passed["root"]
+    assert props["aichain:anchor:tx"].startswith("0x")
+
+
+def test_intoto_subject_is_the_model_file(sample: Sample) -> None:
+    statement = json.loads(api.report(sample.lineage, fmt="intoto", verification=sample.passed))
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://aichain-audit.dev/lineage/v1"
+    [subject] = statement["subject"]
+    assert subject == {"name": "model.onnx",
+                       "digest": {"sha256": sha256(sample.work / "model.onnx")}}  # fmt: skip
+    predicate = statement["predicate"]
+    assert predicate["lineage"]["root"] == sample.passed["root"]
+    assert predicate["anchor"]["tx"].startswith("0x")
+    assert predicate["verification"]["verified"] is True
+
+
+def test_report_verify_exits_like_verify_and_still_writes(sample: Sample, tmp_path: Path) -> None:
+    out = tmp_path / "failed.html"
+    proc = sample.run("report", sample.lineage, "--verify", "tampered/model.onnx",
+                      "--dataset", "data", "-o", out)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    first = first_screen(out.read_bytes())
+    assert "NOT VERIFIED" in first and "tampered/model.onnx" in first
+    out = tmp_path / "passed.md"
+    proc = sample.run("report", sample.lineage, "--verify", "model.onnx", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "**VERIFIED.**" in out.read_text()
+
+
+def test_findings_are_imported_not_rechecked(sample: Sample, tmp_path: Path) -> None:
+    saved = tmp_path / "verify.json"
+    saved.write_text(json.dumps(sample.failed))
+    out = tmp_path / "r.html"
+    proc = sample.run("report", sample.lineage, "--findings", saved, "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    first = first_screen(out.read_bytes())
+    assert f"Imported from {saved}, not re-checked" in first
+
+
+def test_findings_of_another_lineage_are_refused(sample: Sample, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "c.yaml").write_text("lr: 0.5\n")
+    made = sample.run("fingerprint", "--config", other / "c.yaml", "-o", other / "other.json")
+    assert made.returncode == 0, made.stderr
+    saved = tmp_path / "verify.json"
+    saved.write_text(json.dumps(sample.passed))
+    out = tmp_path / "r.html"
+    proc = sample.run("report", other / "other.json", "--findings", saved, "-o", out)
+    assert "not this lineage" in assert_one_line_error(proc, 2)
+    assert not out.exists()
+
+
+def test_absent_artifacts_are_said_to_be_absent(sample: Sample, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    doc = json.loads(api.report(sample.lineage, fmt="json", artifacts=empty))
+    assert {a["matches"] for a in doc["artifacts"]} == {"absent"}
+    assert all(a["sha256"] is None and "absent" in a["note"] for a in doc["artifacts"])
+    html = api.report(sample.lineage, fmt="html", artifacts=empty).decode()
+    assert "absent from" in html
+    proc = sample.run("report", sample.lineage, "--artifacts", empty, "--format", "intoto",
+                      "-o", tmp_path / "s.json")  # fmt: skip
+    assert "model.onnx is absent" in assert_one_line_error(proc, 2)
+
+
+def test_bad_input_is_one_line_exit_2(sample: Sample, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    proc = sample.run("report", tmp_path / "missing.json", "-o", out)
+    assert_one_line_error(proc, 2)
+    proc = sample.run("report", sample.lineage, "--format", "pdf", "-o", out)
+    assert_one_line_error(proc, 2)
+    proc = sample.run("report", sample.lineage, "--dataset", "data", "-o", out)
+    assert "need --verify" in assert_one_line_error(proc, 2)
+    assert not out.exists()
