@@ -355,11 +355,21 @@ def test_malformed_mlflow_run_ids_are_usage_errors(tmp_path: Path, run_id: str) 
     assert "--mlflow-run" in line
 
 
-def test_an_mlflow_run_id_as_mlflow_writes_it_is_accepted(tmp_path: Path) -> None:
+def test_an_mlflow_run_id_as_mlflow_writes_it_passes_validation_and_reaches_mlflow(
+    tmp_path: Path,
+) -> None:
+    """The id is accepted; the run is then read from MLflow (here a store that does not exist,
+    which is refused rather than created). Reading real runs: tests/tracking."""
     cfg = tmp_path / "c.json"
     cfg.write_text('{"a": 1}')
-    proc = run("fingerprint", "--config", cfg, "--mlflow-run", "0123456789abcdef0123456789abcdef")
-    assert proc.returncode == 0, proc.stderr
+    store = tmp_path / "none" / "mlflow.db"
+    proc = run(
+        "fingerprint", "--config", cfg, "--mlflow-run", "0123456789abcdef0123456789abcdef",
+        "-o", tmp_path / "l.json", env={"MLFLOW_TRACKING_URI": f"sqlite:///{store}"},
+    )  # fmt: skip
+    line = assert_one_line_error(proc)
+    assert "--mlflow-run" not in line and f"no MLflow store at {store}" in line
+    assert not store.exists() and not (tmp_path / "l.json").exists()
 
 
 def test_folders_without_files_are_nothing_to_fingerprint(tmp_path: Path) -> None:
