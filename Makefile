@@ -8,7 +8,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 
 NODE_STAMP := contracts/node_modules/.installed
 
-.PHONY: demo test lint bench clean contracts check-readme readme
+.PHONY: demo test lint bench bench-quick clean contracts check-readme readme
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -112,8 +112,13 @@ check-readme: $(STAMP)
 readme: $(STAMP)
 	$(PY) samples/readme.py --write
 
+# The reference run (about 5 minutes); `make bench ARGS=--quick` or `make bench-quick` (under
+# 3 minutes, smaller inputs, every target) after each change.
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(ARGS)
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/run.py --quick $(ARGS)
 
 clean:
 	rm -rf $(VENV) samples/build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -10,8 +10,10 @@ Unicode (lone surrogates), and non-string object keys.
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 MAX_SAFE_INTEGER = 2**53 - 1  # ECMAScript Number.MAX_SAFE_INTEGER
@@ -132,8 +134,57 @@ def _encode(value: JsonValue, out: list[str]) -> None:
         raise ValueError(f"{type(value).__name__} value {value!r} has no canonical JSON form")
 
 
+# For a flat object (a leaf) with ASCII member names and only strings, safe integers, booleans,
+# null and empty arrays or objects as values, the C JSON encoder writes exactly the RFC 8785
+# bytes: members sorted by name (code point order is UTF-16 order for ASCII), no white space,
+# the same escapes (\" \\ \b \f \n \r \t, other controls as lowercase \u00xx, nothing else
+# escaped) and integers in decimal. Floats are left to `format_number` (Python's repr differs
+# from ECMAScript's), and a lone surrogate makes the UTF-8 encoding fail, so the full encoder
+# below refuses it with its own message.
+def _make_flat_encoder() -> Callable[[dict[str, Any]], str]:
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    c_encode_string = getattr(json.encoder, "c_encode_basestring", None)
+    if c_make_encoder is None or c_encode_string is None:  # pragma: no cover - no C accelerator
+        return json.JSONEncoder(
+            ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+        ).encode
+    # What JSONEncoder.encode builds on every call, built once (that setup was half the cost):
+    # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan.
+    encoder = c_make_encoder(None, None, c_encode_string, None, ":", ",", True, False, False)
+
+    def encode(value: dict[str, Any]) -> str:
+        return "".join(encoder(value, 0))
+
+    return encode
+
+
+_flat_encode = _make_flat_encoder()
+
+
+def _is_flat(value: dict[Any, Any]) -> bool:
+    for key, item in value.items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                continue
+            return False
+        if (kind is dict or kind is list) and not item:
+            continue
+        return False
+    return True
+
+
 def canonical_json(value: JsonValue) -> bytes:
     """The RFC 8785 encoding of `value`, as UTF-8 bytes."""
+    if type(value) is dict and _is_flat(value):
+        try:
+            return _flat_encode(value).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: refused below, with the value named
+            pass
     out: list[str] = []
     _encode(value, out)
     return "".join(out).encode("utf-8")

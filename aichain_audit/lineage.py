@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import json.encoder
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,14 +137,34 @@ def subject_leaf(subject: str, leaves: int) -> Leaf:
 
 
 # --- validation ----------------------------------------------------------------------
-def _str(leaf: Leaf, key: str, where: str, pattern: re.Pattern[str] | None = None) -> str:
+class _LeafName:
+    """`leaf ITEM`, for error messages: formatted only when an error is raised."""
+
+    __slots__ = ("kind", "leaf")
+
+    def __init__(self, leaf: Leaf, kind: str = "") -> None:
+        self.leaf = leaf
+        self.kind = kind
+
+    def __str__(self) -> str:
+        try:
+            name = f"leaf {item_of(self.leaf)}"
+        except (KeyError, TypeError):  # a leaf too malformed to name
+            name = "leaf ?"
+        return f"{name} ({self.kind})" if self.kind else name
+
+
+Where = str | _LeafName  # where a leaf is, in error messages
+
+
+def _str(leaf: Leaf, key: str, where: Where, pattern: re.Pattern[str] | None = None) -> str:
     v = leaf.get(key)
     if not isinstance(v, str) or (pattern is not None and not pattern.match(v)):
         raise ManifestError(f"{where}: field {key!r} is missing or malformed")
     return v
 
 
-def _path(leaf: Leaf, where: str, key: str = "path") -> str:
+def _path(leaf: Leaf, where: Where, key: str = "path") -> str:
     p = _str(leaf, key, where)
     try:
         check_relative(p)
@@ -171,7 +192,7 @@ def item_conflict(path: str) -> str | None:
     )
 
 
-def _size(leaf: Leaf, where: str) -> None:
+def _size(leaf: Leaf, where: Where) -> None:
     v = leaf.get("size")
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_SAFE_INTEGER:
         raise ManifestError(f"{where}: field 'size' is missing or malformed")
@@ -193,18 +214,22 @@ _FIELDS: dict[str, set[str]] = {
 }
 
 
-def validate_leaf(leaf: Any, where: str) -> Leaf:
+_ALLOWED: dict[str, set[str]] = {
+    kind: fields | ({"link"} if kind == DATASET else set()) for kind, fields in _FIELDS.items()
+}
+
+
+def validate_leaf(leaf: Any, where: Where) -> Leaf:
     """Checks one leaf against its kind's schema; returns it unchanged."""
     if not isinstance(leaf, dict):
         raise ManifestError(f"{where}: a leaf must be a JSON object")
     kind = leaf.get("kind")
     if kind not in _FIELDS:
         raise ManifestError(f"{where}: unknown leaf kind {kind!r}")
-    allowed = _FIELDS[kind] | ({"link"} if kind == DATASET else set())
     keys = set(leaf)
-    if not (_FIELDS[kind] <= keys <= allowed):
+    if not (_FIELDS[kind] <= keys <= _ALLOWED[kind]):
         raise ManifestError(f"{where}: a {kind} leaf has fields {sorted(keys)}")
-    where = f"{where} ({kind})"
+    where = _LeafName(leaf, kind) if isinstance(where, _LeafName) else f"{where} ({kind})"
     if kind in PATH_KINDS:
         conflict = item_conflict(_path(leaf, where))
         if conflict is not None:
@@ -259,7 +284,7 @@ def validate_leaf(leaf: Any, where: str) -> Leaf:
     return leaf
 
 
-def encode_leaf(leaf: Leaf, where: str) -> bytes:
+def encode_leaf(leaf: Leaf, where: Where) -> bytes:
     """The leaf's bytes (RFC 8785); a value JCS cannot encode is a ManifestError naming it."""
     try:
         return canonical_json(leaf)
@@ -311,10 +336,10 @@ class LineageManifest:
         """Canonicalises leaves (adding the subject leaf) and computes the root."""
         body = [leaf for leaf in leaves if leaf["kind"] != SUBJECT]
         for leaf in body:
-            validate_leaf(leaf, f"leaf {item_of(leaf) if 'kind' in leaf else '?'}")
+            validate_leaf(leaf, _LeafName(leaf))
         subject = derive_subject(body)
         pairs = [
-            (encode_leaf(leaf, f"leaf {item_of(leaf)}"), leaf)
+            (encode_leaf(leaf, _LeafName(leaf)), leaf)
             for leaf in [*body, subject_leaf(subject, len(body) + 1)]
         ]
         pairs.sort(key=lambda p: p[0])
@@ -369,6 +394,13 @@ class LineageManifest:
         return self.of_kind(CONFIG)
 
     def to_json(self) -> bytes:
+        """The manifest file: indented for people; what is hashed is each leaf's JCS form.
+
+        The bytes are exactly `json.dumps(doc, indent=1, ensure_ascii=False)` and a newline,
+        written faster: with `indent` the json module falls back to its pure-Python encoder
+        (about 0.5 s for 20,000 leaves), so each leaf, an object of scalars and empty
+        containers, is written by the C encoder with the indentation as its separators.
+        """
         doc = {
             "schema": SCHEMA,
             "root": self.root_hex,
@@ -376,7 +408,9 @@ class LineageManifest:
             "leaves": list(self.leaves),
             "generator": {"tool": "aichain-audit", "version": __version__},
         }
-        # Indented for people; the canonical bytes that are hashed are each leaf's JCS form.
+        fast = _indented_manifest(doc)
+        if fast is not None:
+            return fast
         return (json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
     @classmethod
@@ -420,6 +454,53 @@ class LineageManifest:
                     )
                 return i
         raise ManifestError(f"no leaf named {item!r} in this lineage")
+
+
+# A leaf member written on its own line at depth 3 of `json.dumps(..., indent=1)`.
+def _leaf_member_encoder() -> Callable[[Any], str]:
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    c_encode_string = getattr(json.encoder, "c_encode_basestring", None)
+    if c_make_encoder is None or c_encode_string is None:  # pragma: no cover - no C accelerator
+        return json.JSONEncoder(
+            ensure_ascii=False, allow_nan=False, separators=(",\n   ", ": ")
+        ).encode
+    # Built once: JSONEncoder.encode builds it on every call, which costs as much as encoding.
+    # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan.
+    encoder = c_make_encoder(None, None, c_encode_string, None, ": ", ",\n   ", False, False, False)
+
+    def encode(value: Any) -> str:
+        return "".join(encoder(value, 0))
+
+    return encode
+
+
+_LEAF_MEMBER = _leaf_member_encoder()
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _indented_manifest(doc: dict[str, Any]) -> bytes | None:
+    """`json.dumps(doc, indent=1, ensure_ascii=False) + "\\n"` for a manifest whose leaves hold
+    only scalars and empty containers (all valid leaves), else None."""
+    leaves = doc["leaves"]
+    if not leaves:
+        return None
+    parts = ["{\n"]
+    for key in ("schema", "root", "subject"):
+        parts.append(f" {_LEAF_MEMBER(key)}: {_LEAF_MEMBER(doc[key])},\n")
+    parts.append(' "leaves": [\n')
+    last = len(leaves) - 1
+    for i, leaf in enumerate(leaves):
+        if not leaf or not all(
+            isinstance(v, _SCALARS) or (type(v) in (dict, list) and not v) for v in leaf.values()
+        ):
+            return None
+        text = _LEAF_MEMBER(leaf)  # {"kind": "dataset",\n   "path": ...}
+        parts.append("  {\n   " + text[1:-1] + ("\n  }\n" if i == last else "\n  },\n"))
+    parts.append(" ],\n")
+    gen = doc["generator"]
+    members = ",\n".join(f"  {_LEAF_MEMBER(k)}: {_LEAF_MEMBER(v)}" for k, v in gen.items())
+    parts.append(f' "generator": {{\n{members}\n }}\n}}\n')
+    return "".join(parts).encode()
 
 
 def read_leaves(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Annotated, NoReturn
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, get_args, get_origin
 
 import typer
 
@@ -28,6 +29,97 @@ app = typer.Typer(
     epilog="Example: aichain fingerprint --model model.onnx --dataset data/ --config train.yaml "
     "-o lineage.json",
 )
+
+
+def _install_light_coercion() -> None:
+    """Coerces plain `str`, `Path` and `bool` parameters (and their lists) without pydantic.
+
+    typer 0.29-0.30 coerces every parameter of the invoked command through a pydantic
+    `TypeAdapter`; importing pydantic and building the adapters cost about 0.1 s, a third of
+    a small fingerprint's whole run (PRODUCT.md P1, P8). Every value given on a command line is
+    a `str`, and for these annotations typer's adapters only wrap `Path(value)` and its own
+    `coerce_cli_path`, which this calls too. Anything else (numbers, choices, parsers, files,
+    a value that is not a `str`) still goes to typer's own coercion, built on first use. When
+    typer's internals are not the expected ones, nothing is changed: slower, never different.
+    """
+    try:
+        from pathlib import Path
+
+        from typer import core
+        from typer._coercion import RuntimeParam, TypeDescriptor
+        from typer._param_types import coerce_cli_path
+    except ImportError:  # pragma: no cover - another typer release
+        return
+    found = getattr(core, "build_runtime_param", None)
+    if found is None or getattr(found, "_aichain_light", False):
+        return
+    full_build: Callable[[TypeDescriptor], Any] = found
+
+    class LightParam(RuntimeParam):
+        """Fast coercion of `str` values; typer's own for everything else."""
+
+        _descriptor: TypeDescriptor
+        _item: type
+        _many: bool
+        _full: Any
+
+        def __init__(self, descriptor: TypeDescriptor, item: type, many: bool) -> None:
+            super().__init__(descriptor.parameter_info, descriptor.annotation)
+            object.__setattr__(self, "_descriptor", descriptor)
+            object.__setattr__(self, "_item", item)
+            object.__setattr__(self, "_many", many)
+            object.__setattr__(self, "_full", None)
+
+        def _one(self, value: Any, param: Any, ctx: Any) -> Any:
+            if self._item is str:
+                return value
+            if self._item is bool:
+                raise _NotLight
+            return coerce_cli_path(
+                Path(value), self.parameter_info, path_type=Path, param=param, ctx=ctx
+            )
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            try:
+                if self._many and isinstance(value, (list, tuple)):
+                    if all(type(v) is str for v in value):
+                        return [self._one(v, param, ctx) for v in value]
+                elif not self._many and type(value) is str:
+                    return self._one(value, param, ctx)
+                elif self._item is bool and type(value) is bool:
+                    return value
+            except _NotLight:
+                pass
+            full = self._full
+            if full is None:
+                full = full_build(self._descriptor)
+                object.__setattr__(self, "_full", full)
+            return full._coerce_value(value, param, ctx)
+
+    def build(descriptor: TypeDescriptor) -> Any:
+        annotation: Any = descriptor.annotation
+        info = descriptor.parameter_info
+        many = get_origin(annotation) is list
+        item = get_args(annotation)[0] if many else annotation
+        plain = (
+            descriptor.file_annotation is None
+            and info.parser is None
+            and info.path_type is None
+            and not info.allow_dash
+            and item in (str, Path, bool)
+            and not (many and item is bool)
+        )
+        return LightParam(descriptor, item, many) if plain else full_build(descriptor)
+
+    build._aichain_light = True  # type: ignore[attr-defined]
+    core.build_runtime_param = build  # type: ignore[attr-defined]
+
+
+class _NotLight(Exception):
+    """A value the light coercion leaves to typer's own."""
+
+
+_install_light_coercion()
 
 
 def _version(value: bool) -> None:

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from aichain_audit import merkle
 from aichain_audit.errors import InputError, PathPolicyError
@@ -68,6 +69,12 @@ def _open(path: str, shown: str, follow: bool) -> int:
     guards only the last component, so a parent folder swapped for a link after listing is
     caught by comparing the path the kernel reports for the descriptor with `path`.
     """
+    fd = _open_raw(path, shown, follow)
+    fd, _ = _open_sized(fd, path, shown)
+    return fd
+
+
+def _open_raw(path: str, shown: str, follow: bool) -> int:
     flags = _OPEN_FLAGS & ~getattr(os, "O_NOFOLLOW", 0) if follow else _OPEN_FLAGS
     try:
         fd = os.open(path, flags)
@@ -77,6 +84,11 @@ def _open(path: str, shown: str, follow: bool) -> int:
         if exc.errno == getattr(os, "ELOOP", -1) or os.path.islink(path):
             raise PathPolicyError(f"{shown} became a symbolic link while being read") from exc
         raise Unreadable(f"{shown}: cannot open ({exc.strerror})") from exc
+    return fd
+
+
+def _open_sized(fd: int, path: str, shown: str) -> tuple[int, int]:
+    """Checks an open descriptor (a regular file, at `path`); returns it with its size."""
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
@@ -86,7 +98,7 @@ def _open(path: str, shown: str, follow: bool) -> int:
         raise PathPolicyError(
             f"{shown}: a folder on its path was replaced by a symbolic link while being read"
         )
-    return fd
+    return fd, st.st_size
 
 
 def _opened_path(fd: int, expected: str) -> str:
@@ -98,19 +110,24 @@ def _opened_path(fd: int, expected: str) -> str:
 
 
 def _read_small(path: str, shown: str, follow: bool) -> FileDigest:
-    fd = _open(path, shown, follow)
+    fd, expected = _open_sized(_open_raw(path, shown, follow), path, shown)
     try:
         h = hashlib.sha256()
         size = 0
+        # Ask for one byte more than fstat reports: a file that has not changed is read by one
+        # call sized to it (a 4 MiB request for a 4 KiB file costs an allocation that
+        # dominates), and the loop goes on only when the file grew.
+        want = min(expected + 1, _CHUNK)
         while True:
             try:
-                block = os.read(fd, _CHUNK)
+                block = os.read(fd, want)
             except OSError as exc:
                 raise Unreadable(f"{shown}: read failed ({exc.strerror})") from exc
             if not block:
                 break
             h.update(block)
             size += len(block)
+            want = min(expected + 1 - size, _CHUNK) if size <= expected else _CHUNK
     finally:
         os.close(fd)
     if size > SHARD_SIZE:
@@ -209,12 +226,18 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def _hash_chunk(items: list[tuple[str, str, bool]]) -> list[tuple[str, str, int]]:
+# The jobs of the running `_hash_small_in_processes`, set before its workers fork so that they
+# inherit them: sending 20,000 paths to the workers and back cost more than hashing them.
+_forked_jobs: Sequence[HashJob] = ()
+
+
+def _hash_chunk(indices: list[int]) -> list[tuple[str, str, int]]:
     """Runs in a worker process: ("ok", digest, size) or (error class, message, 0) per file."""
     out: list[tuple[str, str, int]] = []
-    for path, shown, follow in items:
+    for i in indices:
+        job = _forked_jobs[i]
         try:
-            d = _read_small(path, shown, follow)
+            d = _read_small(job.path, job.shown, job.follow)
             out.append(("ok", d.digest, d.size))
         except InputError as exc:
             out.append((type(exc).__name__, exc.message, 0))
@@ -231,21 +254,25 @@ def _hash_small_in_processes(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    global _forked_jobs
     errors = {cls.__name__: cls for cls in (InputError, Unreadable, PathPolicyError)}
     count = max(workers * 8, len(indices) // 2048)
     step = -(-len(indices) // count)
     chunks = [indices[k : k + step] for k in range(0, len(indices), step)]
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [
-            pool.submit(_hash_chunk, [(jobs[i].path, jobs[i].shown, jobs[i].follow) for i in chunk])
-            for chunk in chunks
-        ]
-        for chunk, future in zip(chunks, futures, strict=True):
-            for i, (kind, value, size) in zip(chunk, future.result(), strict=True):
-                results[i] = FileDigest(value, size) if kind == "ok" else errors[kind](value)
-            if progress:
-                progress(sum(jobs[i].size for i in chunk))
+    _forked_jobs = jobs
+    try:
+        # With "fork", the pool starts its workers at the first submit, after `_forked_jobs`
+        # is set; only chunks of indices travel to them.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_hash_chunk, chunk) for chunk in chunks]
+            for chunk, future in zip(chunks, futures, strict=True):
+                for i, (kind, value, size) in zip(chunk, future.result(), strict=True):
+                    results[i] = FileDigest(value, size) if kind == "ok" else errors[kind](value)
+                if progress:
+                    progress(sum(jobs[i].size for i in chunk))
+    finally:
+        _forked_jobs = ()
 
 
 def _digest_large(
@@ -326,3 +353,98 @@ def digest_bytes(data: bytes, *, workers: int | None = None) -> str:
     with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
         leaves = list(pool.map(shard, offsets))
     return f"{SHARDED}:{merkle.root(leaves).hex()}"
+
+
+@dataclass(eq=False, slots=True)
+class Segment:
+    """`count` bytes of a file from `offset` on, fed in order to `hasher` by `digest_fd`."""
+
+    offset: int
+    count: int
+    hasher: Any
+
+
+def digest_fd(fd: int, size: int, shown: str, segments: Sequence[Segment] = ()) -> FileDigest:
+    """The digest of the first `size` bytes of an open file, and every segment's bytes fed to
+    its hasher, from ONE read of the file, on two threads.
+
+    This thread reads the file block by block (each block once, into a reused buffer) and
+    feeds the segments that cover it; a second thread hashes the same block into the file
+    digest (a plain SHA-256, or the shard leaf hashes) and hands the buffer back. hashlib
+    releases the GIL, so the two SHA-256 streams run side by side on two cores; the
+    digests are exactly those of `digest_files` and of hashing each segment on its own.
+    A file that ends early is an `InputError`, and so is one whose size changes meanwhile.
+    """
+    import queue
+
+    plain = size <= SHARD_SIZE
+    pending = sorted((s for s in segments if s.count > 0), key=lambda s: s.offset)
+    for s in pending:
+        if s.offset < 0 or s.offset + s.count > size:
+            raise ValueError(f"segment at {s.offset} (+{s.count}) lies outside {size} bytes")
+    free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+    full: queue.SimpleQueue[tuple[memoryview, int, int] | None] = queue.SimpleQueue()
+    for _ in range(4):
+        free.put(memoryview(bytearray(_CHUNK)))
+    leaves: list[bytes] = []
+    whole = hashlib.sha256()
+    failed: list[BaseException] = []
+
+    def file_digest_side() -> None:
+        shard = whole
+        while (item := full.get()) is not None:
+            buf, pos, n = item
+            try:
+                if plain:
+                    whole.update(buf[:n])
+                else:
+                    if pos % SHARD_SIZE == 0:
+                        shard = hashlib.sha256(b"\x00")  # leaf hash of a shard (SPEC 3)
+                    shard.update(buf[:n])
+                    if (pos + n) % SHARD_SIZE == 0 or pos + n == size:
+                        leaves.append(shard.digest())
+            except BaseException as exc:  # pragma: no cover - reported by the reading side
+                failed.append(exc)
+            free.put(buf)
+
+    worker = threading.Thread(target=file_digest_side, name="aichain-hash-file", daemon=True)
+    worker.start()
+    try:
+        active: list[Segment] = []
+        nxt = 0
+        pos = 0
+        while pos < size:
+            if failed:  # pragma: no cover - hashlib does not fail
+                raise failed[0]
+            buf = free.get()
+            want = min(_CHUNK, size - pos)
+            n = 0
+            while n < want:  # whole blocks keep every block inside one shard
+                try:
+                    got = os.preadv(fd, [buf[n:want]], pos + n)
+                except OSError as exc:
+                    raise Unreadable(f"{shown}: read failed ({exc.strerror})") from exc
+                if got == 0:
+                    raise InputError(f"{shown} shrank while being hashed")
+                n += got
+            end = pos + n
+            while nxt < len(pending) and pending[nxt].offset < end:
+                active.append(pending[nxt])
+                nxt += 1
+            for s in active:
+                a, b = max(s.offset, pos), min(s.offset + s.count, end)
+                if a < b:
+                    s.hasher.update(buf[a - pos : b - pos])
+            active = [s for s in active if s.offset + s.count > end]
+            full.put((buf, pos, n))
+            pos = end
+    finally:
+        full.put(None)
+        worker.join()
+    if failed:  # pragma: no cover
+        raise failed[0]
+    if os.fstat(fd).st_size != size:
+        raise InputError(f"{shown} changed size while being hashed")
+    if plain:
+        return FileDigest(f"{PLAIN}:{whole.hexdigest()}", size)
+    return FileDigest(f"{SHARDED}:{merkle.root(leaves).hex()}", size)

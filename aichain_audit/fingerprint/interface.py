@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from aichain_audit.errors import InputError
-from aichain_audit.fingerprint.config import flatten, load_config
 from aichain_audit.fingerprint.hashing import FileDigest, HashJob, Unreadable, digest_files
 from aichain_audit.fingerprint.paths import ListedFile, PathPolicy, argument_name, list_argument
 from aichain_audit.lineage import (
@@ -130,6 +129,9 @@ class ConfigFingerprinter(Fingerprinter):
     """JSON, YAML and TOML configs: one `config` leaf per value (SPEC section 7)."""
 
     def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted:
+        # Imported here: a run without configs need not load the parsers (start-up, P8).
+        from aichain_audit.fingerprint.config import flatten, load_config
+
         leaves: list[Leaf] = []
         for path in paths:
             name = argument_name(path)

@@ -30,7 +30,12 @@ from typing import Any
 
 from aichain_audit.canonical import canonical_json
 from aichain_audit.errors import InputError, ModelError
-from aichain_audit.fingerprint.hashing import FileDigest, HashJob, digest_bytes, digest_files
+from aichain_audit.fingerprint.hashing import (
+    FileDigest,
+    Segment,
+    digest_bytes,
+    digest_fd,
+)
 from aichain_audit.fingerprint.paths import argument_name, resolve_inside
 from aichain_audit.inputfile import open_regular, read_regular
 
@@ -321,12 +326,29 @@ def _framed(header: Any, *payload: bytes) -> hashlib._Hash:
     return out
 
 
+_OTHER_FIELDS: dict[str, list[tuple[str, bool]]] = {}  # per message: (field, repeated) not known
+
+
+def _unknown_fields(msg: Any) -> list[tuple[str, bool]]:
+    name = type(msg).__name__
+    fields = _OTHER_FIELDS.get(name)
+    if fields is None:
+        known = _KNOWN[name]
+        fields = _OTHER_FIELDS[name] = [
+            (fd.name, _repeated(fd))
+            for fd in sorted(msg.DESCRIPTOR.fields, key=lambda fd: fd.number)
+            if fd.name not in known
+        ]
+    return fields
+
+
 def _check_fields(msg: Any, where: str) -> None:
-    known = _KNOWN[type(msg).__name__]
-    for fd, _ in msg.ListFields():
-        if fd.name not in known:
+    # The set fields (protobuf ListFields) that the walk does not know, found without
+    # ListFields: it hands back every set value, and a tensor's raw_data is copied each time.
+    for field, repeated in _unknown_fields(msg):
+        if len(getattr(msg, field)) if repeated else msg.HasField(field):
             raise ModelError(
-                f"{where}: uses the ONNX field {type(msg).__name__}.{fd.name}, "
+                f"{where}: uses the ONNX field {type(msg).__name__}.{field}, "
                 f"which {SCHEME} does not cover"
             )
 
@@ -438,17 +460,71 @@ def _value_number(vid: str) -> int:
     return int(vid.rsplit("v", 1)[1])
 
 
+class _ExternalFile:
+    """An external data file, opened once: its tensors are hashed with its digest."""
+
+    def __init__(self, fd: int, path: Path, shown: str) -> None:
+        self.fd = fd
+        self.path = path
+        self.shown = shown
+        self.size = 0
+        self.tensors: list[_Pending] = []
+
+
+@dataclass(eq=False, slots=True)
+class _Pending(Segment):
+    """An external tensor's digest: its hasher holds the header, the bytes come later."""
+
+    file: _ExternalFile | None = None
+    where: str = ""
+    digest: str | None = None
+
+
+Digest = str | _Pending
+
+
+def _now(d: Digest) -> str:
+    """A digest needed before the external data files are read (an unused initializer is
+    numbered by its digest): its bytes are read on their own, as they were before one read."""
+    if isinstance(d, str):
+        return d
+    if d.digest is None:
+        assert d.file is not None
+        done = 0
+        try:
+            while done < d.count:
+                block = os.pread(d.file.fd, min(_CHUNK, d.count - done), d.offset + done)
+                if not block:  # the file shrank while being read
+                    raise ModelError(f"{d.where}: external data is shorter than declared")
+                d.hasher.update(block)
+                done += len(block)
+        except OSError as exc:
+            raise ModelError(f"{d.file.shown}: {exc.strerror}") from None
+        d.digest = "sha256:" + d.hasher.hexdigest()
+    return d.digest
+
+
+def _resolved(d: Digest) -> str:
+    if isinstance(d, str):
+        return d
+    assert d.digest is not None, "external data not read yet"
+    return d.digest
+
+
 class _Walk:
     """One pass over a model producing the graph, weights and metadata documents."""
 
     def __init__(self, shown: str, base_dir: Path) -> None:
         self.shown = shown
         self.base_dir = base_dir
-        self.weights: list[list[str]] = []
-        self.tensors: list[TensorDigest] = []
+        self.weights: list[list[Any]] = []  # [id, digest], digests pending until external data
+        self.tensors: list[tuple[str, str, Digest]] = []  # (id, name, digest) is read
         self.meta: list[list[Any]] = []
         self.external_files: dict[str, tuple[Path, int]] = {}
-        self._digests: dict[tuple[Any, ...], str] = {}  # initializer digests, by position
+        # External data, read once after the walk (`hash_external_data`): by location, the
+        # open file and the tensors to feed from it.
+        self._external: dict[str, _ExternalFile] = {}
+        self._digests: dict[tuple[Any, ...], Digest] = {}  # initializer digests, by position
         self._weight_ids: set[str] = set()
 
     # -- numbering (docs/SPEC.md 8.2) -----------------------------------------------------
@@ -465,14 +541,14 @@ class _Walk:
         # Initializers no node uses come last, ordered by content (then name), so that their
         # storage order cannot change any digest.
         unused = sorted(
-            (self._initializer_digest(g, i, path), _utf8(t.name), t.name)
+            (_now(self._initializer_digest(g, i, path)), _utf8(t.name), t.name)
             for i, t in enumerate(g.initializer)
             if t.name not in names.ids
         )
         for *_, name in unused:
             names.ref(name)
         spare = sorted(
-            (self._sparse_initializer_digest(g, i, path), _utf8(s.values.name), s.values.name)
+            (_now(self._sparse_initializer_digest(g, i, path)), _utf8(s.values.name), s.values.name)
             for i, s in enumerate(g.sparse_initializer)
             if s.values.name not in names.ids
         )
@@ -499,14 +575,14 @@ class _Walk:
                 names.ref(x)
 
     # -- tensors (docs/SPEC.md 8.3) -------------------------------------------------------
-    def _initializer_digest(self, g: Any, i: int, path: tuple[Any, ...]) -> str:
+    def _initializer_digest(self, g: Any, i: int, path: tuple[Any, ...]) -> Digest:
         key = (*path, "dense", i)
         if key not in self._digests:
             t = g.initializer[i]
             self._digests[key] = self._tensor_digest(t, f"{self.shown}: initializer {t.name!r}")
         return self._digests[key]
 
-    def _sparse_initializer_digest(self, g: Any, i: int, path: tuple[Any, ...]) -> str:
+    def _sparse_initializer_digest(self, g: Any, i: int, path: tuple[Any, ...]) -> Digest:
         key = (*path, "sparse", i)
         if key not in self._digests:
             s = g.sparse_initializer[i]
@@ -514,7 +590,9 @@ class _Walk:
             self._digests[key] = self._sparse_digest(s, where)
         return self._digests[key]
 
-    def _hash_external(self, t: Any, where: str, h: Any, need: int) -> None:
+    def _hash_external(self, t: Any, where: str, h: Any, need: int) -> _Pending:
+        """Checks a tensor's external data entries; its bytes are hashed later, in one read
+        of the file with the file's own digest (`hash_external_data`)."""
         info = {e.key: e.value for e in t.external_data}
         unknown = set(info) - {"location", "offset", "length", "checksum"}
         if unknown or len(info) != len(t.external_data):
@@ -533,48 +611,65 @@ class _Walk:
             ) from None
         offset = _decimal(info.get("offset", "0"), "offset", where)
         length = _decimal(info["length"], "length", where) if "length" in info else None
-        try:
-            # Non-blocking, regular files only, no final symlink swapped in after resolve_inside
-            # checked the real path.
-            fd = open_regular(path, f"{self.shown}: external data {location!r}", follow=False)
-        except InputError as exc:
-            raise ModelError(exc.message) from None
-        try:
-            size = os.fstat(fd).st_size
-            if offset > size:
-                raise ModelError(
-                    f"{where}: external data offset {_shorten(info['offset'])} is past the end "
-                    f"of {location!r} ({size} bytes)"
-                )
-            if length is not None and offset + length > size:
-                raise ModelError(
-                    f"{where}: external data {location!r} is shorter than declared: offset "
-                    f"{_shorten(info.get('offset', '0'))} + length {_shorten(info['length'])} "
-                    "is past the end of the file "
-                    f"({size} bytes)"
-                )
-            count = size - offset if length is None else length
-            if count != need:
-                raise _mismatch(
-                    t, where, f"external data at offset {offset} of {location!r}", count, need
-                )
-            done = 0
-            while done < count:
-                block = os.pread(fd, min(_CHUNK, count - done), offset + done)
-                if not block:  # the file shrank while being read
-                    raise ModelError(
-                        f"{where}: external data {location!r} is shorter than declared"
-                    )
-                h.update(block)
-                done += len(block)
-        except OSError as exc:
-            raise ModelError(f"{self.shown}: external data {location!r}: {exc.strerror}") from None
-        finally:
-            os.close(fd)
+        ext = self._external.get(location)
+        if ext is None:
+            try:
+                # Non-blocking, regular files only, no final symlink swapped in after
+                # resolve_inside checked the real path.
+                shown = f"{self.shown}: external data {location!r}"
+                fd = open_regular(path, shown, follow=False)
+            except InputError as exc:
+                raise ModelError(exc.message) from None
+            ext = self._external[location] = _ExternalFile(fd, path, shown)
+            try:
+                ext.size = os.fstat(fd).st_size
+            except OSError as exc:  # pragma: no cover - fstat of an open descriptor
+                raise ModelError(f"{shown}: {exc.strerror}") from None
+        size = ext.size
+        if offset > size:
+            raise ModelError(
+                f"{where}: external data offset {_shorten(info['offset'])} is past the end "
+                f"of {location!r} ({size} bytes)"
+            )
+        if length is not None and offset + length > size:
+            raise ModelError(
+                f"{where}: external data {location!r} is shorter than declared: offset "
+                f"{_shorten(info.get('offset', '0'))} + length {_shorten(info['length'])} "
+                "is past the end of the file "
+                f"({size} bytes)"
+            )
+        count = size - offset if length is None else length
+        if count != need:
+            raise _mismatch(
+                t, where, f"external data at offset {offset} of {location!r}", count, need
+            )
         self.external_files[location] = (path, size)
+        pending = _Pending(offset, count, h, ext, where)
+        ext.tensors.append(pending)
+        return pending
 
-    def _hash_values(self, t: Any, where: str, h: Any) -> None:
-        """Feeds the tensor's canonical value bytes to `h`, wherever they are stored."""
+    def close(self) -> None:
+        for ext in self._external.values():
+            os.close(ext.fd)
+        self._external.clear()
+
+    def hash_external_data(self) -> dict[str, FileDigest]:
+        """Reads each external data file once: its file digest and its tensors' digests."""
+        out: dict[str, FileDigest] = {}
+        for location in sorted(self._external, key=_utf8):
+            ext = self._external[location]
+            todo = [p for p in ext.tensors if p.digest is None]
+            try:
+                out[location] = digest_fd(ext.fd, ext.size, ext.shown, todo)
+            except InputError as exc:
+                raise ModelError(exc.message) from None
+            for p in todo:
+                p.digest = "sha256:" + p.hasher.hexdigest()
+        return out
+
+    def _hash_values(self, t: Any, where: str, h: Any) -> _Pending | None:
+        """Feeds the tensor's canonical value bytes to `h`, wherever they are stored; for
+        external data, returns what will feed it once the file is read."""
         from onnx import TensorProto, numpy_helper
 
         _check_fields(t, where)
@@ -590,13 +685,14 @@ class _Walk:
             for s in t.string_data:
                 h.update(struct.pack("<Q", len(s)) + s)
         elif t.data_location == TensorProto.EXTERNAL:
-            self._hash_external(t, where, h, need)
+            return self._hash_external(t, where, h, need)
         elif len(t.external_data):
             raise ModelError(f"{where}: external data entries on a tensor stored inline")
         elif t.HasField("raw_data"):
-            if len(t.raw_data) != need:
-                raise _mismatch(t, where, "raw_data", len(t.raw_data), need)
-            h.update(t.raw_data)
+            raw = t.raw_data  # a copy each time it is read: once
+            if len(raw) != need:
+                raise _mismatch(t, where, "raw_data", len(raw), need)
+            h.update(raw)
         else:
             try:
                 # Typed fields are converted to the raw little-endian form ONNX defines.
@@ -606,23 +702,24 @@ class _Walk:
             if len(raw) != need:
                 raise _mismatch(t, where, "its typed data", len(raw), need)
             h.update(raw)
+        return None
 
-    def _tensor_digest(self, t: Any, where: str) -> str:
+    def _tensor_digest(self, t: Any, where: str) -> Digest:
         h = _framed({"kind": "dense", "dtype": t.data_type, "dims": _dims(t)})
-        self._hash_values(t, where, h)
-        return "sha256:" + h.hexdigest()
+        pending = self._hash_values(t, where, h)
+        return pending if pending is not None else "sha256:" + h.hexdigest()
 
     def _sparse_digest(self, s: Any, where: str) -> str:
         _check_fields(s, where)
         header = {
             "kind": "sparse",
             "dims": _dims(s),
-            "values": self._tensor_digest(s.values, where + " values"),
-            "indices": self._tensor_digest(s.indices, where + " indices"),
+            "values": _now(self._tensor_digest(s.values, where + " values")),
+            "indices": _now(self._tensor_digest(s.indices, where + " indices")),
         }
         return "sha256:" + _framed(header).hexdigest()
 
-    def _weight(self, wid: str, name: str, digest: str) -> None:
+    def _weight(self, wid: str, name: str, digest: Digest) -> None:
         if wid in self._weight_ids:
             raise ModelError(
                 f"{self.shown}: two weights would share the canonical id {wid} (the second is "
@@ -631,7 +728,7 @@ class _Walk:
             )
         self._weight_ids.add(wid)
         self.weights.append([wid, digest])
-        self.tensors.append(TensorDigest(wid, name, digest))
+        self.tensors.append((wid, name, digest))
 
     def _tensor_meta(self, wid: str, t: Any) -> None:
         if t.name:
@@ -906,6 +1003,22 @@ def _scalar_attribute_bytes(a: Any) -> bytes:
     return b"".join(struct.pack("<Q", len(s)) + s for s in a.strings)
 
 
+_SCANNED: dict[str, list[tuple[str, bool, bool]]] = {}  # (field, is a message, repeated)
+
+
+def _scanned_fields(msg: Any) -> list[tuple[str, bool, bool]]:
+    """A message's message and string fields, by field number (as ListFields orders them)."""
+    name = msg.DESCRIPTOR.full_name
+    fields = _SCANNED.get(name)
+    if fields is None:
+        fields = _SCANNED[name] = [
+            (fd.name, fd.type == fd.TYPE_MESSAGE, _repeated(fd))
+            for fd in sorted(msg.DESCRIPTOR.fields, key=lambda fd: fd.number)
+            if fd.type in (fd.TYPE_MESSAGE, fd.TYPE_STRING)
+        ]
+    return fields
+
+
 def _scan(msg: Any, shown: str, external: list[Any]) -> None:
     """Refuses string fields that are not UTF-8 and collects the tensors with external data.
 
@@ -914,16 +1027,25 @@ def _scan(msg: Any, shown: str, external: list[Any]) -> None:
     """
     from onnx import TensorProto
 
-    for fd, value in msg.ListFields():
-        if fd.type == fd.TYPE_MESSAGE:
-            for sub in value if _repeated(fd) else (value,):
+    # The set message and string fields, in field order, as ListFields() would give them, but
+    # without reading the bytes fields (ListFields copies each tensor's raw_data).
+    for name, message, repeated in _scanned_fields(msg):
+        if repeated:
+            values = getattr(msg, name)
+            if not len(values):
+                continue
+        elif msg.HasField(name):
+            values = (getattr(msg, name),)
+        else:
+            continue
+        if message:
+            for sub in values:
                 _scan(sub, shown, external)
-        elif fd.type == fd.TYPE_STRING:
-            for text in value if _repeated(fd) else (value,):
+        else:
+            for text in values:
                 if not isinstance(text, str):
                     raise ModelError(
-                        f"{shown}: {type(msg).__name__}.{fd.name} is not valid UTF-8 "
-                        "(corrupt model?)"
+                        f"{shown}: {type(msg).__name__}.{name} is not valid UTF-8 (corrupt model?)"
                     )
     if isinstance(msg, TensorProto) and msg.data_location == TensorProto.EXTERNAL:
         external.append(msg)
@@ -971,6 +1093,26 @@ def _checker_view(model: Any, external: list[Any], shown: str) -> Any:
     return view
 
 
+def _has_unknown_fields(msg: Any) -> bool:
+    """Whether the message, or any message inside it, holds fields unknown to this onnx."""
+    from google.protobuf.unknown_fields import UnknownFieldSet
+
+    def walk(m: Any) -> bool:
+        if len(UnknownFieldSet(m)):
+            return True
+        for name, message, repeated in _scanned_fields(m):
+            if not message:
+                continue
+            if repeated:
+                if any(walk(sub) for sub in getattr(m, name)):
+                    return True
+            elif m.HasField(name) and walk(getattr(m, name)):
+                return True
+        return False
+
+    return walk(msg)
+
+
 def parse_model(data: bytes, shown: str) -> Any:
     """Parses ONNX bytes and runs the ONNX checker; any failure is a ModelError."""
     import onnx
@@ -987,10 +1129,9 @@ def parse_model(data: bytes, shown: str) -> Any:
         raise ModelError(f"{shown}: not an ONNX model (no graph or IR version)")
     # Fix: fields this onnx release does not know (from a newer release, or corruption) are
     # kept by protobuf as unknown fields, which ListFields() never shows, so they escaped the
-    # refusal of unknown fields (docs/SPEC.md section 8) and all three digests.
-    size = model.ByteSize()
-    model.DiscardUnknownFields()
-    if model.ByteSize() != size:
+    # refusal of unknown fields (docs/SPEC.md section 8) and all three digests. Looked for
+    # message by message (ByteSize() serialises the whole model, twice as slow as parsing it).
+    if _has_unknown_fields(model):
         raise ModelError(
             f"{shown}: uses protobuf fields unknown to onnx {onnx.__version__}, "
             f"which {SCHEME} does not cover"
@@ -999,7 +1140,9 @@ def parse_model(data: bytes, shown: str) -> Any:
     _scan(model, shown, external)
     view = _checker_view(model, external, shown)
     try:
-        onnx.checker.check_model(view)
+        # Without external data the checker is given the file's bytes, which parse to this
+        # very model (no unknown fields), instead of the model, which it would serialise again.
+        onnx.checker.check_model(view if external else data)
     except onnx.checker.ValidationError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
         raise ModelError(f"{shown}: fails the ONNX checker: {first}") from None
@@ -1016,8 +1159,29 @@ def semantic_fingerprint(
     The files are keyed by their location as the model writes it, with their real path and
     their size when read. The ONNX checker is not run here (`parse_model` runs it).
     """
+    fp, external = _semantic(model, shown, base_dir)
+    return fp, {location: (path, d.size) for location, (path, d) in external.items()}
+
+
+def _semantic(
+    model: Any, shown: str, base_dir: Path
+) -> tuple[SemanticFingerprint, dict[str, tuple[Path, FileDigest]]]:
+    """`semantic_fingerprint`, with the digests of the external data files, each read once."""
     _check_fields(model, shown)
     walk = _Walk(shown, base_dir)
+    try:
+        fp = _walk_model(walk, model)
+        files = walk.hash_external_data()
+    finally:
+        walk.close()
+    tensors = tuple(TensorDigest(wid, name, _resolved(d)) for wid, name, d in walk.tensors)
+    weights = [[wid, _resolved(d)] for wid, d in walk.weights]
+    fp = SemanticFingerprint(fp.graph, _sha(weights), fp.metadata, tensors)
+    return fp, {n: (walk.external_files[n][0], d) for n, d in files.items()}
+
+
+def _walk_model(walk: _Walk, model: Any) -> SemanticFingerprint:
+    """The graph and metadata digests (weights and tensors are filled in by the caller)."""
     names = _Scope("")
     walk.number_graph(model.graph, names, ("main",))
     names.number_annotations()
@@ -1050,31 +1214,29 @@ def semantic_fingerprint(
     # Entries sort by key; two entries with one key (duplicate value_info entries, say) by
     # their values, so that their storage order does not matter either.
     meta = sorted(walk.meta, key=lambda e: (_utf8(e[0]), canonical_json(e[1])))
-    fp = SemanticFingerprint(
-        graph=_sha(graph_doc),
-        weights=_sha(walk.weights),
-        metadata=_sha(meta),
-        tensors=tuple(walk.tensors),
-    )
-    return fp, walk.external_files
+    return SemanticFingerprint(graph=_sha(graph_doc), weights="", metadata=_sha(meta), tensors=())
 
 
 def fingerprint_model(path: Path) -> ModelFingerprint:
-    """Fingerprints an ONNX model file: bytes first, then parse, check and semantics."""
+    """Fingerprints an ONNX model file: bytes first, then parse, check and semantics.
+
+    The file digest is computed on other threads while the model is parsed and checked, and
+    each external data file is read once for both its file digest and its tensors' digests.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     shown = str(path)
     name = argument_name(path)
     # Fix: a plain open() blocked forever on a FIFO and read /dev/zero until memory ran out.
     data = read_regular(path, shown, limit=MODEL_LIMIT, what="model")
-    file_digest = FileDigest(digest_bytes(data), len(data))
-    model = parse_model(data, shown)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aichain-model") as pool:
+        # hashlib releases the GIL: the file digest overlaps parsing and checking.
+        file_digest = pool.submit(digest_bytes, data)
+        model = parse_model(data, shown)
+        size = len(data)
+        digest = file_digest.result()
     del data
     base_dir = Path(os.path.realpath(path)).parent
-    semantic, external = semantic_fingerprint(model, shown, base_dir)
-    ext_names = sorted(external, key=_utf8)
-    jobs = [HashJob(str(external[n][0]), n, external[n][1], True) for n in ext_names]
-    ext: list[tuple[str, FileDigest]] = []
-    for n, r in zip(ext_names, digest_files(jobs), strict=True):
-        if isinstance(r, InputError):
-            raise r
-        ext.append((n, r))
-    return ModelFingerprint(name, file_digest, tuple(ext), semantic)
+    semantic, external = _semantic(model, shown, base_dir)
+    ext = tuple((n, external[n][1]) for n in sorted(external, key=_utf8))
+    return ModelFingerprint(name, FileDigest(digest, size), ext, semantic)

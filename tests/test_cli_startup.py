@@ -1,0 +1,42 @@
+"""Start-up: a fingerprint run imports neither pydantic (typer's coercion, replaced for plain
+parameters) nor onnx without a model, and plain parameters are coerced as typer would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PROBE = """
+import json, sys
+from aichain_audit.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "loaded": sorted({m.split(".")[0] for m in sys.modules}
+                                                 & {"pydantic", "onnx", "rich"})}))
+"""
+
+
+def _run(*args: str) -> dict[str, object]:
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_fingerprint_of_a_dataset_loads_neither_pydantic_nor_onnx_nor_rich(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("x\n")
+    data = str(tmp_path / "data")
+    result = _run("fingerprint", "--dataset", data, "--config-less", "--json")
+    assert result["code"] == 2  # an unknown option is refused before anything runs
+    result = _run("fingerprint", "--dataset", data, "--name", "n", "--json")
+    assert result == {"code": 0, "loaded": []}
+
+
+def test_an_int_option_still_goes_through_typer(tmp_path: Path) -> None:
+    # `--confirmations` is an int: typer's own coercion (pydantic) takes it, and refuses a word.
+    result = _run("check-proof", str(tmp_path / "p.json"), "--confirmations", "many")
+    assert result["code"] == 2
+    assert "pydantic" in result["loaded"]  # type: ignore[operator]
