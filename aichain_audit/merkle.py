@@ -63,6 +63,24 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+def root_of_data(data: Sequence[bytes]) -> bytes:
+    """The Merkle tree hash of leaves with these bytes: `root([leaf_hash(d) for d in data])`,
+    without holding every leaf hash at once (a million leaves: about 70 MB less)."""
+    n = len(data)
+    if n == 0:
+        return EMPTY_ROOT
+    if n == 1:
+        return leaf_hash(data[0])
+    sha, leaf, node = _sha256, _LEAF_PREFIX, _NODE_PREFIX
+    up = [
+        sha(node + sha(leaf + data[i]).digest() + sha(leaf + data[i + 1]).digest()).digest()
+        for i in range(0, n - 1, 2)
+    ]
+    if n % 2:
+        up.append(leaf_hash(data[-1]))
+    return root(up)
+
+
 class MerkleTree:
     """A tree that keeps its levels, so root and proofs are cheap after one build.
 

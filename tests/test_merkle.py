@@ -272,3 +272,8 @@ def test_malformed_arguments_are_refused_or_false() -> None:
     assert not merkle.verify_inclusion(LEAVES[0], -1, 3, [], tree.root)
     assert not merkle.verify_consistency(0, 3, tree.root, tree.root, [])
     assert not merkle.verify_consistency(3, 2, tree.root, tree.root, [])
+
+
+@given(st.lists(st.binary(max_size=40), max_size=70))
+def test_root_of_data_is_the_root_of_the_leaf_hashes(data: list[bytes]) -> None:
+    assert merkle.root_of_data(data) == merkle.root([merkle.leaf_hash(d) for d in data])

@@ -73,7 +73,7 @@ class DatasetFingerprinter(Fingerprinter):
         listed: list[ListedFile] = []
         skipped: list[tuple[str, str]] = []
         for arg in paths:
-            listing = list_argument(arg, self.policy)
+            listing = list_argument(arg, self.policy, identity=self.cache)
             listed.extend(listing.files)
             skipped.extend(listing.skipped)
         for recorded in [f.name for f in listed] + [n for n, _ in skipped]:
@@ -99,6 +99,7 @@ class DatasetFingerprinter(Fingerprinter):
         finally:
             if self.progress:
                 self.progress.stop()
+        del jobs  # a million files: every list alive at once is what P6 measures
         results: list[FileDigest | InputError] = []
         fresh_iter = iter(fresh)
         for c in cached:
@@ -108,6 +109,7 @@ class DatasetFingerprinter(Fingerprinter):
             done = [(f, r) for f, r in hashed if isinstance(r, FileDigest)]
             digest_cache.store([f for f, _ in done], [r for _, r in done])
             digest_cache.close()
+        del fresh, fresh_iter, cached, todo
         leaves: list[Leaf] = []
         for f, r in zip(listed, results, strict=True):
             if isinstance(r, InputError):

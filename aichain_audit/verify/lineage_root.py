@@ -35,7 +35,7 @@ def read_manifest(path: Path) -> ReadManifest:
     """Reads a manifest's leaves and recomputes root and subject (ManifestError if malformed)."""
     data = read_input(path, limit=MAX_MANIFEST_BYTES, what="lineage manifest")
     doc, leaves, encoded = read_leaves(data, str(path))
-    root = merkle.root([merkle.leaf_hash(e) for e in encoded])
+    root = merkle.root_of_data(encoded)
     subject = derive_subject(leaves)
     return ReadManifest(path, leaves, root, subject, doc.get("root"), doc.get("subject"))
 
