@@ -320,6 +320,8 @@ def record_lineage(result: FingerprintResult) -> None:
     models = [leaf for leaf in manifest.leaves if leaf["kind"] == "model"]
     if models:
         tags[tracking.TAG_MODEL_DIGEST] = str(models[0]["digest"])
+    if result.model_source is not None:
+        tags[tracking.TAG_MODEL_SOURCE] = result.model_source
     for i, (ds, leaf) in enumerate(result.run_datasets):
         tags[f"{tracking.TAG_DATASET_PREFIX}{i}"] = tracking.dataset_record(ds, leaf)
     with client.session() as s:

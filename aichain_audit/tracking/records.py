@@ -22,6 +22,7 @@ RECEIPT_ARTIFACT = "aichain/lineage.receipt.json"
 TAG_ROOT = "aichain.root"
 TAG_SUBJECT = "aichain.subject"
 TAG_MODEL_DIGEST = "aichain.model_digest"
+TAG_MODEL_SOURCE = "aichain.model_source"  # set when the model was taken from the run
 TAG_MANIFEST_SHA256 = "aichain.manifest_sha256"
 TAG_DATASET_PREFIX = "aichain.dataset."
 TAG_ANCHOR_PREFIX = "aichain.anchor."

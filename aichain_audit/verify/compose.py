@@ -95,7 +95,11 @@ def _verify(
     found_in = "file"
     shown: dict[str, str] = {}  # downloaded files, named in findings by where they came from
     if lineage is None:
-        found_run, lineage, run_receipt = find_lineage(model, mlflow_run, tmp / "lineage")
+        try:
+            found_run, lineage, run_receipt = find_lineage(model, mlflow_run, tmp / "lineage")
+        except AichainError as exc:  # no lineage to verify against: say why, as a finding
+            findings.append(_error("lineage.root", mlflow_run, exc))
+            return Verification("none", tuple(findings), facts)
         found_in = "mlflow run" if mlflow_run is not None else "mlflow search"
         mlflow_run = found_run
         shown[str(lineage)] = f"runs:/{found_run}/{LINEAGE_ARTIFACT}"

@@ -25,6 +25,7 @@ from aichain_audit.fingerprint.hashing import digest_file
 from aichain_audit.lineage import DATASET, MLFLOW_RUN, Leaf
 from aichain_audit.tracking import (
     TAG_DATASET_PREFIX,
+    TAG_MODEL_SOURCE,
     TAG_ROOT,
     DatasetInput,
     MissingRun,
@@ -102,6 +103,12 @@ def _datasets(run: RunRecord, manifest: ReadManifest) -> list[Finding]:
     leaves = {leaf["path"]: leaf for leaf in manifest.of_kind(DATASET)}
     records = _records(run.tags)
     findings: list[Finding] = []
+    held = {(ds.name, ds.digest, ds.source) for ds in run.datasets}
+    for r in records:
+        if (r.get("name"), r.get("digest"), r.get("source")) not in held:
+            findings.append(Finding("mlflow.datasets", CheckStatus.FAIL, str(r["leaf"]), None,
+                                    None, "recorded with the lineage, but the run no longer has "
+                                    "this dataset input"))  # fmt: skip
     for ds in run.datasets:
         findings.append(Finding(
             "mlflow.dataset_digest", CheckStatus.WARN, ds.shown, None, ds.digest,
@@ -154,6 +161,11 @@ def _model(s: Session, run: RunRecord, model_leaf: Leaf | None) -> list[Finding]
         return []
     want = model_leaf["digest"]
     if not run.models:
+        taken = run.tags.get(TAG_MODEL_SOURCE)
+        if taken is not None:  # the lineage took its model from this run
+            return [Finding("mlflow.model", CheckStatus.FAIL, taken, want, None,
+                            "the lineage's model was taken from this run, which no longer "
+                            "holds it")]  # fmt: skip
         return [Finding("mlflow.model", CheckStatus.WARN, None, want, None,
                         "the run holds no ONNX model to compare")]  # fmt: skip
     seen: list[tuple[str, str]] = []

@@ -14,7 +14,8 @@ its param are compared by meaning, never by JSON text:
   null equals `None` (or `null`); a number equals a param that is a finite decimal
   literal with the same IEEE-754 double value (`3`, `3.0` and `3e0` all equal 3);
 - an `mlflow-param` leaf (recorded from the run itself) equals the param with its name
-  when the two strings are identical.
+  when the two strings are identical; when the lineage holds such leaves, it recorded every
+  param the run had, so a param without one was logged afterwards and fails.
 """
 
 from __future__ import annotations
@@ -162,6 +163,10 @@ def check_params(params: dict[str, str], leaves: Iterable[Leaf]) -> list[Finding
     for param in sorted(params):
         text = params[param]
         counterpart = False
+        if recorded and param not in recorded:
+            # The lineage recorded every param the run had: this one came later.
+            findings.append(_fail(param, None, text, "logged after the lineage was recorded"))
+            continue
         if param in recorded:
             counterpart = True
             if text != recorded[param]:

@@ -128,3 +128,11 @@ def test_params_and_values_without_a_counterpart_are_warnings_not_failures() -> 
 
 def test_a_run_without_params_is_a_skip() -> None:
     assert [f.status for f in check_params({}, [])] == [CheckStatus.SKIP]
+
+
+def test_a_param_logged_after_the_lineage_recorded_the_runs_params_fails() -> None:
+    leaves = [mlflow_param_leaf("lr", "0.1"), *_config({"model": {"C": 1.0}})]
+    statuses = _statuses(check_params({"lr": "0.1", "model.C": "1.0"}, leaves))
+    assert statuses["fail"] == {"model.C"}  # the lineage recorded every param: this is new
+    without = _statuses(check_params({"model.C": "1.0"}, _config({"model": {"C": 1.0}})))
+    assert "fail" not in without  # a lineage that recorded no params: compared, not refused
