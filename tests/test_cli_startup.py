@@ -15,8 +15,8 @@ try:
     main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-print(json.dumps({"code": code, "loaded": sorted({m.split(".")[0] for m in sys.modules}
-                                                 & {"pydantic", "onnx", "rich"})}))
+heavy = {"pydantic", "onnx", "rich", "mlflow", "web3"}
+print(json.dumps({"code": code, "loaded": sorted({m.split(".")[0] for m in sys.modules} & heavy)}))
 """
 
 
@@ -33,6 +33,14 @@ def test_fingerprint_of_a_dataset_loads_neither_pydantic_nor_onnx_nor_rich(tmp_p
     assert result["code"] == 2  # an unknown option is refused before anything runs
     result = _run("fingerprint", "--dataset", data, "--name", "n", "--json")
     assert result == {"code": 0, "loaded": []}
+
+
+def test_help_and_a_model_fingerprint_import_neither_mlflow_nor_web3(tmp_path: Path) -> None:
+    # Only aichain_audit.tracking imports mlflow, and only when a run is read (PRODUCT P5).
+    assert _run("--help")["loaded"] == []
+    model = Path(__file__).parent / "fingerprint"  # any folder: a dataset is enough here
+    loaded = _run("fingerprint", "--dataset", str(model), "--json")["loaded"]
+    assert "mlflow" not in loaded and "web3" not in loaded
 
 
 def test_an_int_option_still_goes_through_typer(tmp_path: Path) -> None:
