@@ -24,6 +24,7 @@ MLflow run:
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -262,11 +263,9 @@ def _run_datasets(
 ) -> tuple[list[tuple[DatasetInput, str]], list[Path]]:
     """Which leaf each local dataset input of the run becomes: the file itself, or its place
     inside a dataset folder given on the command line; files of neither are added."""
-    import os
-
     folders = [(os.path.realpath(p), argument_name(p)) for p in given]
     mapped: list[tuple[DatasetInput, str]] = []
-    extra: list[Path] = []
+    extra: dict[str, Path] = {}  # by real path: two inputs of one file add it once
     for ds in run.datasets:
         if ds.local_path is None:
             continue
@@ -281,15 +280,14 @@ def _run_datasets(
             if real == base:
                 leaf = recorded
             elif real.startswith(base.rstrip("/") + "/"):
-                leaf = recorded + "/" + "/".join(Path(os.path.relpath(real, base)).parts)
+                leaf = f"{recorded}/{os.path.relpath(real, base)}"
             if leaf is not None:
                 break
         if leaf is None:
-            if real not in [os.path.realpath(p) for p in extra]:
-                extra.append(ds.local_path)
+            extra.setdefault(real, ds.local_path)
             leaf = argument_name(ds.local_path)
         mapped.append((ds, leaf))
-    return mapped, extra
+    return mapped, list(extra.values())
 
 
 def record_lineage(result: FingerprintResult) -> None:

@@ -89,9 +89,8 @@ def run_verification(model: str, lineage: Path | None, opts: VerifyOptions) -> V
         from aichain_audit.tracking.client import check_run_id
 
         check_run_id(opts.mlflow_run)
-    target: Path | str = model if model.startswith(("runs:/", "models:/")) else Path(model)
     result = api.verify(
-        target, lineage, settings, receipt=opts.receipt, datasets=opts.dataset or [], pins=pins,
+        model, lineage, settings, receipt=opts.receipt, datasets=opts.dataset or [], pins=pins,
         policy=policy, mlflow_run=opts.mlflow_run,
     )  # fmt: skip
     if pinning_required(opts.require_pinned) and result.trust != "pinned":

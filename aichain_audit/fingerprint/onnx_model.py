@@ -409,7 +409,7 @@ def _dtype_name(data_type: int) -> str:
         return str(data_type)
 
 
-def _value_size(t: Any, where: str) -> int:
+def value_size(t: Any, where: str) -> int:
     """The bytes the tensor's values take: ceil(elements * bits / 8) (strings: elements)."""
     if t.data_type == 0:
         raise ModelError(f"{where}: tensor has no data type")
@@ -673,7 +673,7 @@ class _Walk:
         from onnx import TensorProto, numpy_helper
 
         _check_fields(t, where)
-        need = _value_size(t, where)
+        need = value_size(t, where)
         if t.data_type == _STRING:
             if t.data_location == TensorProto.EXTERNAL:
                 raise ModelError(f"{where}: string tensors cannot be stored externally")

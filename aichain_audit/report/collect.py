@@ -76,14 +76,7 @@ _FORMATS = {
     ".onnx": "ONNX model",
 }
 
-# Bits per element of each ONNX tensor data type (onnx.TensorProto.DataType); STRING (8) is
-# counted by its bytes.
-_DTYPE_BITS = {
-    1: 32, 2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 10: 16, 11: 64, 12: 32, 13: 64,
-    14: 64, 15: 128, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4, 24: 8, 25: 2,
-    26: 2,
-}  # fmt: skip
-_STRING = 8
+_STRING = 8  # onnx.TensorProto.STRING: counted by its bytes
 # AttributeProto types: FLOAT 1, INT 2, STRING 3, TENSOR 4, GRAPH 5, TENSORS 9, GRAPHS 10,
 # SPARSE_TENSOR 11, SPARSE_TENSORS 12.
 _ATTR_TENSOR, _ATTR_GRAPH, _ATTR_TENSORS, _ATTR_GRAPHS = 4, 5, 9, 10
@@ -432,7 +425,12 @@ def _replace(facts: ModelFacts, **changes: Any) -> ModelFacts:
 
 def _read_model(facts: ModelFacts, base: Path, path: str) -> ModelFacts:
     """Opsets, operators and tensors, read through the public fingerprint API."""
-    from aichain_audit.fingerprint.onnx_model import MODEL_LIMIT, WEIGHT_ATTRIBUTES, parse_model
+    from aichain_audit.fingerprint.onnx_model import (
+        MODEL_LIMIT,
+        WEIGHT_ATTRIBUTES,
+        parse_model,
+        value_size,
+    )
     from aichain_audit.fingerprint.paths import resolve_inside
     from aichain_audit.inputfile import read_regular
 
@@ -443,13 +441,10 @@ def _read_model(facts: ModelFacts, base: Path, path: str) -> ModelFacts:
 
     def tensor(t: Any) -> None:
         tally["tensors"] += 1
-        n = 1
-        for d in t.dims:
-            n *= int(d)
         if t.data_type == _STRING:
             tally["bytes"] += sum(len(v) for v in t.string_data)
-        else:
-            tally["bytes"] += (n * _DTYPE_BITS.get(int(t.data_type), 0) + 7) // 8
+        else:  # the size rule the fingerprint checks stored bytes against (SPEC §8.1)
+            tally["bytes"] += value_size(t, path)
 
     def graph(g: Any) -> None:
         for t in g.initializer:

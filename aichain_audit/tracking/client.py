@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aichain_audit.errors import AichainError, InputError, UsageError
+from aichain_audit.lineage import MLFLOW_RUN_ID
 from aichain_audit.tracking.records import (
     LINEAGE_ARTIFACT,
     RECEIPT_ARTIFACT,
@@ -32,6 +33,7 @@ from aichain_audit.tracking.records import (
     RunRef,
     TrackingError,
     check_tag,
+    is_model_uri,
 )
 
 # MLflow's HTTP client retries for about 250 s by default. One retry, a 4 s timeout per
@@ -52,7 +54,6 @@ _DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true"}
 _QUIET = ("mlflow", "alembic", "urllib3")
 _MAX_LISTED = 10_000  # artifact entries walked per run or model, at most
 _MAX_MESSAGE = 240
-RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def shown_uri(uri: str) -> str:
@@ -197,7 +198,7 @@ def session() -> Iterator[Session]:
 
 # --- reading -----------------------------------------------------------------------------
 def check_run_id(run_id: str) -> str:
-    if not RUN_ID.fullmatch(run_id):
+    if not MLFLOW_RUN_ID.fullmatch(run_id):
         raise UsageError(
             f"{run_id!r} is not an MLflow run id (1 to 256 ASCII letters, digits, '-' or '_')"
         )
@@ -293,7 +294,7 @@ def download(s: Session, uri: str, folder: Path) -> Path:
 def download_onnx(s: Session, uri: str, folder: Path) -> Path:
     """An MLflow model URI (`runs:/RUN/path`, `models:/NAME/VERSION`, `models:/MODEL_ID`) or
     artifact URI, downloaded into `folder`: the one `.onnx` file it holds."""
-    if not uri.startswith(("runs:/", "models:/", "mlflow-artifacts:", "file:", "/")):
+    if not is_model_uri(uri):
         raise UsageError(f"{uri!r} is not an MLflow model URI (runs:/… or models:/…)")
     got = download(s, uri, folder)
     if got.is_file():
@@ -383,29 +384,25 @@ def _log_file(s: Session, run_id: str, artifact: str, data: bytes) -> None:
         s.client.log_artifact(run_id, str(path), artifact_path=folder)
 
 
-def _set_tags(s: Session, run_id: str, tags: dict[str, str]) -> None:
+def _write(s: Session, run_id: str, artifact: str, data: bytes, tags: dict[str, str]) -> None:
+    """The artifact, then the tags that point to it (so a run found by its tags always has
+    the artifact). Finished runs are written as they are, never reopened; every tag is
+    checked before anything is written."""
     from mlflow.entities import RunTag
 
     for key, value in tags.items():
         check_tag(key, value)
+    _log_file(s, run_id, artifact, data)
     items = [RunTag(k, v) for k, v in tags.items()]
     for start in range(0, len(items), 100):  # MLflow takes at most 100 tags per batch
         s.client.log_batch(run_id, tags=items[start : start + 100])
 
 
 def write_lineage(s: Session, run_id: str, manifest: bytes, tags: dict[str, str]) -> None:
-    """The manifest as artifact `aichain/lineage.json`, then the tags that point to it (so a
-    run found by its tags always has the artifact). Finished runs are written as they are,
-    never reopened; every tag is checked before anything is written."""
-    for key, value in tags.items():
-        check_tag(key, value)
-    _log_file(s, run_id, LINEAGE_ARTIFACT, manifest)
-    _set_tags(s, run_id, tags)
+    """The manifest as artifact `aichain/lineage.json`, and the tags that point to it."""
+    _write(s, run_id, LINEAGE_ARTIFACT, manifest, tags)
 
 
 def write_receipt(s: Session, run_id: str, receipt: bytes, tags: dict[str, str]) -> None:
     """The anchor receipt as artifact `aichain/lineage.receipt.json`, and its tags."""
-    for key, value in tags.items():
-        check_tag(key, value)
-    _log_file(s, run_id, RECEIPT_ARTIFACT, receipt)
-    _set_tags(s, run_id, tags)
+    _write(s, run_id, RECEIPT_ARTIFACT, receipt, tags)

@@ -11,11 +11,11 @@ Names of what we write (docs/SPEC.md §12 "MLflow"):
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from aichain_audit.errors import AichainError, InputError
+from aichain_audit.lineage import MLFLOW_PARAM_NAME as MLFLOW_KEY  # params and tags alike
 
 LINEAGE_ARTIFACT = "aichain/lineage.json"
 RECEIPT_ARTIFACT = "aichain/lineage.receipt.json"
@@ -29,8 +29,7 @@ TAG_ANCHOR_PREFIX = "aichain.anchor."
 
 # MLflow's limits (mlflow/utils/validation.py, 3.17.2): we refuse what it would truncate.
 MAX_TAG_VALUE = 8000
-MAX_KEY = 250
-_KEY = re.compile(r"[/\w.\- :]*")
+MODEL_URI_SCHEMES = ("runs:/", "models:/")
 
 
 class TrackingError(AichainError):
@@ -88,13 +87,18 @@ class RunRef:
 
 def check_tag(key: str, value: str) -> None:
     """Refuses a tag MLflow would reject or silently truncate."""
-    if len(key) > MAX_KEY or not _KEY.fullmatch(key):
+    if not MLFLOW_KEY.fullmatch(key):
         raise InputError(f"MLflow tag key {key!r} is not one MLflow accepts")
     if len(value) > MAX_TAG_VALUE:
         raise InputError(
             f"MLflow tag {key} would be {len(value):,} characters; MLflow keeps at most "
             f"{MAX_TAG_VALUE:,} (nothing was written)"
         )
+
+
+def is_model_uri(model: str) -> bool:
+    """An MLflow model URI (`runs:/…`, `models:/…`) rather than a path."""
+    return model.startswith(MODEL_URI_SCHEMES)
 
 
 def dataset_record(ds: DatasetInput, leaf: str) -> str:

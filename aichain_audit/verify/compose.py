@@ -22,8 +22,9 @@ from aichain_audit.lineage import MLFLOW_RUN
 from aichain_audit.receipt import ReceiptPointer, load_receipt, receipt_path
 from aichain_audit.tracking import LINEAGE_ARTIFACT, RECEIPT_ARTIFACT, TAG_MODEL_DIGEST
 from aichain_audit.tracking.client import download_lineage, download_onnx, runs_tagged, session
+from aichain_audit.tracking.records import is_model_uri
 from aichain_audit.verify.datasets import check_datasets
-from aichain_audit.verify.findings import NEVER_SKIP, SCHEMA, CheckStatus, Finding, Verification
+from aichain_audit.verify.findings import NEVER_SKIP, SCHEMA, Finding, Verification
 from aichain_audit.verify.ledger import check_ledger_records
 from aichain_audit.verify.lineage_root import ReadManifest, check_root, read_manifest
 from aichain_audit.verify.mlflow import REQUIRED as MLFLOW_REQUIRED
@@ -32,15 +33,6 @@ from aichain_audit.verify.model import check_model
 
 if TYPE_CHECKING:
     from aichain_audit.ledger import ChainSettings
-
-
-def _error(name: str, artifact: str | None, exc: AichainError) -> Finding:
-    return Finding(name, CheckStatus.ERROR, artifact, None, None, exc.message)
-
-
-def is_model_uri(model: str) -> bool:
-    """An MLflow model URI (`runs:/…`, `models:/…`) rather than a path."""
-    return model.startswith(("runs:/", "models:/"))
 
 
 def verify_lineage(
@@ -87,7 +79,7 @@ def _verify(
         try:
             model = fetch_model(model_arg, tmp / "model")
         except AichainError as exc:
-            findings.append(_error("model.digest", model_arg, exc))
+            findings.append(Finding.error("model.digest", model_arg, exc))
             return Verification("none", tuple(findings), facts)
         facts["model"]["downloaded"] = True
     else:
@@ -98,7 +90,7 @@ def _verify(
         try:
             found_run, lineage, run_receipt = find_lineage(model, mlflow_run, tmp / "lineage")
         except AichainError as exc:  # no lineage to verify against: say why, as a finding
-            findings.append(_error("lineage.root", mlflow_run, exc))
+            findings.append(Finding.error("lineage.root", mlflow_run, exc))
             return Verification("none", tuple(findings), facts)
         found_in = "mlflow run" if mlflow_run is not None else "mlflow search"
         mlflow_run = found_run
@@ -139,7 +131,7 @@ def _checks(
         manifest: ReadManifest | None = read_manifest(lineage)
     except AichainError as exc:
         manifest = None
-        findings.append(_error("lineage.root", str(lineage), exc))
+        findings.append(Finding.error("lineage.root", str(lineage), exc))
     if manifest is None:
         return Verification("none", tuple(findings), facts)
     facts.update(root=manifest.root.hex(), subject=manifest.subject)
@@ -148,7 +140,7 @@ def _checks(
     try:
         model_findings = check_model(model, manifest, str(model_arg))
     except AichainError as exc:  # the model file cannot be read at all
-        model_findings = [_error("model.digest", str(model_arg), exc)]
+        model_findings = [Finding.error("model.digest", str(model_arg), exc)]
     findings.extend(model_findings)
     digests = [
         f.actual
@@ -162,7 +154,7 @@ def _checks(
         try:
             pointer = load_receipt(where)
         except AichainError as exc:
-            findings.append(_error("receipt.registry", str(where), exc))
+            findings.append(Finding.error("receipt.registry", str(where), exc))
     ledger_findings, ledger, ledger_facts = check_ledger_records(
         manifest, settings, pins, pointer, where if pointer is not None else None
     )
@@ -171,7 +163,7 @@ def _checks(
     try:
         findings.extend(check_datasets(datasets, manifest, policy))
     except AichainError as exc:
-        findings.append(_error("dataset", ", ".join(map(str, datasets)), exc))
+        findings.append(Finding.error("dataset", ", ".join(map(str, datasets)), exc))
     named = [str(leaf["run_id"]) for leaf in manifest.of_kind(MLFLOW_RUN)]
     run_id = mlflow_run if mlflow_run is not None else (named[0] if named else None)
     facts["mlflow"] = None
@@ -184,7 +176,7 @@ def _checks(
                     s, run_id, manifest, models[0] if models else None
                 )
         except AichainError as exc:
-            mlflow_findings = [_error("mlflow.run", run_id, exc)]
+            mlflow_findings = [Finding.error("mlflow.run", run_id, exc)]
         findings.extend(mlflow_findings)
     trust = ledger.trust if ledger is not None else "none"
     return Verification(trust, tuple(findings), facts, required)

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aichain_audit.errors import AichainError
 
 SCHEMA = "aichain.verify/v1"
 NEVER_SKIP = ("model.digest", "lineage.root", "ledger.record")
@@ -35,6 +38,11 @@ class Finding:
     expected: Any = None
     actual: Any = None
     detail: str = ""
+
+    @classmethod
+    def error(cls, name: str, artifact: str | None, exc: AichainError) -> Finding:
+        """The check could not complete: why, as `exc` says."""
+        return cls(name, CheckStatus.ERROR, artifact, None, None, exc.message)
 
     def to_dict(self) -> dict[str, Any]:
         return {

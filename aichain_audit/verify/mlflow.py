@@ -27,7 +27,6 @@ from aichain_audit.tracking import (
     TAG_DATASET_PREFIX,
     TAG_MODEL_SOURCE,
     TAG_ROOT,
-    DatasetInput,
     MissingRun,
     RunRecord,
 )
@@ -37,10 +36,6 @@ from aichain_audit.verify.lineage_root import ReadManifest
 from aichain_audit.verify.params import check_params
 
 REQUIRED = ("mlflow.run", "mlflow.root")
-
-
-def _error(name: str, artifact: str | None, exc: AichainError) -> Finding:
-    return Finding(name, CheckStatus.ERROR, artifact, None, None, exc.message)
 
 
 def _records(tags: dict[str, str]) -> list[dict[str, Any]]:
@@ -67,7 +62,7 @@ def check_mlflow(
     except MissingRun as exc:
         return [Finding("mlflow.run", CheckStatus.FAIL, run_id, "a run", None, exc.message)], facts
     except AichainError as exc:
-        return [_error("mlflow.run", run_id, exc)], facts
+        return [Finding.error("mlflow.run", run_id, exc)], facts
     facts.update(experiment=run.experiment_id, status=run.status, stage=run.lifecycle_stage)
     findings: list[Finding] = []
     if named and run_id not in named:
@@ -83,7 +78,7 @@ def check_mlflow(
     try:
         findings += _model(s, run, model_leaf)
     except AichainError as exc:
-        findings.append(_error("mlflow.model", None, exc))
+        findings.append(Finding.error("mlflow.model", None, exc))
     return findings, facts
 
 
@@ -133,13 +128,11 @@ def _datasets(run: RunRecord, manifest: ReadManifest) -> list[Finding]:
                                     None, "the run ties this dataset to a file the lineage does "
                                     "not hold"))  # fmt: skip
             continue
-        findings.append(_compare_file(ds, leaf))
+        findings.append(_compare_file(ds.local_path, leaf))
     return findings
 
 
-def _compare_file(ds: DatasetInput, leaf: Leaf) -> Finding:
-    path = ds.local_path
-    assert path is not None
+def _compare_file(path: Path, leaf: Leaf) -> Finding:
     item = str(leaf["path"])
     if not path.is_file():
         return Finding("mlflow.datasets", CheckStatus.WARN, item, leaf["digest"], None,
