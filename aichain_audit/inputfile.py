@@ -75,13 +75,37 @@ def open_regular(path: str | os.PathLike[str], shown: str, *, follow: bool = Tru
     return fd
 
 
+def fstat_size(fd: int, shown: str) -> int:
+    """The size of an open file, as fstat gives it."""
+    try:
+        return os.fstat(fd).st_size
+    except OSError as exc:  # pragma: no cover - fstat of an open descriptor
+        raise InputError(f"{shown}: {exc.strerror}") from None
+
+
+def refuse_larger(size: int, shown: str, *, limit: int, what: str) -> None:
+    """Refuses a file of more than `limit` bytes, before it is read."""
+    if size > limit:
+        raise InputError(f"{shown}: larger than the {_size(limit)} a {what} may have")
+
+
+# The most one read(2) returns on Linux.
+_MAX_READ = 0x7FFFF000
+
+
 def read_fd(fd: int, shown: str, *, limit: int, what: str = "file") -> bytes:
     """Reads an open descriptor to its end, refusing more than `limit` bytes."""
     chunks: list[bytes] = []
     total = 0
+    known = fstat_size(fd, shown)
+    refuse_larger(known, shown, limit=limit, what=what)
+    # The whole file in one read into one buffer when its size is known: joining blocks
+    # would hold it twice (a 200 MB model peaked at twice its size before it was parsed).
+    want = max(known + 1, 1 << 16)
     while True:
         try:
-            block = os.read(fd, min(1 << 24, limit + 1 - total))
+            block = os.read(fd, min(want, _MAX_READ, limit + 1 - total))
+            want = 1 << 24
         except BlockingIOError:  # pragma: no cover - regular files never block
             raise InputError(f"{shown}: cannot read without blocking") from None
         except OSError as exc:

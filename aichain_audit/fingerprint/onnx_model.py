@@ -30,6 +30,7 @@ from typing import Any
 
 from aichain_audit.canonical import canonical_json
 from aichain_audit.errors import InputError, ModelError
+from aichain_audit.fingerprint import onnx_wire
 from aichain_audit.fingerprint.hashing import (
     FileDigest,
     Segment,
@@ -37,7 +38,7 @@ from aichain_audit.fingerprint.hashing import (
     digest_fd,
 )
 from aichain_audit.fingerprint.paths import argument_name, resolve_inside
-from aichain_audit.inputfile import open_regular, read_regular
+from aichain_audit.inputfile import fstat_size, open_regular, read_fd, refuse_larger
 
 SCHEME = "onnx-semantic/v1"
 _ATTRIBUTE_NAME = re.compile(r"[\x21-\x7e]{1,256}")
@@ -514,9 +515,12 @@ def _resolved(d: Digest) -> str:
 class _Walk:
     """One pass over a model producing the graph, weights and metadata documents."""
 
-    def __init__(self, shown: str, base_dir: Path) -> None:
+    def __init__(self, shown: str, base_dir: Path, lean: _Lean | None = None) -> None:
         self.shown = shown
         self.base_dir = base_dir
+        # Where the raw_data of main-graph initializers lie in the model file, when the model
+        # was parsed without them (`_parse_lean`); hashed in the pass over the model file.
+        self.lean = lean
         self.weights: list[list[Any]] = []  # [id, digest], digests pending until external data
         self.tensors: list[tuple[str, str, Digest]] = []  # (id, name, digest) is read
         self.meta: list[list[Any]] = []
@@ -579,7 +583,9 @@ class _Walk:
         key = (*path, "dense", i)
         if key not in self._digests:
             t = g.initializer[i]
-            self._digests[key] = self._tensor_digest(t, f"{self.shown}: initializer {t.name!r}")
+            where = f"{self.shown}: initializer {t.name!r}"
+            payload = self.lean.payloads.get(i) if self.lean and path == ("main",) else None
+            self._digests[key] = self._tensor_digest(t, where, payload)
         return self._digests[key]
 
     def _sparse_initializer_digest(self, g: Any, i: int, path: tuple[Any, ...]) -> Digest:
@@ -653,6 +659,26 @@ class _Walk:
             os.close(ext.fd)
         self._external.clear()
 
+    def hash_model_file(self) -> FileDigest | None:
+        """One read of the model file when its raw_data was left there (`_parse_lean`): its
+        file digest and those tensors' digests; and a check that everything else in it is
+        still what was parsed, so that all of them describe the same bytes."""
+        if self.lean is None:
+            return None
+        lean = self.lean
+        todo = [p for p in lean.file.tensors if p.digest is None]
+        rest = hashlib.sha256()
+        segments = [*todo, *(Segment(a, b - a, rest) for a, b in lean.gaps)]
+        try:
+            out = digest_fd(lean.file.fd, lean.file.size, self.shown, segments)
+        except InputError as exc:
+            raise ModelError(exc.message) from None
+        if rest.digest() != lean.gaps_digest:
+            raise ModelError(f"{self.shown} changed while being read")
+        for p in todo:
+            p.digest = "sha256:" + p.hasher.hexdigest()
+        return out
+
     def hash_external_data(self) -> dict[str, FileDigest]:
         """Reads each external data file once: its file digest and its tensors' digests."""
         out: dict[str, FileDigest] = {}
@@ -667,9 +693,12 @@ class _Walk:
                 p.digest = "sha256:" + p.hasher.hexdigest()
         return out
 
-    def _hash_values(self, t: Any, where: str, h: Any) -> _Pending | None:
+    def _hash_values(
+        self, t: Any, where: str, h: Any, payload: onnx_wire.Payload | None = None
+    ) -> _Pending | None:
         """Feeds the tensor's canonical value bytes to `h`, wherever they are stored; for
-        external data, returns what will feed it once the file is read."""
+        external data, and raw_data left in the model file (`payload`, `_parse_lean`),
+        returns what will feed it once the file is read."""
         from onnx import TensorProto, numpy_helper
 
         _check_fields(t, where)
@@ -688,6 +717,13 @@ class _Walk:
             return self._hash_external(t, where, h, need)
         elif len(t.external_data):
             raise ModelError(f"{where}: external data entries on a tensor stored inline")
+        elif payload is not None:
+            assert self.lean is not None
+            if payload.end - payload.start != need:  # pragma: no cover - _plain_raw checked it
+                raise _mismatch(t, where, "raw_data", payload.end - payload.start, need)
+            pending = _Pending(payload.start, need, h, self.lean.file, where)
+            self.lean.file.tensors.append(pending)
+            return pending
         elif t.HasField("raw_data"):
             raw = t.raw_data  # a copy each time it is read: once
             if len(raw) != need:
@@ -704,9 +740,11 @@ class _Walk:
             h.update(raw)
         return None
 
-    def _tensor_digest(self, t: Any, where: str) -> Digest:
+    def _tensor_digest(
+        self, t: Any, where: str, payload: onnx_wire.Payload | None = None
+    ) -> Digest:
         h = _framed({"kind": "dense", "dtype": t.data_type, "dims": _dims(t)})
-        pending = self._hash_values(t, where, h)
+        pending = self._hash_values(t, where, h, payload)
         return pending if pending is not None else "sha256:" + h.hexdigest()
 
     def _sparse_digest(self, s: Any, where: str) -> str:
@@ -1060,8 +1098,20 @@ def _scan(msg: Any, shown: str, external: list[Any]) -> None:
         )
 
 
-def _checker_view(model: Any, external: list[Any], shown: str) -> Any:
-    """The model as the ONNX checker should see it: external tensors without their locations.
+def _stub(t: Any) -> None:
+    """A tensor as the checker is shown it in place of one whose data it is not given: no data,
+    no data location, no elements (docs/SPEC.md section 8.1, rule 2)."""
+    dims = list(t.dims)
+    t.ClearField("external_data")
+    t.ClearField("data_location")
+    del t.dims[:]
+    t.dims.extend([0, *dims[1:]] if dims else [0])  # no elements: no data to check
+
+
+def _checker_view(model: Any, external: list[Any], shown: str, lean: Iterable[int] = ()) -> Any:
+    """The model as the ONNX checker should see it: external tensors without their locations,
+    and the main-graph initializers numbered in `lean` (parsed without their raw_data, which
+    they were checked to hold exactly as the checker asks: `_plain_raw`) as stubs too.
 
     Given a ModelProto, `onnx.checker.check_model` resolves external data locations against
     the process's working directory, not the model's folder, so a valid model failed whenever
@@ -1078,18 +1128,16 @@ def _checker_view(model: Any, external: list[Any], shown: str) -> Any:
                 raise ModelError(
                     f"{shown}: tensor {t.name!r} is stored externally but also has {name}"
                 )
-    if not external:
+    lean = list(lean)
+    if not external and not lean:
         return model
     view = onnx.ModelProto()
     view.CopyFrom(model)
     stubs: list[Any] = []
     _scan(view, shown, stubs)
+    stubs.extend(view.graph.initializer[i] for i in lean)
     for t in stubs:
-        dims = list(t.dims)
-        t.ClearField("external_data")
-        t.ClearField("data_location")
-        del t.dims[:]
-        t.dims.extend([0, *dims[1:]] if dims else [0])  # no elements: no data to check
+        _stub(t)
     return view
 
 
@@ -1151,6 +1199,84 @@ def parse_model(data: bytes, shown: str) -> Any:
     return model
 
 
+def _plain_raw(t: Any, size: int) -> bool:
+    """Whether a tensor parsed without its raw_data of `size` bytes passes, with them, every
+    check the ONNX checker makes of a tensor: raw_data its one value field, a numeric type,
+    n > 0 elements and no fewer bytes than they need. Exactly the bytes of docs/SPEC.md
+    section 8.1 rule 4 are asked for, so the walk finds nothing wrong with them either."""
+    from onnx import TensorProto
+
+    if t.HasField("raw_data") or t.data_location == TensorProto.EXTERNAL or len(t.external_data):
+        return False
+    if any(len(getattr(t, name)) for name in _DATA_FIELDS if name != "raw_data"):
+        return False
+    if t.data_type not in _BITS or any(d <= 0 for d in t.dims):
+        return False
+    return value_size(t, "") == size
+
+
+@dataclass(eq=False, slots=True)
+class _Lean:
+    """A model parsed without the large raw_data of its main graph's initializers."""
+
+    file: _ExternalFile  # the model file, open
+    payloads: dict[int, onnx_wire.Payload]  # by initializer index
+    gaps: list[tuple[int, int]]  # every other byte range of the file, all that was parsed
+    gaps_digest: bytes  # SHA-256 over those ranges as they were parsed
+
+
+def _parse_lean(fd: int, size: int, path: Path, shown: str) -> tuple[Any, _Lean] | None:
+    """`parse_model` of an open model file without the large raw_data payloads of the main
+    graph's initializers (`onnx_wire`), which are neither read nor held here.
+
+    None when the model holds no such payload, is not in the plain form, or fails any check:
+    `parse_model` of the whole file then gives the result, or the error, it always gave.
+    When this succeeds, `parse_model` would have succeeded too: the parse, the unknown-field
+    and UTF-8 checks see the same fields, and the checker's verdict is the same with these
+    tensors stubbed (docs/SPEC.md section 8.1, rule 2).
+    """
+    import onnx
+
+    found = onnx_wire.payloads(onnx_wire.FileWindows(fd, size))
+    if not found:
+        return None
+    gaps = onnx_wire.gaps(size, found)
+    rest = hashlib.sha256()
+    pieces: list[tuple[int, bytes]] = []
+    for a, b in gaps:
+        try:
+            piece = os.pread(fd, b - a, a)
+        except OSError:
+            return None
+        if len(piece) != b - a:
+            return None
+        rest.update(piece)
+        pieces.append((a, piece))
+    stripped = onnx_wire.strip(onnx_wire.Pieces(size, pieces), found)
+    if stripped is None:
+        return None
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(stripped)
+        if not model.HasField("graph") or not model.ir_version or _has_unknown_fields(model):
+            return None
+        initializers = model.graph.initializer
+        for p in found:
+            if p.index >= len(initializers):
+                return None
+            if not _plain_raw(initializers[p.index], p.end - p.start):
+                return None
+        external: list[Any] = []
+        _scan(model, shown, external)
+        stubbed = [p.index for p in found]
+        onnx.checker.check_model(_checker_view(model, external, shown, stubbed))
+    except Exception:  # any failure: the whole file is parsed and the error reported from it
+        return None
+    own = _ExternalFile(fd, path, shown)
+    own.size = size
+    return model, _Lean(own, {p.index: p for p in found}, gaps, rest.digest())
+
+
 def semantic_fingerprint(
     model: Any, shown: str, base_dir: Path
 ) -> tuple[SemanticFingerprint, dict[str, tuple[Path, int]]]:
@@ -1159,25 +1285,27 @@ def semantic_fingerprint(
     The files are keyed by their location as the model writes it, with their real path and
     their size when read. The ONNX checker is not run here (`parse_model` runs it).
     """
-    fp, external = _semantic(model, shown, base_dir)
+    fp, external, _ = _semantic(model, shown, base_dir)
     return fp, {location: (path, d.size) for location, (path, d) in external.items()}
 
 
 def _semantic(
-    model: Any, shown: str, base_dir: Path
-) -> tuple[SemanticFingerprint, dict[str, tuple[Path, FileDigest]]]:
-    """`semantic_fingerprint`, with the digests of the external data files, each read once."""
+    model: Any, shown: str, base_dir: Path, lean: _Lean | None = None
+) -> tuple[SemanticFingerprint, dict[str, tuple[Path, FileDigest]], FileDigest | None]:
+    """`semantic_fingerprint`, with the digests of the external data files, each read once,
+    and with `lean`, the model file's own digest from the same one read of it."""
     _check_fields(model, shown)
-    walk = _Walk(shown, base_dir)
+    walk = _Walk(shown, base_dir, lean)
     try:
         fp = _walk_model(walk, model)
+        own = walk.hash_model_file()
         files = walk.hash_external_data()
     finally:
         walk.close()
     tensors = tuple(TensorDigest(wid, name, _resolved(d)) for wid, name, d in walk.tensors)
     weights = [[wid, _resolved(d)] for wid, d in walk.weights]
     fp = SemanticFingerprint(fp.graph, _sha(weights), fp.metadata, tensors)
-    return fp, {n: (walk.external_files[n][0], d) for n, d in files.items()}
+    return fp, {n: (walk.external_files[n][0], d) for n, d in files.items()}, own
 
 
 def _walk_model(walk: _Walk, model: Any) -> SemanticFingerprint:
@@ -1218,25 +1346,41 @@ def _walk_model(walk: _Walk, model: Any) -> SemanticFingerprint:
 
 
 def fingerprint_model(path: Path) -> ModelFingerprint:
-    """Fingerprints an ONNX model file: bytes first, then parse, check and semantics.
+    """Fingerprints an ONNX model file: its file digest and its semantic fingerprint.
 
-    The file digest is computed on other threads while the model is parsed and checked, and
-    each external data file is read once for both its file digest and its tensors' digests.
+    The model file is read once. When its large weights are raw_data of main-graph
+    initializers (the usual case), the model is parsed and checked without them, and one
+    pass over the file gives its digest and their digests on two threads (`_parse_lean`,
+    `hashing.digest_fd`); otherwise the file is read whole and its digest computed on another
+    thread while it is parsed and checked. Each external data file is read once for both its
+    file digest and its tensors' digests.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     shown = str(path)
     name = argument_name(path)
-    # Fix: a plain open() blocked forever on a FIFO and read /dev/zero until memory ran out.
-    data = read_regular(path, shown, limit=MODEL_LIMIT, what="model")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aichain-model") as pool:
-        # hashlib releases the GIL: the file digest overlaps parsing and checking.
-        file_digest = pool.submit(digest_bytes, data)
-        model = parse_model(data, shown)
-        size = len(data)
-        digest = file_digest.result()
-    del data
     base_dir = Path(os.path.realpath(path)).parent
-    semantic, external = _semantic(model, shown, base_dir)
+    # Fix: a plain open() blocked forever on a FIFO and read /dev/zero until memory ran out.
+    fd = open_regular(path, shown)
+    try:
+        size = fstat_size(fd, shown)
+        refuse_larger(size, shown, limit=MODEL_LIMIT, what="model")
+        lean = _parse_lean(fd, size, path, shown) if size >= onnx_wire.MIN_PAYLOAD else None
+        if lean is not None:
+            model, found = lean
+            semantic, external, own = _semantic(model, shown, base_dir, found)
+            assert own is not None
+            file_digest = own
+        else:
+            data = read_fd(fd, shown, limit=MODEL_LIMIT, what="model")
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aichain-model") as pool:
+                # hashlib releases the GIL: the file digest overlaps parsing and checking.
+                digest = pool.submit(digest_bytes, data)
+                model = parse_model(data, shown)
+                file_digest = FileDigest(digest.result(), len(data))
+            del data
+            semantic, external, _ = _semantic(model, shown, base_dir)
+    finally:
+        os.close(fd)
     ext = tuple((n, external[n][1]) for n in sorted(external, key=_utf8))
-    return ModelFingerprint(name, FileDigest(digest, size), ext, semantic)
+    return ModelFingerprint(name, file_digest, ext, semantic)
