@@ -23,6 +23,7 @@ import math
 import os
 import re
 import struct
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +35,10 @@ from aichain_audit.fingerprint import onnx_wire
 from aichain_audit.fingerprint.hashing import (
     FileDigest,
     Segment,
+    Stopped,
     digest_bytes,
     digest_fd,
+    digest_parallel,
 )
 from aichain_audit.fingerprint.paths import argument_name, resolve_inside
 from aichain_audit.inputfile import fstat_size, open_regular, read_fd, refuse_larger
@@ -464,12 +467,127 @@ def _value_number(vid: str) -> int:
 class _ExternalFile:
     """An external data file, opened once: its tensors are hashed with its digest."""
 
-    def __init__(self, fd: int, path: Path, shown: str) -> None:
+    def __init__(self, fd: int, path: Path, shown: str, *, owned: bool = True) -> None:
         self.fd = fd
         self.path = path
         self.shown = shown
         self.size = 0
         self.tensors: list[_Pending] = []
+        self.owned = owned  # closed by the walk (else by the `_Prefetch` that opened it)
+
+
+def _segment_key(offset: int, count: int, hasher: Any) -> tuple[int, int, bytes]:
+    """A tensor's bytes and header: its range and the digest of what its hasher was fed (the
+    framed header, before any of its bytes)."""
+    return offset, count, hasher.copy().digest()
+
+
+class _Prefetch:
+    """External data files read while onnx is imported and the model parsed.
+
+    The wire format names them (`onnx_wire.ExternalGuess`); each is opened as the walk opens
+    it (`_Walk._hash_external`) and read once on another thread, giving its file digest and
+    the digests of the tensors the guess describes. The walk then takes this open file, and
+    a tensor's digest only where the parsed model asks for the same bytes under the same
+    header (`_segment_key`); any other tensor is read on its own. So a wrong guess costs
+    time, never a digest.
+    """
+
+    MIN_SIZE = 4 * 1024 * 1024  # smaller files are read after the parse: no time to win
+
+    def __init__(self) -> None:
+        self.files: dict[str, _ExternalFile] = {}
+        self._segments: dict[str, list[Segment]] = {}
+        self._results: dict[str, FileDigest | Exception] = {}
+        self._digests: dict[str, dict[tuple[int, int, bytes], str]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def start(cls, guesses: list[onnx_wire.ExternalGuess], base_dir: Path, shown: str) -> _Prefetch:
+        self = cls()
+        for guess in guesses:
+            entries = dict(guess.entries)
+            location = entries.get("location")
+            if not location or len(entries) != len(guess.entries):
+                continue
+            ext = self.files.get(location)
+            if ext is None and location not in self._segments:
+                ext = self._open(location, base_dir, shown)
+            if ext is None:
+                self._segments[location] = []  # not to be opened again
+                continue
+            try:
+                offset = int(entries.get("offset", "0"))
+                count = int(entries["length"]) if "length" in entries else ext.size - offset
+            except ValueError:
+                continue
+            if offset >= 0 and count >= 0 and offset + count <= ext.size:
+                header = {
+                    "kind": "dense",
+                    "dtype": guess.data_type,
+                    "dims": list(map(str, guess.dims)),
+                }
+                self._segments[location].append(Segment(offset, count, _framed(header)))
+        if self.files:
+            self._thread = threading.Thread(target=self._run, name="aichain-prefetch", daemon=True)
+            self._thread.start()
+        return self
+
+    def _open(self, location: str, base_dir: Path, shown: str) -> _ExternalFile | None:
+        try:
+            path = resolve_inside(base_dir, location)
+            ext_shown = f"{shown}: external data {location!r}"
+            fd = open_regular(path, ext_shown, follow=False)
+        except InputError:
+            return None  # the walk will say why
+        try:
+            size = os.fstat(fd).st_size
+        except OSError:  # pragma: no cover - fstat of an open descriptor
+            size = 0
+        if size < self.MIN_SIZE:
+            os.close(fd)
+            return None
+        ext = self.files[location] = _ExternalFile(fd, path, ext_shown, owned=False)
+        ext.size = size
+        self._segments[location] = []
+        return ext
+
+    def _run(self) -> None:
+        for location, ext in self.files.items():
+            segments = self._segments[location]
+            keys = [_segment_key(s.offset, s.count, s.hasher) for s in segments]
+            try:
+                digest = digest_parallel(ext.fd, ext.size, ext.shown, segments, self._stop)
+            except Stopped:
+                return
+            except Exception as exc:  # reported if the walk reads this file: `result`
+                self._results[location] = exc
+                continue
+            self._results[location] = digest
+            self._digests[location] = {
+                key: "sha256:" + s.hasher.hexdigest() for key, s in zip(keys, segments, strict=True)
+            }
+
+    def result(self, location: str) -> tuple[FileDigest, dict[tuple[int, int, bytes], str]]:
+        """The file digest and the guessed tensors' digests, once read (an `InputError` from
+        reading is raised as a `ModelError`, as the walk's own read would)."""
+        assert self._thread is not None
+        self._thread.join()
+        got = self._results[location]
+        if isinstance(got, InputError):
+            raise ModelError(got.message)
+        if isinstance(got, Exception):  # pragma: no cover - digest_fd raises InputError
+            raise got
+        return got, self._digests[location]
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        for ext in self.files.values():
+            os.close(ext.fd)
+        self.files.clear()
 
 
 @dataclass(eq=False, slots=True)
@@ -515,9 +633,16 @@ def _resolved(d: Digest) -> str:
 class _Walk:
     """One pass over a model producing the graph, weights and metadata documents."""
 
-    def __init__(self, shown: str, base_dir: Path, lean: _Lean | None = None) -> None:
+    def __init__(
+        self,
+        shown: str,
+        base_dir: Path,
+        lean: _Lean | None = None,
+        prefetch: _Prefetch | None = None,
+    ) -> None:
         self.shown = shown
         self.base_dir = base_dir
+        self.prefetch = prefetch
         # Where the raw_data of main-graph initializers lie in the model file, when the model
         # was parsed without them (`_parse_lean`); hashed in the pass over the model file.
         self.lean = lean
@@ -618,6 +743,8 @@ class _Walk:
         offset = _decimal(info.get("offset", "0"), "offset", where)
         length = _decimal(info["length"], "length", where) if "length" in info else None
         ext = self._external.get(location)
+        if ext is None and self.prefetch is not None and location in self.prefetch.files:
+            ext = self._external[location] = self.prefetch.files[location]
         if ext is None:
             try:
                 # Non-blocking, regular files only, no final symlink swapped in after
@@ -656,7 +783,8 @@ class _Walk:
 
     def close(self) -> None:
         for ext in self._external.values():
-            os.close(ext.fd)
+            if ext.owned:
+                os.close(ext.fd)
         self._external.clear()
 
     def hash_model_file(self) -> FileDigest | None:
@@ -685,8 +813,16 @@ class _Walk:
         for location in sorted(self._external, key=_utf8):
             ext = self._external[location]
             todo = [p for p in ext.tensors if p.digest is None]
+            if not ext.owned:  # read by the prefetch: take what matches, read the rest
+                assert self.prefetch is not None
+                out[location], read = self.prefetch.result(location)
+                for p in todo:
+                    p.digest = read.get(_segment_key(p.offset, p.count, p.hasher))
+                    if p.digest is None:
+                        _now(p)
+                continue
             try:
-                out[location] = digest_fd(ext.fd, ext.size, ext.shown, todo)
+                out[location] = digest_parallel(ext.fd, ext.size, ext.shown, todo)
             except InputError as exc:
                 raise ModelError(exc.message) from None
             for p in todo:
@@ -1225,7 +1361,9 @@ class _Lean:
     gaps_digest: bytes  # SHA-256 over those ranges as they were parsed
 
 
-def _parse_lean(fd: int, size: int, path: Path, shown: str) -> tuple[Any, _Lean] | None:
+def _parse_lean(
+    fd: int, size: int, path: Path, shown: str, found: list[onnx_wire.Payload]
+) -> tuple[Any, _Lean] | None:
     """`parse_model` of an open model file without the large raw_data payloads of the main
     graph's initializers (`onnx_wire`), which are neither read nor held here.
 
@@ -1237,9 +1375,6 @@ def _parse_lean(fd: int, size: int, path: Path, shown: str) -> tuple[Any, _Lean]
     """
     import onnx
 
-    found = onnx_wire.payloads(onnx_wire.FileWindows(fd, size))
-    if not found:
-        return None
     gaps = onnx_wire.gaps(size, found)
     rest = hashlib.sha256()
     pieces: list[tuple[int, bytes]] = []
@@ -1290,12 +1425,16 @@ def semantic_fingerprint(
 
 
 def _semantic(
-    model: Any, shown: str, base_dir: Path, lean: _Lean | None = None
+    model: Any,
+    shown: str,
+    base_dir: Path,
+    lean: _Lean | None = None,
+    prefetch: _Prefetch | None = None,
 ) -> tuple[SemanticFingerprint, dict[str, tuple[Path, FileDigest]], FileDigest | None]:
     """`semantic_fingerprint`, with the digests of the external data files, each read once,
     and with `lean`, the model file's own digest from the same one read of it."""
     _check_fields(model, shown)
-    walk = _Walk(shown, base_dir, lean)
+    walk = _Walk(shown, base_dir, lean, prefetch)
     try:
         fp = _walk_model(walk, model)
         own = walk.hash_model_file()
@@ -1362,13 +1501,17 @@ def fingerprint_model(path: Path) -> ModelFingerprint:
     base_dir = Path(os.path.realpath(path)).parent
     # Fix: a plain open() blocked forever on a FIFO and read /dev/zero until memory ran out.
     fd = open_regular(path, shown)
+    prefetch: _Prefetch | None = None
     try:
         size = fstat_size(fd, shown)
         refuse_larger(size, shown, limit=MODEL_LIMIT, what="model")
-        lean = _parse_lean(fd, size, path, shown) if size >= onnx_wire.MIN_PAYLOAD else None
+        scan = onnx_wire.scan(onnx_wire.FileWindows(fd, size))
+        if scan.external:  # before onnx is imported: its import overlaps the reading
+            prefetch = _Prefetch.start(scan.external, base_dir, shown)
+        lean = _parse_lean(fd, size, path, shown, scan.payloads) if scan.payloads else None
         if lean is not None:
             model, found = lean
-            semantic, external, own = _semantic(model, shown, base_dir, found)
+            semantic, external, own = _semantic(model, shown, base_dir, found, prefetch)
             assert own is not None
             file_digest = own
         else:
@@ -1379,8 +1522,10 @@ def fingerprint_model(path: Path) -> ModelFingerprint:
                 model = parse_model(data, shown)
                 file_digest = FileDigest(digest.result(), len(data))
             del data
-            semantic, external, _ = _semantic(model, shown, base_dir)
+            semantic, external, _ = _semantic(model, shown, base_dir, None, prefetch)
     finally:
+        if prefetch is not None:
+            prefetch.close()
         os.close(fd)
     ext = tuple((n, external[n][1]) for n in sorted(external, key=_utf8))
     return ModelFingerprint(name, file_digest, ext, semantic)

@@ -25,7 +25,12 @@ from typing import Protocol
 
 _MODEL_GRAPH = 7
 _GRAPH_INITIALIZER = 5
+_TENSOR_DIMS = 1
+_TENSOR_DATA_TYPE = 2
 _TENSOR_RAW_DATA = 9
+_TENSOR_EXTERNAL_DATA = 13
+_TENSOR_DATA_LOCATION = 14
+_EXTERNAL = 1  # TensorProto.EXTERNAL
 _LENGTH_DELIMITED = 2
 # Smaller payloads stay in the parsed model: leaving them there costs nothing worth saving.
 MIN_PAYLOAD = 64 * 1024
@@ -201,16 +206,39 @@ def _only(fields: list[_Field], number: int) -> _Field | None:
     return found[0]
 
 
+@dataclass(frozen=True, slots=True)
+class ExternalGuess:
+    """What the wire format says of a main-graph initializer stored as external data: its type,
+    dims and external_data entries. Only a guess, used to start reading the data file before
+    the model is parsed; nothing read by it counts unless the parsed model asks for exactly
+    the same bytes under exactly the same tensor header."""
+
+    data_type: int
+    dims: tuple[int, ...]
+    entries: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    payloads: list[Payload]
+    external: list[ExternalGuess]
+
+
+def scan(data: bytes | bytearray | memoryview | Source, *, minimum: int | None = None) -> Scan:
+    """One pass over the main graph's initializers: the `raw_data` payloads of at least
+    `minimum` bytes (default `MIN_PAYLOAD`), in initializer order, and the external data it
+    names; both empty when the bytes are not in the plain form."""
+    try:
+        return _scan(_source(data), MIN_PAYLOAD if minimum is None else minimum)
+    except _Unusual:
+        return Scan([], [])
+
+
 def payloads(
     data: bytes | bytearray | memoryview | Source, *, minimum: int | None = None
 ) -> list[Payload]:
-    """The `raw_data` payloads of at least `minimum` bytes (default `MIN_PAYLOAD`) of the main
-    graph's initializers, in initializer order; empty when there are none or the bytes are
-    not in the plain form."""
-    try:
-        return _payloads(_source(data), MIN_PAYLOAD if minimum is None else minimum)
-    except _Unusual:
-        return []
+    """The `raw_data` payloads of `scan`."""
+    return scan(data, minimum=minimum).payloads
 
 
 def gaps(size: int, found: list[Payload]) -> list[tuple[int, int]]:
@@ -227,27 +255,80 @@ def gaps(size: int, found: list[Payload]) -> list[tuple[int, int]]:
 
 
 def _payloads(buf: Source, minimum: int) -> list[Payload]:
+    return _scan(buf, minimum).payloads
+
+
+# External data is guessed from the first initializers only: reading every field of each one
+# costs microseconds in Python, and a model with more is fingerprinted without the guess.
+_GUESSED = 4096
+
+
+def _scan(buf: Source, minimum: int) -> Scan:
     graph = _only(list(_fields(buf, 0, len(buf))), _MODEL_GRAPH)
+    out = Scan([], [])
     if graph is None:
-        return []
-    out: list[Payload] = []
+        return out
     index = 0
     for field in _fields(buf, graph.start, graph.end):
         if field.number != _GRAPH_INITIALIZER:
             continue
         if field.wire != _LENGTH_DELIMITED:
             raise _Unusual
-        if field.end - field.start >= minimum:
-            raw = [f for f in _fields(buf, field.start, field.end) if f.number == _TENSOR_RAW_DATA]
+        size = field.end - field.start
+        if size >= minimum or index < _GUESSED:
+            fields = list(_fields(buf, field.start, field.end))
+            raw = [f for f in fields if f.number == _TENSOR_RAW_DATA]
             # One raw_data field holds the value; several would be merged (the last wins).
             if (
-                len(raw) == 1
+                size >= minimum
+                and len(raw) == 1
                 and raw[0].wire == _LENGTH_DELIMITED
                 and raw[0].end - raw[0].start >= minimum
             ):
-                out.append(Payload(index, raw[0].start, raw[0].end))
+                out.payloads.append(Payload(index, raw[0].start, raw[0].end))
+            elif not raw:
+                guess = _external(buf, fields)
+                if guess is not None:
+                    out.external.append(guess)
         index += 1
     return out
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _external(buf: Source, fields: list[_Field]) -> ExternalGuess | None:
+    location = [f for f in fields if f.number == _TENSOR_DATA_LOCATION]
+    dtype = [f for f in fields if f.number == _TENSOR_DATA_TYPE]
+    if len(location) != 1 or len(dtype) != 1 or location[0].wire or dtype[0].wire:
+        return None
+    if _varint(buf, location[0].start, location[0].end)[0] != _EXTERNAL:
+        return None
+    dims: list[int] = []
+    entries: list[tuple[str, str]] = []
+    for f in fields:
+        if f.number == _TENSOR_DIMS and f.wire == 0:
+            dims.append(_signed(_varint(buf, f.start, f.end)[0]))
+        elif f.number == _TENSOR_DIMS and f.wire == _LENGTH_DELIMITED:  # packed
+            pos = f.start
+            while pos < f.end:
+                value, pos = _varint(buf, pos, f.end)
+                dims.append(_signed(value))
+        elif f.number == _TENSOR_DIMS:
+            return None
+        elif f.number == _TENSOR_EXTERNAL_DATA and f.wire == _LENGTH_DELIMITED:
+            entry: dict[int, str] = {}
+            for e in _fields(buf, f.start, f.end):
+                if e.wire != _LENGTH_DELIMITED or e.number not in (1, 2) or e.number in entry:
+                    return None
+                try:
+                    entry[e.number] = bytes(buf.read(e.start, e.end)).decode("utf-8")
+                except UnicodeDecodeError:
+                    return None
+            entries.append((entry.get(1, ""), entry.get(2, "")))
+    dtype_value = _varint(buf, dtype[0].start, dtype[0].end)[0]
+    return ExternalGuess(dtype_value, tuple(dims), tuple(entries))
 
 
 def strip(data: bytes | bytearray | memoryview | Source, found: list[Payload]) -> bytes | None:
