@@ -159,7 +159,7 @@ Where = str | _LeafName  # where a leaf is, in error messages
 
 def _str(leaf: Leaf, key: str, where: Where, pattern: re.Pattern[str] | None = None) -> str:
     v = leaf.get(key)
-    if not isinstance(v, str) or (pattern is not None and not pattern.match(v)):
+    if not isinstance(v, str) or (pattern is not None and not pattern.fullmatch(v)):
         raise ManifestError(f"{where}: field {key!r} is missing or malformed")
     return v
 

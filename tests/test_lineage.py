@@ -28,6 +28,7 @@ from aichain_audit.lineage import (
     semantic_leaf,
     skipped_leaf,
     tensor_leaf,
+    validate_leaf,
 )
 
 names = st.text(st.characters(codec="utf-8", categories=["L", "N"]), min_size=1, max_size=8).filter(
@@ -163,3 +164,23 @@ def test_typed_accessors_return_the_leaves_of_their_kind() -> None:
     assert m.tensor_leaves() == m.of_kind(TENSOR) and m.config_leaves() == m.of_kind(CONFIG)
     bare = LineageManifest.build([name_leaf("no model")])
     assert bare.model_leaf() is None and bare.semantic_leaf() is None
+
+
+@pytest.mark.parametrize(
+    "leaf",
+    [
+        file_leaf("dataset", "data/a", "sha256:" + "00" * 32 + "\n", 1),
+        {
+            "kind": "tensor",
+            "path": "m.onnx",
+            "tensor": "v0\n",
+            "name": "w",
+            "digest": "sha256:" + "00" * 32,
+        },
+        {"kind": "parent", "root": "00" * 32 + "\n"},
+    ],
+)
+def test_a_field_with_a_trailing_newline_is_malformed(leaf: dict[str, Any]) -> None:
+    # `re.match` with `$` lets one trailing newline through; every field is matched whole.
+    with pytest.raises(ManifestError, match="malformed"):
+        validate_leaf(leaf, "leaf")
