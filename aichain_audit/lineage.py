@@ -284,6 +284,33 @@ def validate_leaf(leaf: Any, where: Where) -> Leaf:
     return leaf
 
 
+_DATASET_FIELDS = frozenset(_FIELDS[DATASET])
+_encode_string = json.encoder.encode_basestring  # JSON string escapes, the ones RFC 8785 uses
+
+
+def _plain_dataset(leaf: Any) -> bytes | None:
+    """The encoding of a dataset leaf without a link that `validate_leaf` accepts, made
+    without the general checks and encoder; None for any other leaf, which then takes them
+    (a million files: a third of building the manifest). Property-tested against both."""
+    if type(leaf) is not dict or leaf.keys() != _DATASET_FIELDS or leaf["kind"] != DATASET:
+        return None
+    path, digest, size = leaf["path"], leaf["digest"], leaf["size"]
+    if type(path) is not str or type(digest) is not str or type(size) is not int:
+        return None
+    if not 0 <= size <= MAX_SAFE_INTEGER or not _DIGEST.fullmatch(digest):
+        return None
+    try:
+        check_relative(path)
+        if item_conflict(path) is not None:
+            return None
+        text = (
+            f'{{"digest":"{digest}","kind":"dataset","path":{_encode_string(path)},"size":{size}}}'
+        )
+        return text.encode()
+    except (PathPolicyError, UnicodeEncodeError):
+        return None
+
+
 def encode_leaf(leaf: Leaf, where: Where) -> bytes:
     """The leaf's bytes (RFC 8785); a value JCS cannot encode is a ManifestError naming it."""
     try:
@@ -335,13 +362,18 @@ class LineageManifest:
     def build(cls, leaves: Sequence[Leaf]) -> LineageManifest:
         """Canonicalises leaves (adding the subject leaf) and computes the root."""
         body = [leaf for leaf in leaves if leaf["kind"] != SUBJECT]
-        for leaf in body:
-            validate_leaf(leaf, _LeafName(leaf))
+        fast = [_plain_dataset(leaf) for leaf in body]
+        for leaf, done in zip(body, fast, strict=True):
+            if done is None:
+                validate_leaf(leaf, _LeafName(leaf))
         subject = derive_subject(body)
         pairs = [
-            (encode_leaf(leaf, _LeafName(leaf)), leaf)
-            for leaf in [*body, subject_leaf(subject, len(body) + 1)]
+            (done or encode_leaf(leaf, _LeafName(leaf)), leaf)
+            for leaf, done in zip(
+                [*body, subject_leaf(subject, len(body) + 1)], [*fast, None], strict=True
+            )
         ]
+        del fast
         pairs.sort(key=lambda p: p[0])
         for (a, _), (b, leaf) in itertools.pairwise(pairs):
             if a == b:

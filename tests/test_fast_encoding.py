@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from aichain_audit import __version__
 from aichain_audit.canonical import _encode, canonical_json
-from aichain_audit.lineage import LineageManifest, config_leaf, file_leaf, name_leaf
+from aichain_audit.errors import ManifestError
+from aichain_audit.lineage import (
+    LineageManifest,
+    _plain_dataset,
+    config_leaf,
+    file_leaf,
+    name_leaf,
+    validate_leaf,
+)
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 _scalar = st.one_of(
@@ -78,3 +86,36 @@ def test_manifest_bytes_are_json_dumps_indent_1(values: list[tuple[str, Any]], n
     expected = (json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode()
     assert m.to_json() == expected
     assert LineageManifest.from_json(m.to_json()).root == m.root
+
+
+_path_part = st.text(st.characters(), min_size=1, max_size=6)
+_dataset_leaf = st.fixed_dictionaries(
+    {
+        "kind": st.sampled_from(["dataset", "dataset", "model"]),
+        "path": st.one_of(
+            st.lists(_path_part, min_size=1, max_size=3).map("/".join),
+            st.sampled_from(["a/../b", "/abs", "a#/x", "x\n", "e\u0301"]),
+        ),
+        "digest": st.one_of(
+            st.sampled_from(["sha256:", "sha256-shards:"]).map(lambda p: p + "ab" * 32),
+            st.sampled_from(["sha256:" + "ab" * 32 + "\n", "md5:00", "sha256:" + "AB" * 32]),
+        ),
+        "size": st.one_of(st.integers(-2, 2**54), st.booleans(), st.just("1")),
+    },
+    optional={"link": st.just("a/b"), "extra": st.just(1)},
+)
+
+
+@settings(max_examples=500)
+@given(_dataset_leaf)
+def test_plain_dataset_leaves_encode_as_validated_leaves_do(leaf: dict[str, Any]) -> None:
+    fast = _plain_dataset(leaf)
+    try:
+        validate_leaf(leaf, "leaf")
+        slow: bytes | None = canonical_json(leaf)
+    except (ManifestError, ValueError):
+        slow = None
+    if fast is not None:
+        assert fast == slow  # taken only for a valid leaf, with its exact bytes
+    elif slow is not None:
+        assert "link" in leaf or leaf["kind"] != "dataset"  # every other valid one takes it
