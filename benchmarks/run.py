@@ -38,9 +38,10 @@ run, so the ratio means something even where the absolute time does not.
 - P9: `aichain verify` of the sample on the embedded chain, reported with its parts.
 
 Timings are whole processes (`time.perf_counter` around `subprocess.run`), the median
-of N runs (5, or 3 with --quick) for subject and baseline alike, alternating, after one
-untimed read of the inputs (warm page cache); before each timed run the inputs are
-re-timestamped with os.utime so that no digest cache keyed on mtime can help. The
+of N runs (5, or 3 with --quick) for subject and baseline alike, alternating, after the
+inputs are flushed to disk (os.sync: their writeback would otherwise share the two cores
+with the timed runs) and read once untimed (warm page cache); before each timed run the
+inputs are re-timestamped with os.utime so that no digest cache keyed on mtime can help. The
 package's bytecode is compiled first (as `pip install` does): with PYTHONDONTWRITEBYTECODE
 set, an editable install would otherwise compile every module on every start.
 Inputs live in benchmarks/.work/data, created fresh and removed at the end. aichain
@@ -166,7 +167,10 @@ def all_files(path: Path) -> list[str]:
 
 
 def warm(paths: Sequence[str]) -> None:
-    """One untimed read of every input, so that runs compare hashing, not the disk."""
+    """One untimed read of every input, so that runs compare hashing, not the disk; first
+    the inputs just written are flushed, so that their writeback does not run (on the
+    same two cores) during the timed runs."""
+    os.sync()
     for p in paths:
         with open(p, "rb", buffering=0) as f:
             while f.read(16 << 20):

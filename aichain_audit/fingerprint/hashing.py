@@ -487,13 +487,14 @@ def digest_parallel(
 ) -> FileDigest:
     """`digest_fd`'s digests, from reads on every core instead of one read.
 
-    The file digest (each 16 MiB shard of it, or the whole file when it has one) and each
-    segment are separate jobs, the longest first, taken by `workers` threads (this one among
-    them), each reading its own bytes into its own buffer: no thread waits for another's
-    block, which makes the two SHA-256 streams of a model's external data file (its digest
-    and its tensors') take about as long as one (`docs/benchmarks.md`, P7). The bytes are
-    then read twice, not once, so a file whose size, mtime or ctime changes while it is
-    read is refused, as one that ends early is.
+    Each segment is a job, and so is each piece of the file digest (a 16 MiB shard, or the
+    whole file when it has one) that no segment holds whole; a piece a segment holds whole is
+    hashed by that segment's job from the same blocks. The jobs, the longest first, are taken
+    by `workers` threads (this one among them), each reading its own bytes into its own
+    buffer, so no thread waits for another's block: a model's external data file (its digest
+    and its tensors') takes less time than openssl's one digest of it (`docs/benchmarks.md`,
+    P7). Bytes no segment holds are read twice, so a file whose size, mtime or ctime changes
+    while it is read is refused, as one that ends early is.
     """
     import queue
 
@@ -509,36 +510,61 @@ def digest_parallel(
     leaves: list[bytes] = [b""] * shards
     whole = hashlib.sha256()
 
-    def feed(hasher: Any, offset: int, count: int, buf: memoryview) -> None:
+    def piece(k: int) -> tuple[int, int]:
+        return (0, size) if plain else (k * SHARD_SIZE, min((k + 1) * SHARD_SIZE, size))
+
+    def feed(hasher: Any, offset: int, count: int, held: list[int], buf: memoryview) -> None:
+        """Feeds `count` bytes from `offset` to `hasher`, and the file digest's pieces `held`
+        (all inside that range) to theirs."""
+        inner = [(k, *piece(k), whole if plain else hashlib.sha256(b"\x00")) for k in held]
         done = 0
         while done < count:
             if halt.is_set():
                 raise Stopped
+            pos = offset + done
             try:
-                n = os.preadv(fd, [buf[: min(len(buf), count - done)]], offset + done)
+                n = os.preadv(fd, [buf[: min(len(buf), count - done)]], pos)
             except OSError as exc:
                 raise Unreadable(f"{shown}: read failed ({exc.strerror})") from exc
             if n == 0:
                 raise InputError(f"{shown} shrank while being hashed")
             hasher.update(buf[:n])
+            for _, a, b, h in inner:
+                if a < pos + n and pos < b:
+                    h.update(buf[max(a, pos) - pos : min(b, pos + n) - pos])
             done += n
+        for k, _, _, h in inner:
+            if not plain:
+                leaves[k] = h.digest()
 
     def shard(k: int, buf: memoryview) -> None:
-        if plain:
-            feed(whole, 0, size, buf)
-            return
-        h = hashlib.sha256(b"\x00")  # leaf hash of a shard (SPEC 3)
-        feed(h, k * SHARD_SIZE, min(SHARD_SIZE, size - k * SHARD_SIZE), buf)
-        leaves[k] = h.digest()
+        a, b = piece(k)
+        # The leaf hash of a shard (SPEC 3): SHA-256(0x00 || its bytes).
+        h = whole if plain else hashlib.sha256(b"\x00")
+        feed(h, a, b - a, [], buf)
+        if not plain:
+            leaves[k] = h.digest()
 
-    jobs: list[tuple[int, Callable[[memoryview], None]]] = [
-        (s.count, functools.partial(feed, s.hasher, s.offset, s.count)) for s in segments if s.count
-    ]
-    jobs += [(min(SHARD_SIZE, size), functools.partial(shard, k)) for k in range(shards)]
+    held: set[int] = set()
+    jobs: list[tuple[int, Callable[[memoryview], None]]] = []
+    for seg in segments:
+        if not seg.count:
+            continue
+        end = seg.offset + seg.count
+        if plain:
+            inside = [0] if seg.offset == 0 and end == size and 0 not in held else []
+        else:  # the shards from the first that starts in it to the last that ends in it
+            last = shards if end == size else end // SHARD_SIZE
+            inside = [k for k in range(-(-seg.offset // SHARD_SIZE), last) if k not in held]
+        held.update(inside)
+        jobs.append((seg.count, functools.partial(feed, seg.hasher, seg.offset, seg.count, inside)))
+    for k in range(shards):
+        if k not in held:
+            jobs.append((min(SHARD_SIZE, size), functools.partial(shard, k)))
     jobs.sort(key=lambda job: -job[0])  # the longest first: the threads finish together
     todo: queue.SimpleQueue[Callable[[memoryview], None]] = queue.SimpleQueue()
-    for _, job in jobs:
-        todo.put(job)
+    for _, each in jobs:
+        todo.put(each)
     failed: list[BaseException] = []
 
     def work() -> None:

@@ -257,3 +257,30 @@ def test_a_file_written_while_read_in_parallel_is_refused(
             digest_parallel(fd, 201, "weights.bin")
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize(
+    ("size", "spans"),
+    [
+        (50, [(0, 50)]),  # one piece, held whole by a segment
+        (50, [(0, 50), (0, 50), (10, 5)]),  # held by the first only
+        (256, [(0, 64), (64, 128), (192, 64)]),  # shards held whole, segments aligned
+        (250, [(0, 130), (130, 120)]),  # shards straddled, the last short one held
+        (256, [(1, 254)]),  # no shard whole inside
+    ],
+)
+def test_pieces_held_by_segments_are_hashed_from_their_blocks(
+    tmp_path: Path, small_shards: None, size: int, spans: list[tuple[int, int]]
+) -> None:
+    path = tmp_path / "weights.bin"
+    path.write_bytes(os.urandom(size))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(hashing, "_CHUNK", 16)
+            one = [Segment(o, c, hashlib.sha256(b"H")) for o, c in spans]
+            two = [Segment(o, c, hashlib.sha256(b"H")) for o, c in spans]
+            assert digest_parallel(fd, size, "w", two) == digest_fd(fd, size, "w", one)
+        assert [s.hasher.digest() for s in two] == [s.hasher.digest() for s in one]
+    finally:
+        os.close(fd)
