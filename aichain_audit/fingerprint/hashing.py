@@ -75,14 +75,17 @@ def _open(path: str, shown: str, follow: bool) -> int:
     return fd
 
 
-def _open_raw(path: str, shown: str, follow: bool) -> int:
+def _open_raw(
+    path: str, shown: str, follow: bool, *, dir_fd: int | None = None, full: str = ""
+) -> int:
+    """Opens `path` (relative to `dir_fd` when given; `full` is then the whole path)."""
     flags = _OPEN_FLAGS & ~getattr(os, "O_NOFOLLOW", 0) if follow else _OPEN_FLAGS
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, flags, dir_fd=dir_fd)
     except PermissionError as exc:
         raise Unreadable(f"{shown}: cannot read ({exc.strerror})") from exc
     except OSError as exc:
-        if exc.errno == getattr(os, "ELOOP", -1) or os.path.islink(path):
+        if exc.errno == getattr(os, "ELOOP", -1) or os.path.islink(full or path):
             raise PathPolicyError(f"{shown} became a symbolic link while being read") from exc
         raise Unreadable(f"{shown}: cannot open ({exc.strerror})") from exc
     return fd
@@ -110,14 +113,62 @@ def _opened_path(fd: int, expected: str) -> str:
         return os.path.realpath(expected)
 
 
-def _read_small(path: str, shown: str, follow: bool) -> FileDigest:
-    fd, expected = _open_sized(_open_raw(path, shown, follow), path, shown)
+class _Folder:
+    """The folder of the files being hashed, open: a file in it is opened relative to it (no
+    path walk), and the check that no folder on its path was swapped for a link is made
+    once per folder, on the folder, instead of once per file."""
+
+    def __init__(self) -> None:
+        self.path = ""
+        self.fd = -1
+
+    def of(self, path: str) -> int | None:
+        """An open descriptor of the folder holding `path`, checked to be that folder; None
+        when it cannot be opened or checked (the file is then opened by its whole path,
+        which reports why)."""
+        folder = os.path.dirname(path)
+        if folder != self.path:
+            self.close()
+            try:
+                fd = os.open(folder, _DIR_FLAGS)
+            except OSError:
+                return None
+            if _opened_path(fd, folder) != folder:
+                os.close(fd)
+                return None
+            self.path, self.fd = folder, fd
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.path, self.fd = "", -1
+
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS |= getattr(os, "O_NOFOLLOW", 0)
+
+
+def _read_small(path: str, shown: str, follow: bool, folders: _Folder | None = None) -> FileDigest:
+    folder = folders.of(path) if folders is not None and not follow else None
+    if folder is None:
+        fd, expected = _open_sized(_open_raw(path, shown, follow), path, shown)
+    else:
+        # Relative to the checked folder and without following a link: nothing on the way
+        # can have been swapped for a link, so the opened path need not be read back.
+        fd = _open_raw(os.path.basename(path), shown, False, dir_fd=folder, full=path)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise PathPolicyError(f"{shown} is not a regular file")
+        expected = st.st_size
     try:
         h = hashlib.sha256()
         size = 0
         # Ask for one byte more than fstat reports: a file that has not changed is read by one
         # call sized to it (a 4 MiB request for a 4 KiB file costs an allocation that
-        # dominates), and the loop goes on only when the file grew.
+        # dominates), and the loop goes on only when the file grew. A read that returns the
+        # size fstat gave, and not the byte more it asked for, ended at the end of the file.
         want = min(expected + 1, _CHUNK)
         while True:
             try:
@@ -128,6 +179,8 @@ def _read_small(path: str, shown: str, follow: bool) -> FileDigest:
                 break
             h.update(block)
             size += len(block)
+            if size == expected and len(block) < want:
+                break  # short of what was asked, at the size fstat gave: the end
             want = min(expected + 1 - size, _CHUNK) if size <= expected else _CHUNK
     finally:
         os.close(fd)
@@ -174,14 +227,18 @@ def digest_files(
         (large if job.size > SHARD_SIZE else small).append(i)
 
     def hash_small_batch(indices: list[int]) -> None:
-        for i in indices:
-            job = jobs[i]
-            try:
-                results[i] = _read_small(job.path, job.shown, job.follow)
-            except InputError as exc:
-                results[i] = exc
-            if progress:
-                progress(job.size)
+        folders = _Folder()
+        try:
+            for i in indices:
+                job = jobs[i]
+                try:
+                    results[i] = _read_small(job.path, job.shown, job.follow, folders)
+                except InputError as exc:
+                    results[i] = exc
+                if progress:
+                    progress(job.size)
+        finally:
+            folders.close()
 
     def small_batches() -> Iterator[list[int]]:
         batch: list[int] = []
@@ -235,13 +292,17 @@ _forked_jobs: Sequence[HashJob] = ()
 def _hash_chunk(indices: list[int]) -> list[tuple[str, str, int]]:
     """Runs in a worker process: ("ok", digest, size) or (error class, message, 0) per file."""
     out: list[tuple[str, str, int]] = []
-    for i in indices:
-        job = _forked_jobs[i]
-        try:
-            d = _read_small(job.path, job.shown, job.follow)
-            out.append(("ok", d.digest, d.size))
-        except InputError as exc:
-            out.append((type(exc).__name__, exc.message, 0))
+    folders = _Folder()
+    try:
+        for i in indices:
+            job = _forked_jobs[i]
+            try:
+                d = _read_small(job.path, job.shown, job.follow, folders)
+                out.append(("ok", d.digest, d.size))
+            except InputError as exc:
+                out.append((type(exc).__name__, exc.message, 0))
+    finally:
+        folders.close()
     return out
 
 

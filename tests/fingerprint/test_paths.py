@@ -325,3 +325,29 @@ def test_a_parent_folder_swapped_for_a_symlink_after_listing_is_not_followed(
     [result] = digest_files([HashJob(listed.path, listed.name, listed.size)])
     assert isinstance(result, PathPolicyError), result
     assert "data/sub/f.csv" in result.message
+
+
+def test_a_grandparent_folder_swapped_for_a_symlink_after_listing_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    """Files are opened relative to their folder, checked once per folder: a folder higher
+    up swapped for a link is caught there, for every file under it."""
+    from aichain_audit.fingerprint.hashing import HashJob, digest_files
+
+    d = tmp_path / "data"
+    (d / "a" / "b").mkdir(parents=True)
+    for name in ("f.csv", "g.csv"):
+        (d / "a" / "b" / name).write_text("inside")
+    outside = tmp_path / "outside"
+    (outside / "b").mkdir(parents=True)
+    for name in ("f.csv", "g.csv"):
+        (outside / "b" / name).write_text("secret outside the dataset")
+    listing = list_argument(d, PathPolicy())
+    (d / "a").rename(tmp_path / "moved")
+    (d / "a").symlink_to(outside)
+    results = digest_files([HashJob(f.path, f.name, f.size) for f in listing.files])
+    assert all(isinstance(r, PathPolicyError) for r in results), results
+    assert [r.message.split(":")[0] for r in results if isinstance(r, PathPolicyError)] == [
+        "data/a/b/f.csv",
+        "data/a/b/g.csv",
+    ]
