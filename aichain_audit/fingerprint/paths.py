@@ -158,7 +158,7 @@ def _walk(root: Path, root_name: str, policy: PathPolicy, listing: Listing) -> N
 
         for entry in entries:
             name = f"{folder_name}/{manifest_name(entry.name)}"
-            path = os.path.join(folder, entry.name)
+            path = entry.path  # os.path.join(folder, entry.name), made by scandir
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
