@@ -494,6 +494,7 @@ class _Prefetch:
     """
 
     MIN_SIZE = 4 * 1024 * 1024  # smaller files are read after the parse: no time to win
+    MAX_FILES = 64  # open at once; a model with more files has the others read after the parse
 
     def __init__(self) -> None:
         self.files: dict[str, _ExternalFile] = {}
@@ -513,6 +514,8 @@ class _Prefetch:
                 continue
             ext = self.files.get(location)
             if ext is None and location not in self._segments:
+                if len(self.files) >= self.MAX_FILES:
+                    continue
                 ext = self._open(location, base_dir, shown)
             if ext is None:
                 self._segments[location] = []  # not to be opened again
@@ -1351,6 +1354,9 @@ def _plain_raw(t: Any, size: int) -> bool:
     return value_size(t, "") == size
 
 
+_LEAN_SHARE = 0.5  # the least part of the file its large raw_data must be for `_parse_lean`
+
+
 @dataclass(eq=False, slots=True)
 class _Lean:
     """A model parsed without the large raw_data of its main graph's initializers."""
@@ -1508,7 +1514,13 @@ def fingerprint_model(path: Path) -> ModelFingerprint:
         scan = onnx_wire.scan(onnx_wire.FileWindows(fd, size))
         if scan.external:  # before onnx is imported: its import overlaps the reading
             prefetch = _Prefetch.start(scan.external, base_dir, shown)
-        lean = _parse_lean(fd, size, path, shown, scan.payloads) if scan.payloads else None
+        held = sum(p.end - p.start for p in scan.payloads)
+        # Worth it when the payloads are most of the file: the rest is held twice at once.
+        lean = (
+            _parse_lean(fd, size, path, shown, scan.payloads)
+            if scan.payloads and held >= size * _LEAN_SHARE
+            else None
+        )
         if lean is not None:
             model, found = lean
             semantic, external, own = _semantic(model, shown, base_dir, found, prefetch)

@@ -45,6 +45,7 @@ def _both(path: Path, mp: pytest.MonkeyPatch) -> tuple[ModelFingerprint | str, A
     mp.setattr(onnx_wire, "MIN_PAYLOAD", 1 << 40)
     whole = _outcome(path)
     mp.setattr(onnx_wire, "MIN_PAYLOAD", 1)
+    mp.setattr(onnx_model, "_LEAN_SHARE", 0)
     taken: list[bool] = []
     real = onnx_model._parse_lean
 
