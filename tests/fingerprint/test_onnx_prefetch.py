@@ -284,3 +284,39 @@ def test_pieces_held_by_segments_are_hashed_from_their_blocks(
         assert [s.hasher.digest() for s in two] == [s.hasher.digest() for s in one]
     finally:
         os.close(fd)
+
+
+def test_a_model_with_large_raw_weights_and_external_data_takes_both_fast_paths(
+    tmp_path: Path,
+) -> None:
+    from aichain_audit.fingerprint import onnx_wire
+
+    (tmp_path / "w.bin").write_bytes(os.urandom(4096))
+    raw = TensorProto(name="R", data_type=TensorProto.INT8, dims=[100_000])
+    raw.raw_data = os.urandom(100_000)
+    inits = [raw, _external("E", [1024], "w.bin", 0, 4096)]
+    nodes = [helper.make_node("Identity", [t.name], [t.name + "y"]) for t in inits]
+    outs = [
+        helper.make_tensor_value_info("Ry", TensorProto.INT8, [100_000]),
+        helper.make_tensor_value_info("Ey", TensorProto.FLOAT, [1024]),
+    ]
+    graph = helper.make_graph(nodes, "g", [], outs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(onnx_model._Prefetch, "MIN_SIZE", 1 << 40)
+        mp.setattr(onnx_wire, "MIN_PAYLOAD", 1 << 40)
+        plain = fingerprint_model(path)
+        mp.setattr(onnx_model._Prefetch, "MIN_SIZE", 0)
+        mp.setattr(onnx_wire, "MIN_PAYLOAD", 1024)
+        taken: list[str] = []
+        lean, prefetch = onnx_model._parse_lean, onnx_model._Prefetch.result
+        mp.setattr(onnx_model, "_parse_lean", lambda *a: taken.append("lean") or lean(*a))
+        mp.setattr(
+            onnx_model._Prefetch, "result", lambda s, loc: taken.append("pre") or prefetch(s, loc)
+        )
+        fast = fingerprint_model(path)
+    assert sorted(taken) == ["lean", "pre"]
+    assert fast == plain
