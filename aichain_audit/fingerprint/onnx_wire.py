@@ -7,12 +7,17 @@ peak at more than three times its size. This module finds those payloads in the 
 reading them, so that the model can be parsed without them (`strip`) and their bytes hashed
 in the one pass over the file that also gives the file digest.
 
+The same pass guesses the external data the main graph's initializers name (their type, dims
+and external_data entries), so that those files can be read while onnx is still being
+imported (`onnx_model._Prefetch`); a guess is only a hint, checked against the parsed model.
+
 It knows only the few field numbers it needs (ModelProto.graph = 7, GraphProto.initializer = 5,
-TensorProto.raw_data = 9) and accepts only the plain case: one `graph` field, each payload in
-one `raw_data` field. Anything else (a field repeated that protobuf would merge, a group, a
-truncated or overlong varint, a length past the end) gives no payloads, and the caller parses
-the whole file as before. It never raises on any input. docs/SPEC.md section 8.1 rule 2 says
-why the checker's verdict is the same without these payloads.
+TensorProto dims = 1, data_type = 2, raw_data = 9, external_data = 13, data_location = 14) and
+accepts only the plain case: one `graph` field, each payload in one `raw_data` field. Anything
+else (a field repeated that protobuf would merge, a group, a truncated or overlong varint, a
+length past the end) gives no payloads, and the caller parses the whole file as before. It
+never raises on any input. docs/SPEC.md section 8.1 rule 2 says why the checker's verdict is
+the same without these payloads.
 """
 
 from __future__ import annotations
