@@ -91,13 +91,15 @@ def _open_raw(
     return fd
 
 
-def _open_sized(fd: int, path: str, shown: str) -> tuple[int, int]:
-    """Checks an open descriptor (a regular file, at `path`); returns it with its size."""
+def _open_sized(fd: int, path: str, shown: str, *, placed: bool = False) -> tuple[int, int]:
+    """Checks an open descriptor (a regular file, at `path`); returns it with its size.
+    `placed`: opened relative to a checked folder (`_Folder`), so it is where it was listed
+    and its path is not read back."""
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise PathPolicyError(f"{shown} is not a regular file")
-    if _opened_path(fd, path) != path:
+    if not placed and _opened_path(fd, path) != path:
         os.close(fd)
         raise PathPolicyError(
             f"{shown}: a folder on its path was replaced by a symbolic link while being read"
@@ -157,11 +159,7 @@ def _read_small(path: str, shown: str, follow: bool, folders: _Folder | None = N
         # Relative to the checked folder and without following a link: nothing on the way
         # can have been swapped for a link, so the opened path need not be read back.
         fd = _open_raw(os.path.basename(path), shown, False, dir_fd=folder, full=path)
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise PathPolicyError(f"{shown} is not a regular file")
-        expected = st.st_size
+        fd, expected = _open_sized(fd, path, shown, placed=True)
     try:
         h = hashlib.sha256()
         size = 0
@@ -427,7 +425,7 @@ class Segment:
 
 
 class Stopped(Exception):
-    """`digest_fd` or `digest_parallel` was told to stop before it was done."""
+    """`digest_parallel` was told to stop before it was done."""
 
 
 def digest_fd(
@@ -435,7 +433,6 @@ def digest_fd(
     size: int,
     shown: str,
     segments: Sequence[Segment] = (),
-    stop: threading.Event | None = None,
 ) -> FileDigest:
     """The digest of the first `size` bytes of an open file, and every segment's bytes fed to
     its hasher, from ONE read of the file, on two threads.
@@ -446,7 +443,6 @@ def digest_fd(
     releases the GIL, so the two SHA-256 streams run side by side on two cores; the
     digests are exactly those of `digest_files` and of hashing each segment on its own.
     A file that ends early is an `InputError`, and so is one whose size changes meanwhile.
-    Once `stop` is set, it raises `Stopped` before the next block.
     """
     import queue
 
@@ -489,8 +485,6 @@ def digest_fd(
         while pos < size:
             if failed:  # pragma: no cover - hashlib does not fail
                 raise failed[0]
-            if stop is not None and stop.is_set():
-                raise Stopped
             buf = free.get()
             want = min(_CHUNK, size - pos)
             n = 0

@@ -32,13 +32,6 @@ def _one_read(path: Path, spans: list[tuple[int, int]]) -> tuple[str, list[bytes
     return d.digest, [s.hasher.digest() for s in segments]
 
 
-@pytest.fixture
-def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Digests follow the constants, so shrinking both exercises shard and block edges cheaply.
-    monkeypatch.setattr(hashing, "SHARD_SIZE", 64)
-    monkeypatch.setattr(hashing, "_CHUNK", 16)
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     size=st.integers(0, 300),

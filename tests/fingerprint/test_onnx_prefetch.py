@@ -192,12 +192,6 @@ def test_a_refused_model_leaves_no_prefetch_thread_or_open_file(tmp_path: Path) 
     assert set(os.listdir("/proc/self/fd")) <= fds_before
 
 
-@pytest.fixture
-def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hashing, "SHARD_SIZE", 64)
-    monkeypatch.setattr(hashing, "_PARALLEL_BLOCK", 16)
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     size=st.integers(0, 300),
@@ -276,11 +270,9 @@ def test_pieces_held_by_segments_are_hashed_from_their_blocks(
     path.write_bytes(os.urandom(size))
     fd = os.open(path, os.O_RDONLY)
     try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(hashing, "_CHUNK", 16)
-            one = [Segment(o, c, hashlib.sha256(b"H")) for o, c in spans]
-            two = [Segment(o, c, hashlib.sha256(b"H")) for o, c in spans]
-            assert digest_parallel(fd, size, "w", two) == digest_fd(fd, size, "w", one)
+        one = [Segment(o, c, hashlib.sha256(b"H")) for o, c in spans]
+        two = [Segment(o, c, hashlib.sha256(b"H")) for o, c in spans]
+        assert digest_parallel(fd, size, "w", two) == digest_fd(fd, size, "w", one)
         assert [s.hasher.digest() for s in two] == [s.hasher.digest() for s in one]
     finally:
         os.close(fd)
