@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -242,6 +241,8 @@ def _read_run(
                 f"MLflow run {run_id} holds {len(run.models)} ONNX models ({listed}); "
                 "give the one to fingerprint with --model"
             )
+        import tempfile  # only a model taken from a run needs it
+
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aichain-model-")))
         got = tracking.download(s, run.models[0].uri, folder)
         return run, got, run.models[0].shown

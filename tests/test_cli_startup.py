@@ -7,6 +7,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 PROBE = """
 import json, sys
@@ -48,3 +51,61 @@ def test_an_int_option_still_goes_through_typer(tmp_path: Path) -> None:
     result = _run("check-proof", str(tmp_path / "p.json"), "--confirmations", "many")
     assert result["code"] == 2
     assert "pydantic" in result["loaded"]  # type: ignore[operator]
+
+
+def _shape(command: Any) -> dict[str, object]:
+    """What a user sees of a click command: its help, options and arguments, and its
+    subcommands (each the same way), in order."""
+    ctx = command.make_context("aichain", [], resilient_parsing=True)
+    params = [
+        (
+            *(p.name, p.opts, p.secondary_opts, repr(p.type_descriptor.annotation), p.required),
+            *(repr(p.default), p.nargs, p.multiple, getattr(p, "is_flag", None), p.is_eager),
+        )
+        for p in command.params
+    ]
+    subs = getattr(command, "commands", None)
+    return {
+        "class": type(command).__name__,
+        "help": command.get_help(ctx),
+        "params": params,
+        "commands": {n: _shape(subs[n]) for n in subs} if subs is not None else None,
+    }
+
+
+def test_the_app_run_has_the_same_commands_as_typers_own_build() -> None:
+    from typer.main import get_command
+
+    from aichain_audit.cli.app import _command, app
+
+    lazy, eager = _command(), get_command(app)
+    assert list(lazy.commands) == list(eager.commands)  # type: ignore[attr-defined]
+    assert len(lazy.commands) >= 9  # type: ignore[attr-defined]
+    assert _shape(lazy) == _shape(eager)
+
+
+def test_running_one_command_builds_only_that_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer import main as typer_main
+
+    from aichain_audit.cli import main
+
+    built: list[str] = []
+    real = typer_main.get_command_from_info
+
+    def counting(info: Any, **kwargs: Any) -> Any:
+        command = real(info, **kwargs)
+        built.append(command.name)
+        return command
+
+    monkeypatch.setattr(typer_main, "get_command_from_info", counting)
+    (tmp_path / "a.csv").write_text("x\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["fingerprint", "--dataset", str(tmp_path / "a.csv"), "--json"])
+    assert exit_.value.code == 0
+    assert built == ["fingerprint"]
+    built.clear()
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert len(built) >= 8  # the help lists every command, so it builds them all

@@ -7,17 +7,21 @@ progress bars to stderr, `--json` output to stdout alone.
 
 from __future__ import annotations
 
+import copy
+import functools
 import gc
 import sys
-import traceback
-from collections.abc import Callable
-from typing import Annotated, Any, NoReturn, get_args, get_origin
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_args, get_origin
 
 import typer
 
 from aichain_audit import __version__
 from aichain_audit.cli.terminal import safe
 from aichain_audit.errors import EXIT_CANNOT_COMPLETE, AichainError, exit_code
+
+if TYPE_CHECKING:
+    from typer._click import Command
 
 app = typer.Typer(
     name="aichain",
@@ -161,6 +165,12 @@ def _with_flag(error: AichainError) -> str:
     return f"{error.message} ({flag})" if flag else error.message
 
 
+def _print_traceback() -> None:
+    import traceback  # only for --debug: not on every start
+
+    traceback.print_exc()
+
+
 def _fail(message: str, code: int) -> NoReturn:
     sys.stderr.write(f"aichain: error: {safe(message)}\n")
     raise SystemExit(code)
@@ -179,11 +189,78 @@ def main(argv: list[str] | None = None) -> None:
             gc.freeze()
 
 
+class _Commands(MutableMapping[str, "Command"]):
+    """The app's commands, each turned into its click command when first looked up.
+
+    typer builds every command of a group before running one: reading each function's
+    signature and evaluating its annotations took 12-20 ms of a 0.1 s start, nearly all of it
+    for commands not being run (PRODUCT.md P1, P8). Looking one up builds that one with typer's
+    own `get_command_from_info` (or `get_group_from_info` for a sub-app), from the same
+    definitions, so it is the same command; `--help` and a mistyped name's suggestions still
+    see every name, in the order they were defined.
+    """
+
+    def __init__(self, build: dict[str, Callable[[], Command]]) -> None:
+        self._build = build
+        self._built: dict[str, Command] = {}
+
+    def __getitem__(self, name: str) -> Command:
+        got = self._built.get(name)
+        if got is None:
+            got = self._built[name] = self._build[name]()
+        return got
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._built[name] = command
+        self._build.setdefault(name, lambda: command)
+
+    def __delitem__(self, name: str) -> None:
+        del self._build[name]
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build)
+
+    def __len__(self) -> int:
+        return len(self._build)
+
+
+def _command() -> Command:
+    """The app as a click group whose commands are built when looked up (`_Commands`)."""
+    from typer import main as typer_main
+
+    shell = copy.copy(app)  # the group itself: its callback, options, help and settings
+    shell.registered_commands = []
+    shell.registered_groups = []
+    group = typer_main.get_group(shell)
+    build: dict[str, Callable[[], Command]] = {}
+    for info in app.registered_commands:
+        assert info.callback is not None
+        name = info.name or typer_main.get_command_name(info.callback.__name__)
+        build[name] = functools.partial(
+            typer_main.get_command_from_info,
+            info,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+        )
+    for sub in app.registered_groups:
+        sub_name = typer_main.solve_typer_info_defaults(sub).name
+        assert isinstance(sub_name, str) and sub_name, "every sub-app is added with a name"
+        build[sub_name] = functools.partial(
+            typer_main.get_group_from_info,
+            sub,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+            suggest_commands=app.suggest_commands,
+        )
+    group.commands = _Commands(build)
+    return group
+
+
 def _run(argv: list[str] | None) -> None:
     from typer._click import exceptions as click_exc  # typer >= 0.29 vendors click
-    from typer.main import get_command
 
-    command = get_command(app)
+    command = _command()
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
@@ -197,7 +274,7 @@ def _run(argv: list[str] | None) -> None:
         _fail(exc.format_message(), EXIT_CANNOT_COMPLETE)
     except AichainError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         _fail(_with_flag(exc), exit_code(exc))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
@@ -205,7 +282,7 @@ def _run(argv: list[str] | None) -> None:
         raise SystemExit(EXIT_CANNOT_COMPLETE) from None
     except Exception as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         _fail(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
             EXIT_CANNOT_COMPLETE,

@@ -21,7 +21,6 @@ import json
 import math
 import re
 import sys
-import tomllib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -236,6 +235,8 @@ def _load_toml(text: str, shown: str) -> Any:
         for match in _TOML_LONG_KEY.finditer(text):
             if match.group("key"):
                 raise _too_deep(shown)
+    import tomllib  # only TOML configs need it: not on every start (PRODUCT.md P1)
+
     try:
         with _recursion_headroom():
             value = tomllib.loads(text)
