@@ -81,7 +81,6 @@ def fingerprint(
 ) -> None:
     """Fingerprint a model, datasets and configs into one lineage manifest."""
     from aichain_audit import api
-    from aichain_audit.atomicfile import write_atomic
 
     policy = path_policy(follow_symlinks, skip_symlinks, skip_special, skip_unreadable)
     result = api.fingerprint(
@@ -99,6 +98,8 @@ def fingerprint(
     if result.run is not None:  # MLflow first: a failure there leaves no file behind
         api.record_lineage(result)
     if output is not None:
+        from aichain_audit.atomicfile import write_atomic  # not needed without -o
+
         write_atomic(output, manifest.to_json())
     for skipped_name, reason in result.skipped:
         sys.stderr.write(

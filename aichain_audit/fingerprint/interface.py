@@ -131,6 +131,8 @@ class ConfigFingerprinter(Fingerprinter):
     """JSON, YAML and TOML configs: one `config` leaf per value (SPEC section 7)."""
 
     def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted:
+        if not paths:
+            return Fingerprinted([])
         # Imported here: a run without configs need not load the parsers (start-up, P8).
         from aichain_audit.fingerprint.config import flatten, load_config
 
