@@ -183,7 +183,7 @@ def item_conflict(path: str) -> str | None:
     `MODEL#semantic` and `MODEL#tensor/ID`. A path of one of those shapes is refused, so an
     item always names one kind of leaf.
     """
-    m = _OTHER_ITEM_FORMS.search(path)
+    m = _OTHER_ITEM_FORMS.search(path) if "#" in path else None  # each form has a '#'
     if m is None:
         return None
     return (

@@ -90,8 +90,11 @@ class ProgressBar:
         self._progress: Any = None
         self._task: Any = None
 
+    def shown(self) -> bool:
+        return sys.stderr.isatty()
+
     def start(self, description: str, total: int) -> None:
-        if not sys.stderr.isatty() or total < 256 * 1024 * 1024:
+        if not self.shown() or total < 256 * 1024 * 1024:
             return
         from rich.console import Console
         from rich.progress import (

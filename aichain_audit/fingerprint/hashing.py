@@ -52,6 +52,11 @@ class Unreadable(InputError):
     """A file could not be opened or read (permissions, vanished, I/O error)."""
 
 
+class _Large(Exception):
+    """A file whose size was not read when listed turned out, once opened, to be larger than
+    one shard: `digest_files` hashes it by its shards on every core instead."""
+
+
 _local = threading.local()
 
 
@@ -151,7 +156,11 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXE
 _DIR_FLAGS |= getattr(os, "O_NOFOLLOW", 0)
 
 
-def _read_small(path: str, shown: str, follow: bool, folders: _Folder | None = None) -> FileDigest:
+def _read_small(
+    path: str, shown: str, follow: bool, folders: _Folder | None = None, *, sized: bool = True
+) -> FileDigest:
+    """The plain digest of a file of at most one shard. Unless its size was known (`sized`),
+    a larger one raises `_Large` before any byte is read."""
     folder = folders.of(path) if folders is not None and not follow else None
     if folder is None:
         fd, expected = _open_sized(_open_raw(path, shown, follow), path, shown)
@@ -160,6 +169,9 @@ def _read_small(path: str, shown: str, follow: bool, folders: _Folder | None = N
         # can have been swapped for a link, so the opened path need not be read back.
         fd = _open_raw(os.path.basename(path), shown, False, dir_fd=folder, full=path)
         fd, expected = _open_sized(fd, path, shown, placed=True)
+    if expected > SHARD_SIZE and not sized:
+        os.close(fd)
+        raise _Large
     try:
         h = hashlib.sha256()
         size = 0
@@ -190,11 +202,12 @@ def _read_small(path: str, shown: str, follow: bool, folders: _Folder | None = N
 @dataclass(frozen=True, slots=True)
 class HashJob:
     """One file to hash: its real path on disk (as listed: no link on the way, the last
-    component aside when `follow`), the name shown in messages, its size when listed."""
+    component aside when `follow`), the name shown in messages, its size when listed (None
+    when it was not read: the file is then hashed as its size is when opened)."""
 
     path: str
     shown: str
-    size: int
+    size: int | None
     follow: bool = False
 
 
@@ -219,10 +232,11 @@ def digest_files(
     """
     workers = workers or default_workers()
     results: list[FileDigest | InputError | None] = [None] * len(jobs)
-    small: list[int] = []
+    small: list[int] = []  # at most one shard, or of a size not read when listed
     large: list[int] = []
     for i, job in enumerate(jobs):
-        (large if job.size > SHARD_SIZE else small).append(i)
+        (large if job.size is not None and job.size > SHARD_SIZE else small).append(i)
+    late: list[int] = []  # of those, the ones larger than a shard when opened (`_Large`)
 
     def hash_small_batch(indices: list[int]) -> None:
         folders = _Folder()
@@ -230,21 +244,33 @@ def digest_files(
             for i in indices:
                 job = jobs[i]
                 try:
-                    results[i] = _read_small(job.path, job.shown, job.follow, folders)
+                    got = results[i] = _read_small(
+                        job.path, job.shown, job.follow, folders, sized=job.size is not None
+                    )
+                except _Large:
+                    late.append(i)  # list.append is atomic: batches run on several threads
+                    continue
                 except InputError as exc:
                     results[i] = exc
+                    if progress:  # as if read: a bar's total counts every file listed
+                        progress(job.size or 0)
+                    continue
                 if progress:
-                    progress(job.size)
+                    progress(got.size)
         finally:
             folders.close()
+
+    # Batches of files of about _SMALL_BATCH_BYTES, and at least 8 a thread when there are
+    # few files: their sizes may not be known, and one batch must not hold most of the bytes.
+    per_batch = max(1, min(_SMALL_BATCH_FILES, len(small) // (workers * 8)))
 
     def small_batches() -> Iterator[list[int]]:
         batch: list[int] = []
         total = 0
         for i in small:
             batch.append(i)
-            total += jobs[i].size
-            if total >= _SMALL_BATCH_BYTES or len(batch) >= _SMALL_BATCH_FILES:
+            total += jobs[i].size or 0
+            if total >= _SMALL_BATCH_BYTES or len(batch) >= per_batch:
                 yield batch
                 batch, total = [], 0
         if batch:
@@ -253,11 +279,15 @@ def digest_files(
     if workers > 1 and len(small) >= _PROCESS_THRESHOLD and _can_fork():
         # Many small files: per-file Python overhead holds the GIL, so threads do not
         # scale; forked processes do. Large files still go to threads below.
-        _hash_small_in_processes(jobs, small, workers, results, progress)
+        _hash_small_in_processes(jobs, small, workers, results, progress, late)
         small = []
     if workers == 1 or (len(small) < 64 and not large):
         for batch in small_batches():
             hash_small_batch(batch)
+        small = []
+    large += late
+    late.clear()
+    if workers == 1 or not (large or small):
         for i in large:
             results[i] = _digest_large(jobs[i], None, progress)
     else:
@@ -267,6 +297,8 @@ def digest_files(
                 results[i] = _digest_large(jobs[i], pool, progress)
             for f in futures:
                 f.result()
+            for i in late:
+                results[i] = _digest_large(jobs[i], pool, progress)
     out: list[FileDigest | InputError] = []
     for r in results:
         assert r is not None
@@ -288,15 +320,20 @@ _forked_jobs: Sequence[HashJob] = ()
 
 
 def _hash_chunk(indices: list[int]) -> list[tuple[str, str, int]]:
-    """Runs in a worker process: ("ok", digest, size) or (error class, message, 0) per file."""
+    """Runs in a worker process: ("ok", digest, size), ("large", "", 0) for a file to hash
+    by its shards (`_Large`) or (error class, message, 0) per file."""
     out: list[tuple[str, str, int]] = []
     folders = _Folder()
     try:
         for i in indices:
             job = _forked_jobs[i]
             try:
-                d = _read_small(job.path, job.shown, job.follow, folders)
+                d = _read_small(
+                    job.path, job.shown, job.follow, folders, sized=job.size is not None
+                )
                 out.append(("ok", d.digest, d.size))
+            except _Large:
+                out.append(("large", "", 0))
             except InputError as exc:
                 out.append((type(exc).__name__, exc.message, 0))
     finally:
@@ -310,6 +347,7 @@ def _hash_small_in_processes(
     workers: int,
     results: list[FileDigest | InputError | None],
     progress: Progress | None,
+    late: list[int],
 ) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -327,10 +365,18 @@ def _hash_small_in_processes(
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futures = [pool.submit(_hash_chunk, chunk) for chunk in chunks]
             for chunk, future in zip(chunks, futures, strict=True):
+                hashed = 0
                 for i, (kind, value, size) in zip(chunk, future.result(), strict=True):
-                    results[i] = FileDigest(value, size) if kind == "ok" else errors[kind](value)
+                    if kind == "ok":
+                        results[i] = FileDigest(value, size)
+                        hashed += size
+                    elif kind == "large":
+                        late.append(i)
+                    else:
+                        results[i] = errors[kind](value)
+                        hashed += jobs[i].size or 0  # as if read (see hash_small_batch)
                 if progress:
-                    progress(sum(jobs[i].size for i in chunk))
+                    progress(hashed)
     finally:
         _forked_jobs = ()
 

@@ -31,7 +31,12 @@ if TYPE_CHECKING:  # onnx is imported only when a model is fingerprinted
 
 
 class Progress(Protocol):
-    """Receives progress of long work (the CLI draws a bar on stderr)."""
+    """Receives progress of long work (the CLI draws a bar on stderr).
+
+    A receiver may also have `shown() -> bool`: when it says False (the CLI's bar off a
+    terminal), `start` gets no total worth showing, and a dataset's file sizes are read when
+    each file is hashed instead of each being read first for the total.
+    """
 
     def start(self, description: str, total: int) -> None: ...
     def advance(self, amount: int) -> None: ...
@@ -72,15 +77,16 @@ class DatasetFingerprinter(Fingerprinter):
     def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted:
         listed: list[ListedFile] = []
         skipped: list[tuple[str, str]] = []
+        shown = getattr(self.progress, "shown", None)  # optional (see Progress)
+        sizes = self.progress is not None and (shown is None or bool(shown()))  # for the total
         for arg in paths:
-            listing = list_argument(arg, self.policy, identity=self.cache)
+            listing = list_argument(arg, self.policy, identity=self.cache, sizes=sizes)
             listed.extend(listing.files)
             skipped.extend(listing.skipped)
         for recorded in [f.name for f in listed] + [n for n, _ in skipped]:
             conflict = item_conflict(recorded)  # refused before an hour of hashing, not after
             if conflict is not None:
                 raise InputError(conflict)
-        total = sum(f.size for f in listed)
         digest_cache = None
         cached: list[FileDigest | None] = [None] * len(listed)
         if self.cache:
@@ -93,7 +99,7 @@ class DatasetFingerprinter(Fingerprinter):
         jobs = [HashJob(listed[i].path, listed[i].name, listed[i].size, listed[i].link is not None)
                 for i in todo]  # fmt: skip
         if self.progress:
-            self.progress.start("hashing datasets", sum(job.size for job in jobs))
+            self.progress.start("hashing datasets", sum(job.size or 0 for job in jobs))
         try:
             fresh = digest_files(jobs, progress=self.progress.advance if self.progress else None)
         finally:
@@ -111,6 +117,7 @@ class DatasetFingerprinter(Fingerprinter):
             digest_cache.close()
         del fresh, fresh_iter, cached, todo
         leaves: list[Leaf] = []
+        total = 0
         for f, r in zip(listed, results, strict=True):
             if isinstance(r, InputError):
                 if isinstance(r, Unreadable):
@@ -123,6 +130,7 @@ class DatasetFingerprinter(Fingerprinter):
                     )
                 raise r
             leaves.append(file_leaf("dataset", f.name, r.digest, r.size, f.link))
+            total += r.size
         leaves.extend(skipped_leaf(name, reason) for name, reason in skipped)
         return Fingerprinted(leaves, total, skipped)
 
