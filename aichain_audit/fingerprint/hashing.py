@@ -199,7 +199,7 @@ def _read_small(
     return FileDigest(f"{PLAIN}:{h.hexdigest()}", size)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: its __init__ took 3 times as long (20,000 files: 7 ms)
 class HashJob:
     """One file to hash: its real path on disk (as listed: no link on the way, the last
     component aside when `follow`), the name shown in messages, its size when listed (None
