@@ -4,6 +4,7 @@ a listing that reads every size (PRODUCT.md P2)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from aichain_audit.errors import InputError
 from aichain_audit.fingerprint import hashing
 from aichain_audit.fingerprint.hashing import FileDigest, HashJob, digest_file, digest_files
 from aichain_audit.fingerprint.interface import DatasetFingerprinter
@@ -162,3 +164,27 @@ def test_a_large_file_in_a_folder_is_hashed_by_its_shards_on_every_core(
     big = next(leaf for leaf in leaves if leaf["path"] == "data/f001")
     assert big["digest"] == digest_file(str(tmp_path / "data" / "f001")).digest
     assert str(big["digest"]).startswith("sha256-shards:")
+
+
+def test_a_path_that_is_not_absolute_and_normal_is_hashed_as_the_file_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small files are opened relative to their folder, cut at the last "/". Jobs carry
+    # absolute normal paths; any other path is refused (the opened file's path is read back
+    # and differs), never read as another file.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ab").write_bytes(b"outer")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "ab").write_bytes(b"inner")
+    (tmp_path / "a" / "b").write_bytes(b"b")
+    paths = ["ab", f"{tmp_path}//ab", f"{tmp_path}/./a/ab", f"{tmp_path}/a/b", "a/ab"]
+    want = [hashlib.sha256(b) for b in (b"outer", b"outer", b"inner", b"b", b"inner")]
+    for workers in (1, 2):
+        jobs = [HashJob(p, p, None) for p in paths * 40]  # batches of several files each
+        got = digest_files(jobs, workers=workers)
+        for r, h, p in zip(got, want * 40, paths * 40, strict=True):
+            if isinstance(r, FileDigest):
+                assert r.digest == "sha256:" + h.hexdigest()
+            else:
+                assert isinstance(r, InputError), r
+                assert p != f"{tmp_path}/a/b", r  # the absolute normal path is hashed
