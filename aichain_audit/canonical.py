@@ -134,6 +134,33 @@ def _encode(value: JsonValue, out: list[str]) -> None:
         raise ValueError(f"{type(value).__name__} value {value!r} has no canonical JSON form")
 
 
+def json_encoder(
+    *, key_separator: str, item_separator: str, sort_keys: bool
+) -> Callable[[Any], str]:
+    """`json.dumps(value, ensure_ascii=False, allow_nan=False, separators=..., sort_keys=...)`
+    with no indent, by the C encoder built once: `JSONEncoder.encode` builds it on every
+    call, which costs as much as encoding a small object."""
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    c_encode_string = getattr(json.encoder, "c_encode_basestring", None)
+    if c_make_encoder is None or c_encode_string is None:  # pragma: no cover - no C accelerator
+        return json.JSONEncoder(
+            ensure_ascii=False,
+            allow_nan=False,
+            sort_keys=sort_keys,
+            separators=(item_separator, key_separator),
+        ).encode
+    # markers, default, string encoder, indent, key and item separators, sort_keys, skipkeys,
+    # allow_nan
+    encoder = c_make_encoder(
+        None, None, c_encode_string, None, key_separator, item_separator, sort_keys, False, False
+    )
+
+    def encode(value: Any) -> str:
+        return "".join(encoder(value, 0))
+
+    return encode
+
+
 # For a flat object (a leaf) with ASCII member names and only strings, safe integers, booleans,
 # null and empty arrays or objects as values, the C JSON encoder writes exactly the RFC 8785
 # bytes: members sorted by name (code point order is UTF-16 order for ASCII), no white space,
@@ -141,24 +168,7 @@ def _encode(value: JsonValue, out: list[str]) -> None:
 # escaped) and integers in decimal. Floats are left to `format_number` (Python's repr differs
 # from ECMAScript's), and a lone surrogate makes the UTF-8 encoding fail, so the full encoder
 # below refuses it with its own message.
-def _make_flat_encoder() -> Callable[[dict[str, Any]], str]:
-    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    c_encode_string = getattr(json.encoder, "c_encode_basestring", None)
-    if c_make_encoder is None or c_encode_string is None:  # pragma: no cover - no C accelerator
-        return json.JSONEncoder(
-            ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-        ).encode
-    # What JSONEncoder.encode builds on every call, built once (that setup was half the cost):
-    # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan.
-    encoder = c_make_encoder(None, None, c_encode_string, None, ":", ",", True, False, False)
-
-    def encode(value: dict[str, Any]) -> str:
-        return "".join(encoder(value, 0))
-
-    return encode
-
-
-_flat_encode = _make_flat_encoder()
+_flat_encode = json_encoder(key_separator=":", item_separator=",", sort_keys=True)
 
 
 def _is_flat(value: dict[Any, Any]) -> bool:

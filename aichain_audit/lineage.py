@@ -22,13 +22,18 @@ import json
 import json.encoder
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aichain_audit import __version__, merkle
-from aichain_audit.canonical import MAX_SAFE_INTEGER, canonical_json, parse_json_strict
+from aichain_audit.canonical import (
+    MAX_SAFE_INTEGER,
+    canonical_json,
+    json_encoder,
+    parse_json_strict,
+)
 from aichain_audit.errors import InputError, ManifestError, PathPolicyError
 
 SCHEMA = "aichain.lineage/v1"
@@ -490,24 +495,7 @@ class LineageManifest:
 
 
 # A leaf member written on its own line at depth 3 of `json.dumps(..., indent=1)`.
-def _leaf_member_encoder() -> Callable[[Any], str]:
-    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    c_encode_string = getattr(json.encoder, "c_encode_basestring", None)
-    if c_make_encoder is None or c_encode_string is None:  # pragma: no cover - no C accelerator
-        return json.JSONEncoder(
-            ensure_ascii=False, allow_nan=False, separators=(",\n   ", ": ")
-        ).encode
-    # Built once: JSONEncoder.encode builds it on every call, which costs as much as encoding.
-    # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan.
-    encoder = c_make_encoder(None, None, c_encode_string, None, ": ", ",\n   ", False, False, False)
-
-    def encode(value: Any) -> str:
-        return "".join(encoder(value, 0))
-
-    return encode
-
-
-_LEAF_MEMBER = _leaf_member_encoder()
+_LEAF_MEMBER = json_encoder(key_separator=": ", item_separator=",\n   ", sort_keys=False)
 _SCALARS = (str, int, float, bool, type(None))
 
 

@@ -467,13 +467,24 @@ def _value_number(vid: str) -> int:
 class _ExternalFile:
     """An external data file, opened once: its tensors are hashed with its digest."""
 
-    def __init__(self, fd: int, path: Path, shown: str, *, owned: bool = True) -> None:
+    def __init__(self, fd: int, path: Path, shown: str, size: int, *, owned: bool = True) -> None:
         self.fd = fd
         self.path = path
         self.shown = shown
-        self.size = 0
+        self.size = size
         self.tensors: list[_Pending] = []
         self.owned = owned  # closed by the walk (else by the `_Prefetch` that opened it)
+
+    @classmethod
+    def open(cls, path: Path, shown: str, *, owned: bool = True) -> _ExternalFile:
+        """Opens an external data file: non-blocking, a regular file only, and no final
+        symlink swapped in after `resolve_inside` checked the real path (else InputError)."""
+        fd = open_regular(path, shown, follow=False)
+        try:
+            return cls(fd, path, shown, fstat_size(fd, shown), owned=owned)
+        except InputError:  # pragma: no cover - fstat of an open descriptor
+            os.close(fd)
+            raise
 
 
 def _segment_key(offset: int, count: int, hasher: Any) -> tuple[int, int, bytes]:
@@ -540,19 +551,13 @@ class _Prefetch:
     def _open(self, location: str, base_dir: Path, shown: str) -> _ExternalFile | None:
         try:
             path = resolve_inside(base_dir, location)
-            ext_shown = f"{shown}: external data {location!r}"
-            fd = open_regular(path, ext_shown, follow=False)
+            ext = _ExternalFile.open(path, f"{shown}: external data {location!r}", owned=False)
         except InputError:
             return None  # the walk will say why
-        try:
-            size = os.fstat(fd).st_size
-        except OSError:  # pragma: no cover - fstat of an open descriptor
-            size = 0
-        if size < self.MIN_SIZE:
-            os.close(fd)
+        if ext.size < self.MIN_SIZE:
+            os.close(ext.fd)
             return None
-        ext = self.files[location] = _ExternalFile(fd, path, ext_shown, owned=False)
-        ext.size = size
+        self.files[location] = ext
         self._segments[location] = []
         return ext
 
@@ -750,17 +755,10 @@ class _Walk:
             ext = self._external[location] = self.prefetch.files[location]
         if ext is None:
             try:
-                # Non-blocking, regular files only, no final symlink swapped in after
-                # resolve_inside checked the real path.
-                shown = f"{self.shown}: external data {location!r}"
-                fd = open_regular(path, shown, follow=False)
+                ext = _ExternalFile.open(path, f"{self.shown}: external data {location!r}")
             except InputError as exc:
                 raise ModelError(exc.message) from None
-            ext = self._external[location] = _ExternalFile(fd, path, shown)
-            try:
-                ext.size = os.fstat(fd).st_size
-            except OSError as exc:  # pragma: no cover - fstat of an open descriptor
-                raise ModelError(f"{shown}: {exc.strerror}") from None
+            self._external[location] = ext
         size = ext.size
         if offset > size:
             raise ModelError(
@@ -1413,8 +1411,7 @@ def _parse_lean(
         onnx.checker.check_model(_checker_view(model, external, shown, stubbed))
     except Exception:  # any failure: the whole file is parsed and the error reported from it
         return None
-    own = _ExternalFile(fd, path, shown)
-    own.size = size
+    own = _ExternalFile(fd, path, shown, size)
     return model, _Lean(own, {p.index: p for p in found}, gaps, rest.digest())
 
 
@@ -1442,19 +1439,20 @@ def _semantic(
     _check_fields(model, shown)
     walk = _Walk(shown, base_dir, lean, prefetch)
     try:
-        fp = _walk_model(walk, model)
+        graph, metadata = _walk_model(walk, model)
         own = walk.hash_model_file()
         files = walk.hash_external_data()
     finally:
         walk.close()
     tensors = tuple(TensorDigest(wid, name, _resolved(d)) for wid, name, d in walk.tensors)
     weights = [[wid, _resolved(d)] for wid, d in walk.weights]
-    fp = SemanticFingerprint(fp.graph, _sha(weights), fp.metadata, tensors)
+    fp = SemanticFingerprint(graph, _sha(weights), metadata, tensors)
     return fp, {n: (walk.external_files[n][0], d) for n, d in files.items()}, own
 
 
-def _walk_model(walk: _Walk, model: Any) -> SemanticFingerprint:
-    """The graph and metadata digests (weights and tensors are filled in by the caller)."""
+def _walk_model(walk: _Walk, model: Any) -> tuple[str, str]:
+    """The graph and metadata digests; the walk holds the weights and tensors, whose digests
+    may wait for the external data to be read."""
     names = _Scope("")
     walk.number_graph(model.graph, names, ("main",))
     names.number_annotations()
@@ -1487,7 +1485,7 @@ def _walk_model(walk: _Walk, model: Any) -> SemanticFingerprint:
     # Entries sort by key; two entries with one key (duplicate value_info entries, say) by
     # their values, so that their storage order does not matter either.
     meta = sorted(walk.meta, key=lambda e: (_utf8(e[0]), canonical_json(e[1])))
-    return SemanticFingerprint(graph=_sha(graph_doc), weights="", metadata=_sha(meta), tensors=())
+    return _sha(graph_doc), _sha(meta)
 
 
 def fingerprint_model(path: Path) -> ModelFingerprint:

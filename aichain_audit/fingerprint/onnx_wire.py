@@ -239,13 +239,6 @@ def scan(data: bytes | bytearray | memoryview | Source, *, minimum: int | None =
         return Scan([], [])
 
 
-def payloads(
-    data: bytes | bytearray | memoryview | Source, *, minimum: int | None = None
-) -> list[Payload]:
-    """The `raw_data` payloads of `scan`."""
-    return scan(data, minimum=minimum).payloads
-
-
 def gaps(size: int, found: list[Payload]) -> list[tuple[int, int]]:
     """The ranges of `size` bytes outside the payloads: all that `strip` reads."""
     out: list[tuple[int, int]] = []
@@ -257,10 +250,6 @@ def gaps(size: int, found: list[Payload]) -> list[tuple[int, int]]:
     if pos < size:
         out.append((pos, size))
     return out
-
-
-def _payloads(buf: Source, minimum: int) -> list[Payload]:
-    return _scan(buf, minimum).payloads
 
 
 # External data is guessed from the first initializers only: reading every field of each one
@@ -337,7 +326,7 @@ def _external(buf: Source, fields: list[_Field]) -> ExternalGuess | None:
 
 
 def strip(data: bytes | bytearray | memoryview | Source, found: list[Payload]) -> bytes | None:
-    """The file's bytes without the `raw_data` fields of `found` (from `payloads` of the same
+    """The file's bytes without the `raw_data` fields of `found` (from `scan` of the same
     bytes), the lengths of the messages around them written anew; everything else is kept
     byte for byte, so the result parses to the same model with those fields unset. Reads
     nothing inside the payloads; None if the bytes no longer hold `found` where it was."""
@@ -348,7 +337,7 @@ def strip(data: bytes | bytearray | memoryview | Source, found: list[Payload]) -
 
 
 def _strip(buf: Source, found: list[Payload]) -> bytes:
-    if _payloads(buf, min((p.end - p.start for p in found), default=0)) != found:
+    if _scan(buf, min((p.end - p.start for p in found), default=0)).payloads != found:
         raise _Unusual
     graph = _only(list(_fields(buf, 0, len(buf))), _MODEL_GRAPH)
     if graph is None or not found:

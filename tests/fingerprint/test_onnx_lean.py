@@ -192,7 +192,7 @@ def test_wire_forms_protobuf_merges_are_left_to_the_whole_parse(tmp_path: Path) 
         "raw twice": _with_second_raw_data(base),
     }
     for name, data in cases.items():
-        assert onnx_wire.payloads(data, minimum=1) == [] or name == "raw twice"
+        assert onnx_wire.scan(data, minimum=1).payloads == [] or name == "raw twice"
         path = tmp_path / f"{name}.onnx"
         path.write_bytes(data)
         with pytest.MonkeyPatch.context() as mp:
@@ -203,14 +203,14 @@ def test_wire_forms_protobuf_merges_are_left_to_the_whole_parse(tmp_path: Path) 
 @settings(max_examples=200, deadline=None)
 @given(data=st.binary(max_size=200))
 def test_the_wire_scan_never_raises_on_any_bytes(data: bytes) -> None:
-    found = onnx_wire.payloads(data, minimum=1)
+    found = onnx_wire.scan(data, minimum=1).payloads
     if found:
         assert onnx_wire.strip(data, found) is not None
 
 
 def test_strip_parses_to_the_model_without_those_payloads(tmp_path: Path) -> None:
     data = _big_model(tmp_path).read_bytes()
-    found = onnx_wire.payloads(data)
+    found = onnx_wire.scan(data).payloads
     assert [p.index for p in found] == [0, 1]  # the 100-byte one stays in the model
     stripped = onnx_wire.strip(data, found)
     assert stripped is not None
