@@ -56,6 +56,7 @@ from aichain_audit.lineage import (
     parent_leaf,
 )
 from aichain_audit.proof import InclusionProof, load_proof, prove
+from aichain_audit.verify.request import VerifyRequest
 
 if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports these
     from aichain_audit.anchoring import LedgerCheck, Revocation
@@ -70,6 +71,7 @@ __all__ = [
     "FingerprintResult",
     "PathPolicy",
     "Progress",
+    "VerifyRequest",
     "check_proof",
     "fingerprint",
     "load_manifest",
@@ -510,28 +512,16 @@ def diff(
 
 
 # --- verification ------------------------------------------------------------------------
-def verify(
-    model: Path | str,
-    lineage: Path | None,
-    settings: ChainSettings,
-    *,
-    receipt: Path | None = None,
-    datasets: Sequence[Path] = (),
-    pins: Sequence[str] = (),
-    policy: PathPolicy = PathPolicy(),
-    mlflow_run: str | None = None,
-) -> Verification:
-    """Verifies a deployed model (a path, or an MLflow model URI `runs:/…`, `models:/…`)
-    against its lineage, the pinned ledger, its datasets and its MLflow run; see
-    `aichain_audit.verify.compose.verify_lineage`. Without `lineage`, the lineage recorded in
-    MLflow is used. Never raises for a failed check: every result is a finding, and
-    `Verification.verified` is the verdict."""
-    from aichain_audit.verify.compose import verify_lineage
+def verify(request: VerifyRequest) -> Verification:
+    """Verifies a deployed model as `request` describes it (a `VerifyRequest`: the model as a
+    path or an MLflow model URI `runs:/…`, `models:/…`, its lineage, or None for the one
+    recorded in MLflow, datasets, MLflow run, chain settings and trust pins); see
+    `aichain_audit.verify.compose.verify_request`. Never raises for a failed check: every
+    result is a finding, the request defines which checks are required, and
+    `Verification.verified` is the verdict (one rule, `aichain_audit.verify.findings`)."""
+    from aichain_audit.verify.compose import verify_request
 
-    return verify_lineage(
-        model, lineage, settings, receipt=receipt, datasets=datasets, pins=pins, policy=policy,
-        mlflow_run=mlflow_run,
-    )  # fmt: skip
+    return verify_request(request)
 
 
 def check_inclusion(
@@ -551,27 +541,21 @@ def report(
     lineage: Path,
     *,
     fmt: str = "html",
-    verification: Verification | dict[str, object] | None = None,
+    verification: Verification | None = None,
     findings: Path | None = None,
     artifacts: Path | None = None,
     receipt: Path | None = None,
 ) -> bytes:
     """`aichain report`: the lineage, its receipt, its artifacts' plain SHA-256 digests and
-    a verification (a `Verification` run now, its `aichain.verify/v1` document, or a saved
-    one read from `findings`) rendered as one of `aichain_audit.report.FORMATS`. With neither,
-    the report says that nothing was verified. Artifacts are resolved under `artifacts`, else
-    the lineage's folder. Bad input raises an `AichainError`."""
+    a verification (a `Verification` run now, or a saved verify document read from
+    `findings`, whose verdict is recomputed and must agree with its checks) rendered as one
+    of `aichain_audit.report.FORMATS`. With neither, the report says that nothing was
+    verified. Artifacts are resolved under `artifacts`, else the lineage's folder; the model
+    a verification hashed is the report's subject. Bad input raises an `AichainError`."""
     from aichain_audit.report import FORMATS, render
     from aichain_audit.report.collect import ReportInputs, build_evidence
-    from aichain_audit.verify.compose import verification_document
-    from aichain_audit.verify.findings import Verification as _Verification
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
-    document = (
-        verification_document(verification)
-        if isinstance(verification, _Verification)
-        else verification
-    )
-    inputs = ReportInputs(lineage, artifacts, receipt, document, findings)
+    inputs = ReportInputs(lineage, artifacts, receipt, verification, findings)
     return render(build_evidence(inputs), fmt)

@@ -73,8 +73,9 @@ def report(
         Path | None,
         typer.Option(
             "--findings",
-            help="A saved `aichain verify --json` document about this lineage: shown as "
-            "imported, not re-checked.",
+            help="A saved `aichain verify --json` document about this lineage: its verdict is "
+            "recomputed from its checks (a document that contradicts them is refused) and shown "
+            "as imported, not re-checked.",
             show_default=False,
         ),
     ] = None,
@@ -103,14 +104,13 @@ def report(
         raise UsageError("--verify and --findings exclude each other")
     if model is None and opts != VerifyOptions():
         raise UsageError("verification options (--dataset, --chain, --trust...) need --verify")
-    document = None
+    result = None
     if model is not None:
-        from aichain_audit.cli.verify import run_verification
-        from aichain_audit.verify.compose import verification_document
+        from aichain_audit.cli.verify import build_request
 
-        document = verification_document(run_verification(model, lineage, opts))
+        result = api.verify(build_request(model, lineage, opts))
     data = api.report(
-        lineage, fmt=chosen, verification=document, findings=findings, artifacts=artifacts,
+        lineage, fmt=chosen, verification=result, findings=findings, artifacts=artifacts,
         receipt=opts.receipt,
     )  # fmt: skip
     if str(output) == "-":
@@ -121,7 +121,7 @@ def report(
 
         write_atomic(output, data)
         sys.stderr.write(f"aichain: wrote {safe(output)} ({chosen})\n")
-    if document is not None:
+    if result is not None:
         from aichain_audit.cli.verify import verification_exit
 
-        raise typer.Exit(verification_exit(document))
+        raise typer.Exit(verification_exit(result))

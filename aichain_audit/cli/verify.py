@@ -18,10 +18,11 @@ from aichain_audit.cli.options import (
     verify_options,
 )
 from aichain_audit.cli.terminal import console, markup, print_json, safe
-from aichain_audit.errors import UsageError, verification_exit_code
+from aichain_audit.errors import AichainError, verification_exit_code
 
 if TYPE_CHECKING:
     from aichain_audit.verify.findings import Verification
+    from aichain_audit.verify.request import VerifyRequest
 
 _STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim", "error": "magenta"}
 
@@ -55,73 +56,98 @@ def verify(
     ] = None,
     opts: VerifyOptions = VerifyOptions(),
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print aichain.verify/v1 JSON (on every exit code).")
+        bool, typer.Option("--json", help="Print aichain.verify/v2 JSON (on every exit code).")
     ] = False,
 ) -> None:
     """Verify a deployed model: its bytes, its lineage's root, the ledger, its datasets.
 
-    Exit 0 only when every check passed; 1 when a check failed; 2 when it could not complete.
+    Exit 0 only when every required check passed; 1 when a check failed; 2 when it could not
+    complete.
     """
-    from aichain_audit.verify.compose import verification_document
-
-    result = run_verification(model, lineage, opts)
-    doc = verification_document(result)
-    if as_json:
-        print_json(doc)
-    else:
-        _render(doc)
-    raise typer.Exit(verification_exit(doc))
-
-
-def run_verification(model: str, lineage: Path | None, opts: VerifyOptions) -> Verification:
-    """The verification `verify` and `report --verify` run, from the same options."""
     from aichain_audit import api
-    from aichain_audit.verify.findings import CheckStatus, Finding
+
+    try:
+        request = build_request(model, lineage, opts)
+    except AichainError as exc:
+        if as_json:  # --json is printed on every exit code, a refused request's too
+            print_json(_refused(model, exc))
+        raise
+    result = api.verify(request)
+    if as_json:
+        from aichain_audit.verify.document import document
+
+        print_json(document(result))
+    else:
+        _render(result)
+    raise typer.Exit(verification_exit(result))
+
+
+def _refused(model: str, exc: AichainError) -> dict[str, Any]:
+    """The document of a verification refused before it started: one `error` finding."""
+    from aichain_audit import __version__
+    from aichain_audit.verify.document import document
+    from aichain_audit.verify.findings import Finding, Verification, VerifiedModel
+
+    refused = Verification(
+        (Finding.error("request", None, exc),), model=VerifiedModel(model), tool=__version__
+    )
+    return document(refused)
+
+
+def build_request(model: str, lineage: Path | None, opts: VerifyOptions) -> VerifyRequest:
+    """The request `verify` and `report --verify` run, from the same options: the CLI only
+    builds it (flag > environment > default), `api.verify` runs it."""
+    from aichain_audit.verify.request import VerifyRequest
 
     policy = path_policy(
         opts.follow_symlinks, opts.skip_symlinks, opts.skip_special, opts.skip_unreadable
     )
     settings = chain_settings(opts.chain, opts.registry, None, None, opts.confirmations)
-    if not settings.embedded and settings.registry is None:
-        raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
-    pins = trust_pins(opts.trust)
-    if opts.mlflow_run is not None:
-        from aichain_audit.tracking.client import check_run_id
-
-        check_run_id(opts.mlflow_run)
-    result = api.verify(
-        model, lineage, settings, receipt=opts.receipt, datasets=opts.dataset or [], pins=pins,
-        policy=policy, mlflow_run=opts.mlflow_run,
-    )  # fmt: skip
-    if pinning_required(opts.require_pinned) and result.trust != "pinned":
-        result = result.with_findings([Finding(
-            "ledger.trust", CheckStatus.FAIL, None, "pinned", result.trust,
-            "--require-pinned: the result must rest on anchorers pinned with --trust",
-        )])  # fmt: skip
-    return result
+    return VerifyRequest(
+        model=model,
+        settings=settings,
+        lineage=lineage,
+        receipt=opts.receipt,
+        datasets=tuple(opts.dataset or ()),
+        mlflow_run=opts.mlflow_run,
+        pins=tuple(trust_pins(opts.trust)),
+        require_pinned=pinning_required(opts.require_pinned),
+        policy=policy,
+    )
 
 
-def verification_exit(doc: dict[str, Any]) -> int:
+def verification_exit(result: Verification) -> int:
     """A verification's exit code; on 2, the one line on stderr that says why."""
-    code = verification_exit_code([c["status"] for c in doc["checks"]], doc["verified"])
+    code = verification_exit_code([str(f.status) for f in result.findings], result.verified)
     if code == 2:
-        errors = [c for c in doc["checks"] if c["status"] == "error"]
-        why = errors[0]["detail"] if errors else "a required check did not run"
+        errors = result.errored
+        why = errors[0].detail if errors else "a required check did not run"
         sys.stderr.write(f"aichain: error: verification could not complete: {safe(why)}\n")
     return code
 
 
-def _render(doc: dict[str, Any]) -> None:
+def _value(value: Any) -> str:
+    """A finding's expected or actual value for a person (a digest per part, not a repr)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_value(v) for v in value)
+    return str(value)
+
+
+def _render(result: Verification) -> None:
     from rich.table import Table
 
     out = console()
-    verdict = "[bold green]VERIFIED[/]" if doc["verified"] else "[bold red]NOT VERIFIED[/]"
-    out.print(f"{verdict}  trust {markup(doc['trust'])}  root {markup(doc['root'])}")
-    if doc["trust"] == "self-attested":
+    trust = result.trust
+    verdict = "[bold green]VERIFIED[/]" if result.verified else "[bold red]NOT VERIFIED[/]"
+    root = f"  root {markup(result.root)}" if result.root is not None else ""
+    out.print(f"{verdict}  trust {markup(trust)}{root}")
+    if trust == "self-attested":
         out.print(
             "[yellow]self-attested: the embedded chain is written and read on this machine[/]"
         )
-    elif doc["trust"] == "registry":
+    elif trust == "registry":
         out.print(
             "[yellow]no anchorer pinned: any anchorer the registry's owner granted is trusted; "
             "pin with --trust[/]"
@@ -129,22 +155,25 @@ def _render(doc: dict[str, Any]) -> None:
     table = Table(show_lines=False, highlight=False)
     for column in ("check", "status", "artifact", "detail"):
         table.add_column(column, overflow="fold")
-    for check in doc["checks"]:
-        style = _STYLE.get(check["status"], "")
-        detail = check["detail"] or ""
-        if check["status"] in ("fail", "error") and check["expected"] is not None:
-            detail += f" (expected {check['expected']}, got {check['actual']})"
+    for f in result.findings:
+        status = str(f.status)
+        detail = f.detail or ""
+        if status in ("fail", "error") and f.expected is not None:
+            detail += f" (expected {_value(f.expected)}, got {_value(f.actual)})"
         table.add_row(
-            markup(check["name"]),
-            f"[{style}]{markup(check['status'].upper())}[/]",
-            markup(check["artifact"] or "-"),
+            markup(f.name),
+            f"[{_STYLE.get(status, '')}]{markup(status.upper())}[/]",
+            markup(f.artifact or "-"),
             markup(detail),
         )
     out.print(table)
-    run = doc.get("mlflow")
+    for req in result.unmet:
+        if not any(req.covers(f) for f in result.findings):
+            out.print(f"[magenta]required check not run: {markup(req.describe())}[/]")
+    run = result.mlflow
     if run:
         out.print(f"mlflow: run {markup(run['run'])} at {markup(run['tracking_uri'])}")
-    ledger = doc.get("ledger")
+    ledger = result.ledger
     if ledger:
         out.print(
             f"ledger: chain {ledger['chain_id']}, registry {markup(ledger['registry'])}, "

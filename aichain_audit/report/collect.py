@@ -14,7 +14,7 @@ import os
 import time
 import tomllib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -50,10 +50,10 @@ from aichain_audit.report.evidence import (
     Receipt,
     Verdict,
 )
-from aichain_audit.verify.findings import SCHEMA as VERIFY_SCHEMA
+from aichain_audit.verify.document import MAX_DOCUMENT_BYTES, read_document, reconcile
+from aichain_audit.verify.findings import Finding, Verification
 from aichain_audit.verify.lineage_root import ReadManifest, read_manifest
 
-MAX_FINDINGS_BYTES = 64 << 20
 _CHUNK = 1 << 20
 
 _FORMATS = {
@@ -90,8 +90,8 @@ class ReportInputs:
     lineage: Path
     artifacts: Path | None = None  # default: the lineage's folder
     receipt: Path | None = None  # default: NAME.receipt.json beside NAME.json
-    verification: dict[str, Any] | None = None  # an aichain.verify/v1 document, run now
-    findings: Path | None = None  # a saved aichain.verify/v1 document
+    verification: Verification | None = None  # a verification run now
+    findings: Path | None = None  # a saved verify document (aichain.verify/v2 or v1)
 
 
 def build_evidence(inputs: ReportInputs) -> Evidence:
@@ -103,15 +103,16 @@ def build_evidence(inputs: ReportInputs) -> Evidence:
     if inputs.artifacts is not None and not inputs.artifacts.is_dir():
         raise InputError(f"{inputs.artifacts}: --artifacts must be a folder")
     root = manifest.root.hex()
-    doc = inputs.verification
-    source = VERIFIED_NOW if doc is not None else NOT_VERIFIED
+    verification = inputs.verification
+    source = VERIFIED_NOW if verification is not None else NOT_VERIFIED
     if inputs.findings is not None:
-        doc = _read_findings(inputs.findings, manifest)
+        verification = _read_findings(inputs.findings, manifest)
         source = IMPORTED
-    artifacts = _artifacts(manifest, base)
-    model = _model_facts(manifest, base, artifacts)
+    found = _artifacts(manifest, base)
+    artifacts = found if verification is None else _as_verified(found, verification)
+    model = _model_facts(manifest, base, artifacts, found)
     receipt = _receipt(inputs, manifest)
-    verdict = _verdict(source, doc, inputs.findings, receipt)
+    verdict = _verdict(source, verification, inputs.findings, receipt, manifest)
     stated = manifest.stated_root if isinstance(manifest.stated_root, str) else None
     names = [str(leaf["value"]) for leaf in manifest.of_kind(NAME)]
     runs = [str(leaf["run_id"]) for leaf in manifest.of_kind(MLFLOW_RUN)]
@@ -150,25 +151,12 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
-# --- a saved verification -------------------------------------------------------------------
-def _read_findings(path: Path, manifest: ReadManifest) -> dict[str, Any]:
-    """An aichain.verify/v1 document about this very lineage, else an InputError."""
-    data = read_input(path, limit=MAX_FINDINGS_BYTES, what="verification document")
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("schema") != VERIFY_SCHEMA:
-        raise InputError(f"{path}: not an {VERIFY_SCHEMA} document (aichain verify --json)")
-    if not isinstance(doc.get("checks"), list) or not isinstance(doc.get("verified"), bool):
-        raise InputError(f"{path}: an {VERIFY_SCHEMA} document needs 'verified' and 'checks'")
-    if doc.get("root") != manifest.root.hex() or doc.get("subject") != manifest.subject:
-        raise InputError(
-            f"{path}: verifies root {str(doc.get('root'))[:16]}… subject "
-            f"{str(doc.get('subject'))[:24]}…, not this lineage's (root "
-            f"{manifest.root.hex()[:16]}…); refusing to report another lineage's findings"
-        )
-    return doc
+# --- a verification -------------------------------------------------------------------------
+def _read_findings(path: Path, manifest: ReadManifest) -> Verification:
+    """A saved verify document about this very lineage whose stated verdict and trust agree
+    with its checks, else an InputError naming why (`verify.document.reconcile`)."""
+    data = read_input(path, limit=MAX_DOCUMENT_BYTES, what="verification document")
+    return reconcile(read_document(data, str(path)), manifest, str(path))
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -177,30 +165,22 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else _json(value)
 
 
-def _checks(doc: dict[str, Any]) -> tuple[Check, ...]:
-    checks = []
-    for c in doc.get("checks", []):
-        if not isinstance(c, dict):
-            raise InputError("a verification check is not a JSON object")
-        checks.append(
-            Check(
-                name=str(c.get("name")),
-                status=str(c.get("status")),
-                artifact=_str_or_none(c.get("artifact")),
-                expected=_str_or_none(c.get("expected")),
-                actual=_str_or_none(c.get("actual")),
-                detail=str(c.get("detail") or ""),
-            )
-        )
-    return tuple(checks)
+def _check(f: Finding) -> Check:
+    return Check(
+        name=f.name,
+        status=str(f.status),
+        artifact=f.artifact,
+        expected=_str_or_none(f.expected),
+        actual=_str_or_none(f.actual),
+        detail=f.detail,
+    )
 
 
 def _int(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
-def _ledger(doc: dict[str, Any]) -> Ledger | None:
-    raw = doc.get("ledger")
+def _ledger(raw: dict[str, Any] | None) -> Ledger | None:
     if not isinstance(raw, dict) or _int(raw.get("chain_id")) is None:
         return None
     chain_id = int(raw["chain_id"])
@@ -234,10 +214,56 @@ def _ledger(doc: dict[str, Any]) -> Ledger | None:
     )
 
 
+# What a check is called in a report's sentences.
+_CHECK_WORDS = {
+    "lineage.root": "lineage root",
+    "model.digest": "model digest",
+    "model.semantic": "model semantics",
+    "ledger.record": "ledger record",
+    "ledger.batch": "batch path",
+    "ledger.trust": "pinned trust",
+    "receipt.registry": "receipt registry",
+    "dataset": "datasets",
+    "mlflow.run": "MLflow run",
+    "mlflow.root": "MLflow lineage root",
+    "mlflow.params": "MLflow params",
+    "mlflow.datasets": "MLflow dataset inputs",
+    "mlflow.model": "MLflow logged model",
+}
+
+
+def _not_checked(v: Verification, manifest: ReadManifest) -> tuple[str, ...]:
+    """What the lineage holds that this verification did not check."""
+    ran = set(v.checks_run)
+    out = []
+    files = manifest.of_kind(DATASET)
+    if files and "dataset" not in ran:
+        out.append(
+            f"datasets ({len(files)} file{'s' if len(files) != 1 else ''} in the lineage; "
+            "verify with --dataset)"
+        )
+    elif files:
+        covered = {f.artifact for f in v.findings if f.name == "dataset"}
+        left = [leaf for leaf in files if str(leaf["path"]) not in covered]
+        if left:
+            out.append(f"{len(left)} dataset file{'s' if len(left) != 1 else ''} of the lineage "
+                       "not given to --dataset")  # fmt: skip
+    if manifest.of_kind(MLFLOW_RUN) and "mlflow.run" not in ran:
+        out.append("the MLflow run the lineage names")
+    for req in v.unmet:
+        if not any(req.covers(f) for f in v.findings):
+            out.append(f"{req.describe()} (required, did not run)")
+    return tuple(out)
+
+
 def _verdict(
-    source: str, doc: dict[str, Any] | None, findings: Path | None, receipt: Receipt | None
+    source: str,
+    v: Verification | None,
+    findings: Path | None,
+    receipt: Receipt | None,
+    manifest: ReadManifest,
 ) -> Verdict:
-    if doc is None:
+    if v is None:
         anchored = (
             f"its receipt names transaction {receipt.tx} on chain {receipt.chain_id}, as the "
             "producer states it"
@@ -254,22 +280,27 @@ def _verdict(
                 f"{anchored}. To verify: aichain report LINEAGE --verify MODEL."
             ),
         )
-    checks = _checks(doc)
+    checks = tuple(_check(f) for f in v.findings)
     failing = tuple(c for c in checks if c.status in ("fail", "error"))
-    verified = doc.get("verified") is True
-    trust = str(doc.get("trust"))
-    model = doc.get("model") if isinstance(doc.get("model"), dict) else {}
-    given = _str_or_none(model.get("path")) if model else None
+    verified, trust = v.verified, v.trust
+    given = v.model.given if v.model is not None else None
+    checked = tuple(dict.fromkeys(_CHECK_WORDS.get(n, n) for n in v.checks_run))
+    not_checked = _not_checked(v, manifest)
     if verified:
-        headline = f"Every required check passed for {given} (trust {trust})."
+        headline = (
+            f"Every required check passed for {given} (trust {trust}); checked: "
+            f"{', '.join(checked)}."
+        )
     else:
         named = "; ".join(f"{c.name} {c.status.upper()}: {c.artifact or '-'}" for c in failing)
         headline = f"Verification of {given} failed (trust {trust}): " + (
             named if named else "a required check did not run"
         )
+    if not_checked:
+        headline += " Not checked: " + "; ".join(not_checked) + "."
     if source == IMPORTED:
         headline = f"Imported from {findings}, not re-checked. " + headline
-    mlflow = doc.get("mlflow")
+    mlflow = v.mlflow
     return Verdict(
         source=source,
         verified=verified,
@@ -278,10 +309,36 @@ def _verdict(
         model_as_given=given,
         imported_from=str(findings) if findings is not None else None,
         failing=failing,
-        ledger=_ledger(doc),
+        ledger=_ledger(v.ledger),
         mlflow={str(k): str(v) for k, v in mlflow.items()} if isinstance(mlflow, dict) else None,
         checks=checks,
+        checked=checked,
+        not_checked=not_checked,
     )
+
+
+def _as_verified(artifacts: tuple[Artifact, ...], v: Verification) -> tuple[Artifact, ...]:
+    """The model artifact as the verification hashed it: a verification report's subject is
+    the artifact that was verified, never a file of the same name found beside the lineage.
+    The lineage's digest stays what was expected."""
+    m = v.model
+    if m is None:
+        return artifacts
+    out = []
+    for a in artifacts:
+        if a.kind == MODEL:
+            if m.digest is None:
+                a = replace(a, present=False, sha256=None, size=None, matches="unreadable",
+                            note=f"{m.given} was not read by the verification",
+                            verified_as=m.given)  # fmt: skip
+            else:
+                same = m.digest == a.lineage_digest and m.size == a.lineage_size
+                a = replace(a, present=True, sha256=m.sha256, size=m.size,
+                            matches="yes" if same else "no",
+                            note=f"as hashed when verifying {m.given}",
+                            verified_as=m.given)  # fmt: skip
+        out.append(a)
+    return tuple(out)
 
 
 # --- the receipt, as it states -----------------------------------------------------------
@@ -390,8 +447,13 @@ def _artifacts(manifest: ReadManifest, base: Path) -> tuple[Artifact, ...]:
 
 # --- the ONNX model -----------------------------------------------------------------------
 def _model_facts(
-    manifest: ReadManifest, base: Path, artifacts: tuple[Artifact, ...]
+    manifest: ReadManifest,
+    base: Path,
+    artifacts: tuple[Artifact, ...],
+    found: tuple[Artifact, ...],
 ) -> ModelFacts | None:
+    """The model's semantic fingerprint from the lineage, and its structure read from the
+    file beside the lineage, only when that file holds the very bytes the report is about."""
     models = manifest.of_kind(MODEL)
     if not models:
         return None
@@ -410,6 +472,11 @@ def _model_facts(
         return _replace(facts, note=f"the model file is {artifact.note or 'not read'}")
     if artifact.matches == "no":
         note = "the model file differs from the lineage; its structure is not shown"
+        return _replace(facts, note=note)
+    beside = next(a for a in found if a.kind == MODEL)
+    if artifact.verified_as is not None and beside.sha256 != artifact.sha256:
+        note = (f"the verified model is not beside the lineage under {base}; its structure is "
+                "not shown")  # fmt: skip
         return _replace(facts, note=note)
     try:
         return _read_model(facts, base, path)
@@ -583,6 +650,8 @@ def _with_mappings(e: Evidence) -> Evidence:
             "nothing was verified"
             if v.verified is None
             else f"verification {'passed' if v.verified else 'FAILED'}"
+            + (f" for: {', '.join(v.checked)}" if v.checked else "")
+            + (f"; not checked: {'; '.join(v.not_checked)}" if v.not_checked else "")
             + (" (imported, not re-checked)" if v.source == IMPORTED else "")
         ),
     }  # fmt: skip

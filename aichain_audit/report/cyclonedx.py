@@ -68,6 +68,8 @@ def _component(a: Artifact, e: Evidence) -> Any:
     ]
     if a.note:
         pairs.append(("artifact:note", a.note))
+    if a.verified_as is not None:
+        pairs.append(("artifact:verified-as", a.verified_as))
     if a.kind == "model":
         pairs += [("lineage:root", e.root), ("lineage:subject", e.subject)]
         if e.model is not None:

@@ -15,7 +15,7 @@ SCHEMA = "aichain.report/v1"
 
 # What the verdict rests on.
 VERIFIED_NOW = "verified-now"  # `report --verify`: the verification ran for this report
-IMPORTED = "imported"  # `report --findings FILE`: a saved aichain.verify/v1 document
+IMPORTED = "imported"  # `report --findings FILE`: a saved verify document, verdict recomputed
 NOT_VERIFIED = "none"  # neither: lineage and receipt only
 
 
@@ -33,6 +33,9 @@ class Artifact:
     size: int | None = None  # its size now
     matches: str = "absent"  # yes | no | not-comparable | absent | unreadable
     note: str = ""  # why absent or unreadable; for configs, how many values the lineage binds
+    # The model as a verification hashed it: MODEL as the auditor gave it (sha256 and size
+    # above are then that file's, as hashed during the verification), else None.
+    verified_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ class Verdict:
     ledger: Ledger | None = None
     mlflow: dict[str, str] | None = None  # run, tracking server, experiment, status
     checks: tuple[Check, ...] = ()
+    checked: tuple[str, ...] = ()  # the checks that ran, in words
+    not_checked: tuple[str, ...] = ()  # what the lineage holds that was not checked
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""in-toto Statement v1: the model (plain SHA-256) as subject, the lineage and its anchor as
+"""in-toto Statement v1: the model (plain SHA-256; for a verification, the model that was
+verified, as hashed then) as subject, the lineage and its anchor as
 predicate, so the lineage travels through supply-chain tooling that signs statements.
 
 The predicate type is `PREDICATE_TYPE`; its fields are documented in docs/report.md.
@@ -82,6 +83,9 @@ def statement(e: Evidence) -> dict[str, Any]:
             "verified": v.verified,
             "trust": v.trust,
             "model": v.model_as_given,
+            "expectedModelDigest": model.lineage_digest,
+            "checked": list(v.checked),
+            "notChecked": list(v.not_checked),
             "ledger": None
             if ledger is None
             else {
@@ -108,7 +112,12 @@ def statement(e: Evidence) -> dict[str, Any]:
         }
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": model.path, "digest": {"sha256": model.sha256.split(":", 1)[1]}}],
+        "subject": [
+            {
+                "name": model.verified_as or model.path,
+                "digest": {"sha256": model.sha256.split(":", 1)[1]},
+            }
+        ],
         "predicateType": PREDICATE_TYPE,
         "predicate": predicate,
     }

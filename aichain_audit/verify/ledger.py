@@ -78,7 +78,9 @@ def check_ledger_records(
         f"; revoked: {reasons}" if reasons else ""
     )
     artifact = root.hex() if ledger.batch is None else f"batch {ledger.batch.root}"
-    findings.append(Finding("ledger.record", status, artifact, "trusted", ledger.status, detail))
+    findings.append(
+        Finding("ledger.record", status, artifact, "trusted", ledger.status, detail, ledger.trust)
+    )
     if ledger.batch is not None:
         findings.append(
             Finding("ledger.batch", CheckStatus.PASS, str(receipt_path), ledger.batch.root,
@@ -104,4 +106,19 @@ def _receipt_registry(
         "receipt.registry", CheckStatus.FAIL, str(receipt_path),
         f"{ledger.registry} (chain {ledger.chain_id})", f"{named} (chain {receipt.chain_id})",
         "the receipt points at another registry than the one pinned; only the pinned one counts",
+    )  # fmt: skip
+
+
+def check_pinned(ledger_findings: Sequence[Finding]) -> Finding:
+    """`ledger.trust`, when the result must rest on pinned anchorers (`--require-pinned`):
+    passes only when the `ledger.record` finding's trust level is `pinned`."""
+    from aichain_audit.verify.findings import trust_of
+
+    trust = trust_of(ledger_findings)
+    if trust == "pinned":
+        return Finding("ledger.trust", CheckStatus.PASS, None, "pinned", trust,
+                       "the result rests on anchorers pinned with --trust")  # fmt: skip
+    return Finding(
+        "ledger.trust", CheckStatus.FAIL, None, "pinned", trust,
+        "--require-pinned: the result must rest on anchorers pinned with --trust",
     )  # fmt: skip

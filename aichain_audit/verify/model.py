@@ -9,7 +9,9 @@ never an input error.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from aichain_audit.errors import AichainError
@@ -21,35 +23,53 @@ from aichain_audit.lineage import Leaf, derive_subject, file_leaf
 from aichain_audit.verify.diff import InputKind, diff_leaves, renamed_leaves
 from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
+from aichain_audit.verify.request import data_file_shown
 
 
-def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -> list[Finding]:
+@dataclass(frozen=True)
+class ModelCheck:
+    """The model's findings, and the model file as this check hashed it: its digest (SPEC
+    section 3), plain SHA-256 and size, and the digest the lineage expected."""
+
+    findings: list[Finding]
+    digest: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    expected: str | None = None
+
+
+def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -> ModelCheck:
     """Findings for the model file, its external data files, and its semantic fingerprint;
     `shown` names the model in findings (the MLflow URI it was downloaded from, say)."""
     shown = str(model) if shown is None else shown
     models = manifest.of_kind("model")
     if not models:
-        return [
+        return ModelCheck([
             Finding("model.digest", CheckStatus.FAIL, shown, None, None,
                     "the lineage names no model: it does not describe this (or any) model")
-        ]  # fmt: skip
+        ])  # fmt: skip
     leaf = models[0]
     data = read_input(model, limit=MODEL_LIMIT, what="model")
     actual = FileDigest(digest_bytes(data), len(data))
+    plain = (
+        actual.digest
+        if actual.digest.startswith("sha256:")
+        else "sha256:" + hashlib.sha256(data).hexdigest()
+    )
     findings = [_compare(shown, leaf, actual)]
     fresh: list[Leaf] = [file_leaf("model", leaf["path"], actual.digest, actual.size)]
     base = Path(os.path.realpath(model)).parent
     for data_leaf in manifest.of_kind("model-data"):
-        path = base / data_leaf["path"]
+        path = data_file_shown(shown, str(data_leaf["path"]))
         try:
             got = _digest_inside(base, data_leaf["path"])
         except AichainError as exc:
             findings.append(
-                Finding("model.digest", CheckStatus.FAIL, str(path), _expected(data_leaf), None,
+                Finding("model.digest", CheckStatus.FAIL, path, _expected(data_leaf), None,
                         f"external data file: {exc.message}")
             )  # fmt: skip
             continue
-        findings.append(_compare(str(path), data_leaf, got, "external data file"))
+        findings.append(_compare(path, data_leaf, got, "external data file"))
         fresh.append(file_leaf("model-data", data_leaf["path"], got.digest, got.size))
     subject = derive_subject(fresh)
     if subject != manifest.subject:
@@ -64,7 +84,7 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
         )  # fmt: skip
     else:
         findings.append(_explain(model, manifest, leaf, shown))
-    return findings
+    return ModelCheck(findings, actual.digest, plain, actual.size, str(leaf["digest"]))
 
 
 def _expected(leaf: Leaf) -> str:

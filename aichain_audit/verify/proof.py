@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aichain_audit.anchoring import LedgerCheck
 from aichain_audit.proof import InclusionProof
-from aichain_audit.verify.findings import CheckStatus, Finding, Verification
+from aichain_audit.verify.findings import CheckStatus, Finding, Requirement, Verification
 
 
 def ledger_why(ledger: LedgerCheck) -> str:
@@ -46,20 +46,26 @@ def check_inclusion(
         )
         findings.append(Finding("proof.path", CheckStatus.FAIL, item, trusted_root.hex(),
                                 proof.root.hex(), why))  # fmt: skip
-    required: tuple[str, ...] = ("proof.path",)
-    trust = "none"
+    required = [Requirement("proof.path")]
     if ledger is not None:
-        trust = ledger.trust
-        required = ("proof.path", "ledger.record")
+        required.append(Requirement("ledger.record"))
         status = CheckStatus.PASS if ledger.ok else CheckStatus.FAIL
         detail = "trusted" if ledger.ok else f"its lineage is {ledger_why(ledger)}"
         findings.append(
-            Finding("ledger.record", status, trusted_root.hex(), "trusted", ledger.status, detail)
-        )
-        if require_pinned and ledger.trust != "pinned":
+            Finding("ledger.record", status, trusted_root.hex(), "trusted", ledger.status, detail,
+                    ledger.trust)
+        )  # fmt: skip
+    if require_pinned:
+        required.append(Requirement("ledger.trust"))
+        if ledger is not None and ledger.trust == "pinned":
+            findings.append(
+                Finding("ledger.trust", CheckStatus.PASS, None, "pinned", "pinned",
+                        "the result rests on anchorers pinned with --trust")
+            )  # fmt: skip
+        else:
+            trust = "none" if ledger is None else ledger.trust
             findings.append(Finding(
-                "ledger.trust", CheckStatus.FAIL, None, "pinned", ledger.trust,
-                f"trust is {ledger.trust}, and --require-pinned asks for anchorers pinned "
-                "with --trust",
+                "ledger.trust", CheckStatus.FAIL, None, "pinned", trust,
+                f"trust is {trust}, and --require-pinned asks for anchorers pinned with --trust",
             ))  # fmt: skip
-    return Verification(trust, tuple(findings), {"index": proof.index}, required)
+    return Verification(tuple(findings), tuple(required), extra={"index": proof.index})

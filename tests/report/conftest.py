@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from aichain_audit.verify.document import read
+from aichain_audit.verify.findings import Verification
 from tests.conftest import REPO
 
 TIMEOUT = 300
@@ -39,8 +41,10 @@ class Sample:
     work: Path  # model.onnx, data/, train.yaml, lineage.json, lineage.receipt.json
     home: Path  # AICHAIN_HOME of its embedded chain
     lineage: Path
-    passed: dict[str, Any]  # aichain.verify/v1 of the model as trained
-    failed: dict[str, Any]  # ... of a copy with one weight changed (tampered/model.onnx)
+    passed: Verification  # `aichain verify --json` of the model as trained, read back
+    failed: Verification  # ... of a copy with one weight changed (tampered/model.onnx)
+    passed_doc: dict[str, Any]  # the aichain.verify/v2 documents themselves
+    failed_doc: dict[str, Any]
 
     def run(self, *args: object) -> subprocess.CompletedProcess[str]:
         return aichain(*args, home=self.home, cwd=self.work)
@@ -75,5 +79,6 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
         proc = aichain("verify", model, "--lineage", lineage, "--dataset", "data", "--json",
                        home=home, cwd=work)  # fmt: skip
         assert proc.returncode == code, proc.stderr
-        docs.append(json.loads(proc.stdout))
-    return Sample(work, home, lineage, docs[0], docs[1])
+        docs.append(proc.stdout)
+    passed, failed = (read(d.encode(), "verify.json") for d in docs)
+    return Sample(work, home, lineage, passed, failed, *(json.loads(d) for d in docs))

@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from aichain_audit import api
 from aichain_audit.report import FORMATS
+from aichain_audit.verify.findings import Verification
 from tests.conftest import assert_one_line_error
 from tests.report.conftest import Sample
 
 MODES = ("none", "pass", "fail")
 
 
-def document(sample: Sample, mode: str) -> dict[str, Any] | None:
+def document(sample: Sample, mode: str) -> Verification | None:
     return {"none": None, "pass": sample.passed, "fail": sample.failed}[mode]
 
 
@@ -52,7 +53,7 @@ def test_every_format_renders_the_sample(sample: Sample, fmt: str, mode: str) ->
     data = api.report(sample.lineage, fmt=fmt, verification=document(sample, mode))
     assert data
     text = data.decode("utf-8")
-    root = sample.passed["root"]
+    root = sample.passed.root
     if fmt in ("json", "cyclonedx", "intoto"):
         json.loads(text)
     if fmt == "intoto":
@@ -86,9 +87,14 @@ def test_json_is_the_documented_schema(sample: Sample) -> None:
     assert doc["verdict"]["verified"] is False and doc["verdict"]["source"] == "verified-now"
     assert doc["verdict"]["ledger"]["records"][0]["status"] == "trusted"
     model = next(a for a in doc["artifacts"] if a["kind"] == "model")
+    # The subject is the model that was verified (the tampered copy), as hashed then.
+    assert model["sha256"] == "sha256:" + sha256(sample.work / "tampered" / "model.onnx")
+    assert model["matches"] == "no" and model["verified_as"] == "tampered/model.onnx"
+    passed = json.loads(api.report(sample.lineage, fmt="json", verification=sample.passed))
+    model = next(a for a in passed["artifacts"] if a["kind"] == "model")
     assert model["sha256"] == "sha256:" + sha256(sample.work / "model.onnx")
     assert model["matches"] == "yes"
-    assert doc["model"]["read"] is True and doc["model"]["opsets"]
+    assert passed["model"]["read"] is True and passed["model"]["opsets"]
     assert {m["clause"] for m in doc["mappings"]} >= {"Annex IV, point 2(d)", "Article 12",
                                                        "MAP 4.1", "Annex A, A.7.5"}  # fmt: skip
     assert {n["role"] for n in doc["graph"]["nodes"]} == {"dataset", "config", "run", "model"}
@@ -109,13 +115,14 @@ def test_cyclonedx_validates_against_1_6(sample: Sample, mode: str) -> None:
     assert bom["specVersion"] == "1.6"
     model = bom["metadata"]["component"]
     assert model["type"] == "machine-learning-model" and "modelCard" in model
-    assert model["hashes"] == [{"alg": "SHA-256", "content": sha256(sample.work / "model.onnx")}]
+    verified = sample.work / ("tampered/model.onnx" if mode == "fail" else "model.onnx")
+    assert model["hashes"] == [{"alg": "SHA-256", "content": sha256(verified)}]
     data = [c for c in bom["components"] if c["type"] == "data"]
     assert {c["name"] for c in data} == {"data/train.csv", "data/test.csv", "train.yaml"}
     for c in data:
         assert c["hashes"][0]["content"] == sha256(sample.work / c["name"])
     props = {p["name"]: p["value"] for p in bom["metadata"]["properties"]}
-    assert props["aichain:lineage:root"] == sample.passed["root"]
+    assert props["aichain:lineage:root"] == sample.passed.root
     assert props["aichain:anchor:tx"].startswith("0x")
 
 
@@ -127,7 +134,7 @@ def test_intoto_subject_is_the_model_file(sample: Sample) -> None:
     assert subject == {"name": "model.onnx",
                        "digest": {"sha256": sha256(sample.work / "model.onnx")}}  # fmt: skip
     predicate = statement["predicate"]
-    assert predicate["lineage"]["root"] == sample.passed["root"]
+    assert predicate["lineage"]["root"] == sample.passed.root
     assert predicate["anchor"]["tx"].startswith("0x")
     assert predicate["verification"]["verified"] is True
 
@@ -147,7 +154,7 @@ def test_report_verify_exits_like_verify_and_still_writes(sample: Sample, tmp_pa
 
 def test_findings_are_imported_not_rechecked(sample: Sample, tmp_path: Path) -> None:
     saved = tmp_path / "verify.json"
-    saved.write_text(json.dumps(sample.failed))
+    saved.write_text(json.dumps(sample.failed_doc))
     out = tmp_path / "r.html"
     proc = sample.run("report", sample.lineage, "--findings", saved, "-o", out)
     assert proc.returncode == 0, proc.stderr
@@ -162,7 +169,7 @@ def test_findings_of_another_lineage_are_refused(sample: Sample, tmp_path: Path)
     made = sample.run("fingerprint", "--config", other / "c.yaml", "-o", other / "other.json")
     assert made.returncode == 0, made.stderr
     saved = tmp_path / "verify.json"
-    saved.write_text(json.dumps(sample.passed))
+    saved.write_text(json.dumps(sample.passed_doc))
     out = tmp_path / "r.html"
     proc = sample.run("report", other / "other.json", "--findings", saved, "-o", out)
     assert "not this lineage" in assert_one_line_error(proc, 2)
@@ -191,3 +198,103 @@ def test_bad_input_is_one_line_exit_2(sample: Sample, tmp_path: Path) -> None:
     proc = sample.run("report", sample.lineage, "--dataset", "data", "-o", out)
     assert "need --verify" in assert_one_line_error(proc, 2)
     assert not out.exists()
+
+
+# --- issue 17: no verdict taken from a document, exports name what was verified -------------
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_findings_document_cannot_declare_its_own_verdict(
+    sample: Sample, tmp_path: Path, fmt: str
+) -> None:
+    """`verify bad.onnx --json` (exit 1), edited to say verified and pinned: refused in every
+    format, naming why, and no report written."""
+    forged = dict(sample.failed_doc, verified=True, trust="pinned")
+    saved = tmp_path / "v.json"
+    saved.write_text(json.dumps(forged))
+    out = tmp_path / f"r.{fmt}"
+    proc = sample.run("report", sample.lineage, "--findings", saved, "--format", fmt, "-o", out)
+    assert "recomputed, never taken" in assert_one_line_error(proc, 2)
+    assert not out.exists()
+    doubled = json.dumps(sample.failed_doc).replace('"verified": false', '"verified": false, '
+                                                    '"verified": true', 1)  # fmt: skip
+    saved.write_text(doubled)
+    proc = sample.run("report", sample.lineage, "--findings", saved, "--format", fmt, "-o", out)
+    assert "appears twice" in assert_one_line_error(proc, 2)
+    assert not out.exists()
+
+
+def test_a_findings_document_with_a_contradicting_trust_is_refused(
+    sample: Sample, tmp_path: Path
+) -> None:
+    saved = tmp_path / "v.json"
+    saved.write_text(json.dumps(dict(sample.passed_doc, trust="pinned")))
+    proc = sample.run("report", sample.lineage, "--findings", saved, "-o", tmp_path / "r.md")
+    assert "states trust 'pinned'" in assert_one_line_error(proc, 2)
+
+
+def test_an_honest_findings_document_is_still_labelled_imported(
+    sample: Sample, tmp_path: Path
+) -> None:
+    saved = tmp_path / "v.json"
+    saved.write_text(json.dumps(sample.passed_doc))
+    out = tmp_path / "r.md"
+    proc = sample.run("report", sample.lineage, "--findings", saved, "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "**VERIFIED.**" in text and "not re\\-checked" in text
+
+
+@pytest.mark.parametrize("fmt", ["cyclonedx", "intoto", "html", "json"])
+def test_exports_of_a_failed_verification_name_the_model_that_was_verified(
+    sample: Sample, tmp_path: Path, fmt: str
+) -> None:
+    """A tampered copy kept outside the lineage's folder: the report's subject is that copy,
+    with the digest hashed during the verification; the lineage's digest is what was
+    expected, never presented as the verified model's."""
+    elsewhere = tmp_path / "deploy"
+    elsewhere.mkdir()
+    (elsewhere / "model.onnx").write_bytes((sample.work / "tampered" / "model.onnx").read_bytes())
+    bad, good = sha256(elsewhere / "model.onnx"), sha256(sample.work / "model.onnx")
+    out = tmp_path / f"r.{fmt}"
+    proc = sample.run("report", sample.lineage, "--verify", elsewhere / "model.onnx",
+                      "--format", fmt, "-o", out)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    text = out.read_text()
+    assert bad in text
+    if fmt == "cyclonedx":
+        subject = json.loads(text)["metadata"]["component"]
+        assert subject["hashes"] == [{"alg": "SHA-256", "content": bad}]
+        props = {p["name"]: p["value"] for p in subject["properties"]}
+        assert props["aichain:artifact:matches-lineage"] == "no"
+        assert props["aichain:artifact:lineage-digest"] == "sha256:" + good
+    elif fmt == "intoto":
+        statement = json.loads(text)
+        assert statement["subject"] == [
+            {"name": str(elsewhere / "model.onnx"), "digest": {"sha256": bad}}
+        ]
+        assert statement["predicate"]["verification"]["verified"] is False
+        assert statement["predicate"]["verification"]["expectedModelDigest"] == "sha256:" + good
+    elif fmt == "html":
+        assert "does not match" in text and "matches: yes" not in text
+    else:
+        model = next(a for a in json.loads(text)["artifacts"] if a["kind"] == "model")
+        assert model["sha256"] == "sha256:" + bad and model["matches"] == "no"
+
+
+def test_a_report_says_which_checks_ran_and_what_was_not_checked(
+    sample: Sample, tmp_path: Path
+) -> None:
+    """`report --verify` without --dataset on a changed dataset: every required check passed,
+    and the report says the datasets were not checked, in the headline and the mapping."""
+    work = tmp_path / "work"
+    shutil.copytree(sample.work, work, ignore=shutil.ignore_patterns("tampered"))
+    csv = work / "data" / "train.csv"
+    csv.write_bytes(csv.read_bytes() + b"1\n")
+    out = tmp_path / "r.json"
+    proc = sample.run("report", work / "lineage.json", "--verify", work / "model.onnx", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["verdict"]["verified"] is True
+    assert any("datasets" in n for n in doc["verdict"]["not_checked"])
+    assert "Not checked: datasets" in doc["verdict"]["headline"]
+    nist = next(m for m in doc["mappings"] if m["clause"] == "MEASURE 2.1")
+    assert "not checked: datasets" in nist["here"]

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ def failed(doc: dict[str, Any]) -> set[tuple[str, str | None]]:
 def test_an_untouched_lineage_verifies(sample: dict[str, Any]) -> None:
     code, doc = verify(sample)
     assert code == 0 and doc["verified"] is True
-    assert doc["schema"] == "aichain.verify/v1" and doc["trust"] == "self-attested"
+    assert doc["schema"] == "aichain.verify/v2" and doc["trust"] == "self-attested"
     names = {c["name"] for c in doc["checks"]}
     assert {"model.digest", "model.semantic", "lineage.root", "ledger.record", "dataset"} <= names
     assert all(c["status"] == "pass" for c in doc["checks"])
@@ -286,13 +287,14 @@ def test_verification_is_stateless_within_one_process(sample: dict[str, Any]) ->
     os.environ["AICHAIN_HOME"] = str(s["home"])
     try:
         settings_ = ChainSettings.resolve()
-        clean = api.verify(s["work"] / "model.onnx", s["lineage"], settings_)
+        request = api.VerifyRequest(s["work"] / "model.onnx", settings_, lineage=s["lineage"])
+        clean = api.verify(request)
         assert clean.verified
         tampered = s["work"] / "tampered.onnx"
         data = bytearray((s["work"] / "model.onnx").read_bytes())
         data[20] ^= 1
         tampered.write_bytes(bytes(data))
-        assert not api.verify(tampered, s["lineage"], settings_).verified
+        assert not api.verify(replace(request, model=tampered)).verified
     finally:
         del os.environ["AICHAIN_HOME"]
 
@@ -301,10 +303,10 @@ def test_verification_is_stateless_within_one_process(sample: dict[str, Any]) ->
 def test_a_never_skip_check_that_did_not_pass_means_not_verified(missing: str) -> None:
     names = ["model.digest", "lineage.root", "ledger.record"]
     passing = [Finding(n, CheckStatus.PASS) for n in names if n != missing]
-    assert not Verification("pinned", tuple(passing)).verified
+    assert not Verification(tuple(passing)).verified
     skipped = (*passing, Finding(missing, CheckStatus.SKIP))
-    assert not Verification("pinned", skipped).verified
-    assert Verification("pinned", (*passing, Finding(missing, CheckStatus.PASS))).verified
+    assert not Verification(skipped).verified
+    assert Verification((*passing, Finding(missing, CheckStatus.PASS))).verified
 
 
 def test_verify_on_a_node_pins_the_anchorer_and_reads_its_record(tmp_path: Path) -> None:
