@@ -3073,6 +3073,31 @@ def test_followed_links_record_their_real_path_in_link(tmp_path: Path) -> None:
     assert doc["root"] == expected_root(expected)
 
 
+def test_link_member_is_recorded_in_nfc_like_paths(tmp_path: Path) -> None:
+    """SPEC 4/5: `link` is a path, so the names in it are normalised to NFC like every
+    recorded path: a link to a folder named in NFD (`e` + U+0301) records `link` in NFC, and
+    the manifest the tool wrote is read back (it proves an item, which reads the manifest)."""
+    nfd = unicodedata.normalize("NFD", "caf\u00e9 \u212b")
+    assert nfc(nfd) != nfd
+    data = tmp_path / "data"
+    (data / nfd).mkdir(parents=True)
+    (data / nfd / "a.csv").write_bytes(b"a,1\n")
+    os.symlink(nfd, data / "latest")
+    os.symlink(f"{nfd}/a.csv", data / "alias.csv")
+    a = data / nfd / "a.csv"
+    expected = [
+        _dataset_leaf(f"data/{nfc(nfd)}/a.csv", a),
+        _dataset_leaf("data/latest/a.csv", a, f"{nfc(nfd)}/a.csv"),
+        _dataset_leaf("data/alias.csv", a, f"{nfc(nfd)}/a.csv"),
+    ]
+    doc = fingerprint(["--dataset", "data", "--follow-symlinks"], tmp_path, tmp_path / "l.json")
+    assert_same_leaves(of_kind(doc, "dataset"), expected)
+    assert doc["root"] == expected_root(expected)
+    proc = run_cli("prove", "l.json", "data/latest/a.csv", "-o", "p.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "p.json").read_bytes())["leaf"] == expected[1]
+
+
 @pytest.mark.parametrize("layout", ["two_links", "link_to_link", "nested_link", "loop"])
 def test_folder_reached_twice_through_links_is_refused(tmp_path: Path, layout: str) -> None:
     """SPEC 4: a real folder may be reached through links at most once, by whatever chain of
