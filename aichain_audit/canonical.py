@@ -200,10 +200,20 @@ def canonical_json(value: JsonValue) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-def parse_json_strict(text: str) -> JsonValue:
+def _jcs_integer(text: str) -> int | float:
+    value = int(text)
+    if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return value
+    return float(text)  # beyond the double range: an infinity, which encoding refuses
+
+
+def parse_json_strict(text: str, *, jcs_numbers: bool = False) -> JsonValue:
     """JSON with duplicate keys, NaN and the infinities refused (ValueError names the defect).
 
     Such documents have no single meaning, so anything we hash or check is read this way.
+    With `jcs_numbers` (a document that must be RFC 8785 bytes), an integer literal beyond
+    2**53 - 1 is the double it writes: JCS writes an integral double below 1e21 without a
+    fraction (2**53 as `9007199254740992`) and never encodes such an integer.
     """
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -218,7 +228,12 @@ def parse_json_strict(text: str) -> JsonValue:
         raise ValueError(f"{name} is not valid JSON and has no canonical form")
 
     try:
-        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+        return json.loads(
+            text,
+            object_pairs_hook=pairs,
+            parse_constant=constant,
+            parse_int=_jcs_integer if jcs_numbers else None,
+        )
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"

@@ -603,12 +603,13 @@ def _check_unique_items(leaves: Sequence[Leaf]) -> None:
             )
 
 
-def parse_strict_json(data: bytes, shown: str) -> Any:
-    """JSON with duplicate keys, NaN and infinities refused."""
+def parse_strict_json(data: bytes, shown: str, *, jcs_numbers: bool = False) -> Any:
+    """JSON with duplicate keys, NaN and infinities refused (`jcs_numbers`: see
+    `parse_json_strict`)."""
     if len(data) > MAX_MANIFEST_BYTES:
         raise ManifestError(f"{shown}: larger than 1 GiB")
     try:
-        return parse_json_strict(data.decode("utf-8"))
+        return parse_json_strict(data.decode("utf-8"), jcs_numbers=jcs_numbers)
     except UnicodeDecodeError:
         raise ManifestError(f"{shown}: not UTF-8") from None
     except ValueError as exc:

@@ -130,7 +130,8 @@ def parse_root(text: str) -> bytes:
 def load_proof(data: bytes, shown: str) -> InclusionProof:
     """Parses a proof file strictly: exact members, lowercase hex, valid leaves."""
     try:
-        doc = parse_strict_json(data, shown)
+        # The file is JCS (checked below): 2**53 as a float is written `9007199254740992`.
+        doc = parse_strict_json(data, shown, jcs_numbers=True)
     except ManifestError as exc:
         raise InputError(exc.message) from None
     members = {"schema", "leaf", "index", "size", "path", "root", "size_proof"}

@@ -11,7 +11,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aichain_audit.canonical import canonical_json, format_number
+from aichain_audit.canonical import canonical_json, format_number, parse_json_strict
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 scalars = st.one_of(
@@ -88,3 +88,24 @@ def test_member_order_is_by_utf16_code_units() -> None:
 def test_values_without_an_exact_canonical_form_are_refused(value: Any) -> None:
     with pytest.raises(ValueError):
         canonical_json(value)
+
+
+@given(
+    st.one_of(
+        finite, st.integers(2**53, 10**21).map(float), st.integers(-(10**21), -(2**53)).map(float)
+    )
+)
+def test_jcs_numbers_read_back_as_the_double_they_write(x: float) -> None:
+    """JCS writes 2.0**53 as `9007199254740992`; read as JCS, that is the double again."""
+    text = canonical_json([x]).decode()
+    assert parse_json_strict(text, jcs_numbers=True) == [x]
+    assert canonical_json(parse_json_strict(text, jcs_numbers=True)).decode() == text
+
+
+def test_jcs_numbers_leave_safe_integers_integers() -> None:
+    assert parse_json_strict("[9007199254740991,-9007199254740991]", jcs_numbers=True) == [
+        2**53 - 1,
+        -(2**53 - 1),
+    ]
+    [big] = parse_json_strict("[9007199254740992]", jcs_numbers=True)
+    assert type(big) is float

@@ -825,6 +825,16 @@ def verify_proof_file(proof: dict[str, Any], trusted_root: bytes) -> bool:
     ) and verify_inclusion(jcs(sp["leaf"]), sp["index"], proof["size"], size_path, trusted_root)
 
 
+def read_proof_json(raw: bytes) -> Any:
+    """SPEC 10: a proof is JCS, where an integer literal beyond 2^53 - 1 can only be a double
+    (JCS writes integral doubles below 1e21 without a fraction)."""
+
+    def number(text: str) -> int | float:
+        return int(text) if abs(int(text)) <= MAX_SAFE else float(text)
+
+    return json.loads(raw, parse_int=number)
+
+
 def check_proof(proof: dict[str, Any], root: bytes, where: Path) -> int:
     f = where / "candidate.json"
     f.write_bytes(jcs(proof) + b"\n")
@@ -1038,6 +1048,65 @@ def test_integer_at_safe_limit_is_accepted(tmp_path: Path, number: str) -> None:
     expected = f'{{"kind":"config","path":"c.json","pointer":"/n","value":{number}}}'
     assert jcs(leaf) == expected.encode()
     assert doc["root"] == expected_root(config_leaves(tmp_path / "c.json"))
+
+
+# SPEC 7: a literal is a float by its form, and a float is never limited to 2^53 - 1; JCS
+# writes an integral double below 1e21 without a fraction (SPEC 10 proofs hold those bytes).
+FLOAT_FORMS: list[tuple[str, str, float]] = [
+    ("a: 9007199254740992.0", "/a", 2.0**53),
+    ("b: -9007199254740994.0", "/b", -(2.0**53) - 2),
+    ("c: 123456789012345678000.0", "/c", 123456789012345678000.0),
+    ("d: 1e21", "/d", 1e21),
+    ("e: !!float 9007199254740993", "/e", 2.0**53),  # rounded to the nearest double
+    ("f: !!float 0x1F", "/f", 31.0),  # any integer form of the core schema
+    ("g: !!float 0o17", "/g", 15.0),
+    ("h: !!float -12", "/h", -12.0),
+    ("i: !!float 0x20000000000001", "/i", 2.0**53),
+    (f"j: !!float {'9' * 100}", "/j", float("9" * 100)),
+]
+
+
+def test_integral_floats_beyond_2_53_are_accepted_and_their_proofs_check(tmp_path: Path) -> None:
+    """SPEC 7 and 10: integral floats at and beyond 2^53 (written as floats, or as integers
+    under `!!float`) are accepted; the tool's proof of each verifies with `check-proof`."""
+    text = "\n".join(line for line, _, _ in FLOAT_FORMS) + "\n"
+    (tmp_path / "f.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "f.json").write_text('{"x": 9007199254740992.0, "y": -1e20}', encoding="utf-8")
+    mine = [
+        {"kind": "config", "path": "f.yaml", "pointer": ptr, "value": val}
+        for _, ptr, val in FLOAT_FORMS
+    ] + [
+        {"kind": "config", "path": "f.json", "pointer": "/x", "value": 2.0**53},
+        {"kind": "config", "path": "f.json", "pointer": "/y", "value": -1e20},
+    ]
+    doc = fingerprint(["--config", "f.yaml", "--config", "f.json"], tmp_path, tmp_path / "l.json")
+    assert_same_leaves(of_kind(doc, "config"), mine)
+    root = expected_root(mine)
+    assert doc["root"] == root
+    for item in ("f.yaml#/a", "f.yaml#/b", "f.yaml#/c", "f.yaml#/e", "f.json#/x"):
+        proc = run_cli("prove", "l.json", item, "-o", "p.json", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        raw = (tmp_path / "p.json").read_bytes()
+        proof = read_proof_json(raw)
+        assert raw == jcs(proof) + b"\n"
+        assert verify_proof_file(proof, bytes.fromhex(root))
+        proc = run_cli("check-proof", "p.json", "--root", root, cwd=tmp_path)
+        assert proc.returncode == 0, (item, proc.stdout, proc.stderr)
+
+
+def test_floats_beyond_the_double_range_are_refused_in_every_form(tmp_path: Path) -> None:
+    """SPEC 7: a float beyond the double range is an infinity and refused (exit 2), whether
+    written as a float or as a (decimal, octal or hexadecimal) integer under `!!float`."""
+    _refused_configs(
+        tmp_path,
+        [
+            ("a.yaml", b"a: 1e400\n"),
+            ("b.yaml", f"a: !!float {'9' * 400}\n".encode()),
+            ("c.yaml", f"a: !!float 0x{'f' * 300}\n".encode()),
+            ("d.yaml", f"a: !!float 0o{'7' * 400}\n".encode()),
+            ("e.yaml", f"a: !!float -{'1' * 400}\n".encode()),
+        ],
+    )
 
 
 # ============================================================================================
@@ -3073,6 +3142,31 @@ def test_followed_links_record_their_real_path_in_link(tmp_path: Path) -> None:
     assert doc["root"] == expected_root(expected)
 
 
+def test_link_member_is_recorded_in_nfc_like_paths(tmp_path: Path) -> None:
+    """SPEC 4/5: `link` is a path, so the names in it are normalised to NFC like every
+    recorded path: a link to a folder named in NFD (`e` + U+0301) records `link` in NFC, and
+    the manifest the tool wrote is read back (it proves an item, which reads the manifest)."""
+    nfd = unicodedata.normalize("NFD", "caf\u00e9 \u212b")
+    assert nfc(nfd) != nfd
+    data = tmp_path / "data"
+    (data / nfd).mkdir(parents=True)
+    (data / nfd / "a.csv").write_bytes(b"a,1\n")
+    os.symlink(nfd, data / "latest")
+    os.symlink(f"{nfd}/a.csv", data / "alias.csv")
+    a = data / nfd / "a.csv"
+    expected = [
+        _dataset_leaf(f"data/{nfc(nfd)}/a.csv", a),
+        _dataset_leaf("data/latest/a.csv", a, f"{nfc(nfd)}/a.csv"),
+        _dataset_leaf("data/alias.csv", a, f"{nfc(nfd)}/a.csv"),
+    ]
+    doc = fingerprint(["--dataset", "data", "--follow-symlinks"], tmp_path, tmp_path / "l.json")
+    assert_same_leaves(of_kind(doc, "dataset"), expected)
+    assert doc["root"] == expected_root(expected)
+    proc = run_cli("prove", "l.json", "data/latest/a.csv", "-o", "p.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "p.json").read_bytes())["leaf"] == expected[1]
+
+
 @pytest.mark.parametrize("layout", ["two_links", "link_to_link", "nested_link", "loop"])
 def test_folder_reached_twice_through_links_is_refused(tmp_path: Path, layout: str) -> None:
     """SPEC 4: a real folder may be reached through links at most once, by whatever chain of
@@ -3262,7 +3356,7 @@ def _refused_configs(tmp_path: Path, configs: Sequence[tuple[str, bytes]]) -> No
         jobs.append((["fingerprint", "--config", name, "-o", "l.json"], folder))
     for (name, data), proc in zip(configs, run_in_parallel(jobs), strict=True):
         assert proc.returncode == 2, (name, data[:80], proc.stdout, proc.stderr)
-        assert "Traceback" not in proc.stderr
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     assert not list(tmp_path.glob("r*/l.json"))
 
 

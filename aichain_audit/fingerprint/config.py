@@ -345,8 +345,13 @@ def _tagged_scalar(tag: str, text: str, where: str) -> Any:
     value = _core_scalar(text)
     if not expected(value):
         raise ConfigError(f"{where}: {_shorten(text)} is not a valid {tag.removeprefix(_TAG)}")
-    if tag == _TAG + "float":
-        return float(text) if isinstance(value, _LongInteger) else float(value)
+    if tag == _TAG + "float":  # an integer form too: a float, rounded, never limited to 2**53
+        if isinstance(value, _LongInteger):
+            return float(text)
+        try:
+            return float(value)
+        except OverflowError:  # an integer form beyond the double range: an infinity, refused
+            return math.inf if value > 0 else -math.inf
     return _exact(value, where)
 
 

@@ -81,6 +81,15 @@ def manifest_name(raw: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def _inside_name(path: str, real_root: str) -> str:
+    """A followed link's `link` member: `path` relative to the folder argument, each name
+    validated and in NFC like every recorded path (SPEC 4), so the manifest reads back."""
+    rel = os.path.relpath(path, real_root)
+    if rel.isascii() and "\\" not in rel:
+        return rel if os.sep == "/" else rel.replace(os.sep, "/")
+    return "/".join(manifest_name(part) for part in rel.split(os.sep))
+
+
 def argument_name(path: Path) -> str:
     """The name under which a file or folder argument is recorded: its own base name."""
     base = os.path.basename(os.path.abspath(path))
@@ -194,7 +203,7 @@ def _walk(root: Path, root_name: str, policy: PathPolicy, listing: Listing, *, s
                     st = os.stat(target)
                 except OSError:
                     raise PathPolicyError(f"{name} is a symbolic link to a missing file") from None
-                link = os.path.relpath(target, real_root).replace(os.sep, "/")
+                link = _inside_name(target, real_root)
                 if stat.S_ISDIR(st.st_mode):
                     if target in ancestors:
                         raise PathPolicyError(f"{name} is a symbolic link loop")
@@ -212,7 +221,7 @@ def _walk(root: Path, root_name: str, policy: PathPolicy, listing: Listing, *, s
                     _reach_through_link(through_links, path, name)
                 stack.append((path, name, ancestors | {path}, via_link))
             elif mode == stat.S_IFREG:
-                via = os.path.relpath(path, real_root).replace(os.sep, "/") if via_link else None
+                via = _inside_name(path, real_root) if via_link else None
                 if st is None:
                     listing.files.append(ListedFile(name, path, None, via))
                 else:

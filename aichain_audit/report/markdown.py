@@ -1,26 +1,34 @@
 """Markdown: the HTML report's content for a pull request or a wiki (GitHub-flavoured).
 
 Every value is escaped: HTML as entities, Markdown punctuation with backslashes, line breaks
-folded, so a file name or param can open no link, tag, table cell or heading.
+folded, so a file name or param can open no link, tag, table cell or heading; and a zero-width
+space breaks what GitHub links in plain text (`scheme://`, `www.`, e-mail addresses, `@name`
+mentions, `#12` issue references), so none of it notifies anyone or links anywhere.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aichain_audit.report.evidence import Evidence
 from aichain_audit.report.interface import THREAT_MODEL, TRUST_WORDS, Renderer, size, utc, visible
 
 _PUNCTUATION = frozenset("\\`*_{}[]()#+!|~")
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\u200b": "&#8203;"}
+# GFM and GitHub link these in text, after escapes and entities are decoded: only a character
+# between them breaks them. Backslashes or entities would not (Renovate writes `@&#8203;` too).
+_LIVE_IN_TEXT = re.compile(r"@|:(?=/)|(?i:www)(?=\.)|#(?=[0-9])")
 
 
 def escape(value: object) -> str:
     """Untrusted text made inert in Markdown (and in the HTML Markdown may carry)."""
     if value is None:
         return ""
+    # visible() writes a zero-width space of the value as `\u200b`: every one left is ours
+    text = _LIVE_IN_TEXT.sub("\\g<0>\u200b", visible(" ".join(str(value).splitlines())))
     out = []
-    for ch in visible(" ".join(str(value).splitlines())):
+    for ch in text:
         if ch in _ENTITIES:
             out.append(_ENTITIES[ch])
         elif ch in _PUNCTUATION:

@@ -414,6 +414,33 @@ def test_integers_beyond_2_53_are_refused_with_a_short_message(
     assert len(str(info.value)) < 300
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("v: !!float 0x1F\n", 31.0),
+        ("v: !!float 0o17\n", 15.0),
+        ("v: !!float 9007199254740993\n", 9007199254740992.0),
+        ("v: !!float 0x20000000000001\n", 9007199254740992.0),
+        ("v: !!float -" + "1" * 30 + "\n", -float("1" * 30)),
+        ("v: !!float " + "9" * 100 + "\n", float("9" * 100)),
+    ],
+)
+def test_a_float_tag_reads_integer_forms_as_floats_without_the_2_53_limit(
+    tmp_path: Path, text: str, value: float
+) -> None:
+    """SPEC 7: a float that is integral is a float, rounded like any float literal."""
+    got = leaves_of(write(tmp_path, "f.yaml", text))["/v"]
+    assert got == value and type(got) is float
+
+
+@pytest.mark.parametrize("digits", ["0x" + "f" * 300, "0o" + "7" * 400, "9" * 400, "-" + "9" * 400])
+def test_a_float_tag_on_an_integer_beyond_the_double_range_is_refused(
+    tmp_path: Path, digits: str
+) -> None:
+    with pytest.raises(ConfigError, match="has no canonical JSON form"):
+        leaves_of(write(tmp_path, "f.yaml", f"v: !!float {digits}\n"))
+
+
 def test_negative_zero_is_zero(tmp_path: Path) -> None:
     p = write(tmp_path, "z.json", '{"i": -0, "f": -0.0}')
     assert leaves_of(p) == {"/i": 0, "/f": 0.0}

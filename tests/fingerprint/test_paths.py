@@ -14,9 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from aichain_audit import api
 from aichain_audit.errors import InputError, PathPolicyError
 from aichain_audit.fingerprint.paths import LinkPolicy, PathPolicy, list_argument, resolve_inside
+from aichain_audit.lineage import LineageManifest
 from tests.conftest import REPO, assert_one_line_error, run_cli
 
 
@@ -351,3 +355,45 @@ def test_a_grandparent_folder_swapped_for_a_symlink_after_listing_is_not_followe
         "data/a/b/f.csv",
         "data/a/b/g.csv",
     ]
+
+
+# Folder names whose NFC form differs from their text (NFD accents, Hangul jamo, the Angstrom
+# sign), beside any other valid name.
+_UNNORMALISED = st.text(
+    st.sampled_from(["e", "\u0301", "A", "\u030a", "\u212b", "\u1100", "\u1161", "\u00e9", "x"]),
+    min_size=1,
+    max_size=8,
+)
+_ANY_NAME = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="/\\\x00#"),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(target=st.one_of(_UNNORMALISED, _ANY_NAME))
+def test_every_manifest_written_with_followed_links_is_read_back(target: str) -> None:
+    """SPEC 4: the `link` member is normalised to NFC like every recorded path, so a link
+    whose target's name is not NFC (NFD `e\u0301`) gives a manifest the tool reads back."""
+    assume(target not in (".", "..") and len(os.fsencode(target)) <= 255)
+    assume(unicodedata.normalize("NFC", target) not in ("latest", "alias.csv"))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        (data / target / "sub").mkdir(parents=True)
+        (data / target / "a.csv").write_text("1")
+        (data / target / "sub" / "b.csv").write_text("2")
+        (data / "latest").symlink_to(target)  # a followed folder link
+        (data / "alias.csv").symlink_to(f"{target}/a.csv")  # a followed file link
+        result = api.fingerprint(datasets=[data], policy=PathPolicy(LinkPolicy.FOLLOW))
+        written = result.manifest.to_json()
+    read = LineageManifest.from_json(written)
+    assert read.root == result.manifest.root
+    t = unicodedata.normalize("NFC", target)
+    assert {leaf["path"]: leaf.get("link") for leaf in read.dataset_leaves()} == {
+        f"data/{t}/a.csv": None,
+        f"data/{t}/sub/b.csv": None,
+        "data/latest/a.csv": f"{t}/a.csv",
+        "data/latest/sub/b.csv": f"{t}/sub/b.csv",
+        "data/alias.csv": f"{t}/a.csv",
+    }
