@@ -23,7 +23,7 @@ from aichain_audit.cli.options import (
     trust_pins,
 )
 from aichain_audit.cli.terminal import ProgressBar, console, count, markup, print_json, safe
-from aichain_audit.errors import CheckFailed, UsageError
+from aichain_audit.errors import AichainError, CheckFailed, UsageError
 
 
 @app.command(
@@ -252,6 +252,50 @@ def check_proof(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON result.")] = False,
 ) -> None:
     """Check an inclusion proof against a root you trust; exit 0 valid, 1 invalid."""
+    from aichain_audit import api
+
+    try:
+        p, trusted, ledger = _proof_and_root(
+            proof, root, chain, registry, trust, receipt, require_pinned, confirmations
+        )
+    except AichainError as exc:
+        if as_json:  # printed on every exit code, a refused input's too
+            print_json({"valid": False, "error": exc.message})
+        raise
+    result = api.check_inclusion(p, trusted, ledger, pinning_required(require_pinned))
+    valid = result.verified
+    if as_json:
+        doc: dict[str, Any] = {
+            "valid": valid,
+            "kind": p.kind,
+            "item": p.item,
+            "index": p.index,
+            "root": trusted.hex(),
+        }
+        if ledger is not None:
+            doc.update(ledger_doc(ledger))
+        print_json(doc)
+    if not valid:
+        first = (result.failed or result.errored)[0]
+        raise CheckFailed(f"invalid proof for {p.kind} {safe(p.item)}: {safe(first.detail)}")
+    if not as_json:
+        out = [f"valid: {p.kind} {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}"]
+        if ledger is not None:
+            out.extend(ledger_lines(ledger))
+        sys.stdout.write("\n".join(out) + "\n")
+
+
+def _proof_and_root(
+    proof: Path,
+    root: str | None,
+    chain: str | None,
+    registry: str | None,
+    trust: list[str] | None,
+    receipt: Path | None,
+    require_pinned: bool,
+    confirmations: int,
+) -> tuple[Any, bytes, Any]:
+    """The proof, the root it is checked against, and the ledger's word when read."""
     import os
 
     from aichain_audit import api
@@ -278,24 +322,4 @@ def check_proof(
         pins = trust_pins(trust)
         ledger = api.check_ledger(p.root, str(p.subject["digest"]), settings, pins, receipt)
         trusted = p.root
-    result = api.check_inclusion(p, trusted, ledger, pinning_required(require_pinned))
-    valid = result.verified
-    if as_json:
-        doc: dict[str, Any] = {
-            "valid": valid,
-            "kind": p.kind,
-            "item": p.item,
-            "index": p.index,
-            "root": trusted.hex(),
-        }
-        if ledger is not None:
-            doc.update(ledger_doc(ledger))
-        print_json(doc)
-    if not valid:
-        first = (result.failed or result.errored)[0]
-        raise CheckFailed(f"invalid proof for {p.kind} {safe(p.item)}: {safe(first.detail)}")
-    if not as_json:
-        out = [f"valid: {p.kind} {safe(p.item)} is leaf {p.index} of lineage {trusted.hex()}"]
-        if ledger is not None:
-            out.extend(ledger_lines(ledger))
-        sys.stdout.write("\n".join(out) + "\n")
+    return p, trusted, ledger

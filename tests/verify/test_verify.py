@@ -348,3 +348,43 @@ def test_verify_on_a_node_pins_the_anchorer_and_reads_its_record(tmp_path: Path)
         assert required.returncode == 1
     finally:
         factory.stop_all()
+
+
+def test_a_refused_verification_still_prints_its_json(sample: dict[str, Any]) -> None:
+    """`--json` is printed on every exit code: a request refused before any check ran (a
+    chain without a registry) prints a document with one error finding, never a pass."""
+    s = sample
+    proc = run("verify", "model.onnx", "--lineage", s["lineage"], "--chain",
+               "http://127.0.0.1:9", "--json", home=s["home"], cwd=s["work"])  # fmt: skip
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--registry" in proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["verified"] is False and doc["trust"] == "none"
+    assert [(c["name"], c["status"]) for c in doc["checks"]] == [("request", "error")]
+
+
+def test_check_proof_prints_json_when_it_cannot_complete(sample: dict[str, Any]) -> None:
+    s = sample
+    proof = s["work"] / "proof.json"
+    made = run("prove", s["lineage"], "data/test.csv", "-o", proof, home=s["home"],
+               cwd=s["work"])  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    proc = run("check-proof", proof, "--chain", "embedded", "--receipt",
+               s["work"] / "missing.json", "--json", home=s["home"], cwd=s["work"])  # fmt: skip
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    doc = json.loads(proc.stdout)
+    assert doc["valid"] is False and "missing.json" in doc["error"]
+
+
+def test_the_document_records_the_request_and_the_checks_it_required(
+    sample: dict[str, Any],
+) -> None:
+    code, doc = verify(sample)
+    assert code == 0
+    assert doc["request"]["datasets"] == ["data"] and doc["request"]["chain"] == "embedded"
+    required = {(r["name"], r["artifact"]) for r in doc["required"]}
+    assert ("dataset", "data") in required and ("model.digest", "w.bin") in required
+    assert ("model.digest", "model.onnx") in required and doc["unmet"] == []
+    model = doc["model"]
+    assert model["path"] == "model.onnx" and model["digest"] == model["expected"]
+    assert model["sha256"].startswith("sha256:") and model["size"] > 0
