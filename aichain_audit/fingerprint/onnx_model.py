@@ -40,7 +40,7 @@ from aichain_audit.fingerprint.hashing import (
     digest_fd,
     digest_parallel,
 )
-from aichain_audit.fingerprint.paths import argument_name, resolve_inside
+from aichain_audit.fingerprint.paths import argument_name, model_folder, resolve_inside
 from aichain_audit.inputfile import fstat_size, open_regular, read_fd, refuse_larger
 
 SCHEME = "onnx-semantic/v1"
@@ -1502,7 +1502,7 @@ def fingerprint_model(path: Path) -> ModelFingerprint:
 
     shown = str(path)
     name = argument_name(path)
-    base_dir = Path(os.path.realpath(path)).parent
+    base_dir = model_folder(path)  # where the runtimes look: beside a link, not its target
     # Fix: a plain open() blocked forever on a FIFO and read /dev/zero until memory ran out.
     fd = open_regular(path, shown)
     prefetch: _Prefetch | None = None
