@@ -487,6 +487,19 @@ class _ExternalFile:
             raise
 
 
+def digest_external_file(folder: Path, location: str, shown: str) -> FileDigest:
+    """The file digest of the external data file at `location` (as a model writes it) for a
+    model in `folder` (`paths.model_folder`), found and opened as the fingerprint finds and
+    opens it, in one read. Raises `PathPolicyError` for a location outside the folder,
+    `Unreadable` when the file cannot be opened or read, and `InputError` when it is missing
+    or no regular file."""
+    ext = _ExternalFile.open(resolve_inside(folder, location), shown)
+    try:
+        return digest_parallel(ext.fd, ext.size, shown)
+    finally:
+        os.close(ext.fd)
+
+
 def _segment_key(offset: int, count: int, hasher: Any) -> tuple[int, int, bytes]:
     """A tensor's bytes and header: its range and the digest of what its hasher was fed (the
     framed header, before any of its bytes)."""

@@ -889,6 +889,33 @@ def test_a_symlinked_model_without_data_beside_the_link_is_refused_not_given_the
         fingerprint_model(link)
 
 
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    hops=st.lists(st.sampled_from(["relative", "absolute"]), min_size=1, max_size=3),
+    folder_link=st.booleans(),
+)
+def test_the_weights_fingerprinted_are_the_weights_onnx_loads_through_any_links(
+    tmp_path_factory: pytest.TempPathFactory, hops: list[str], folder_link: bool
+) -> None:
+    # A chain of model links, each in its own folder beside its own weights.bin, maybe reached
+    # through a linked folder: the weights digest is that of what onnx.load gives for the path.
+    tmp = tmp_path_factory.mktemp("links")
+    target = _save_external(matmul_add(), tmp / "f0" / "model.onnx")
+    for i, how in enumerate(hops, start=1):
+        # each hop's weights.bin holds other floats (laid out like the target's)
+        target = _linked_model(tmp, target, tmp / f"f{i}" / "model.onnx", how)
+        data = np.fromfile(target.parent / "weights.bin", dtype=np.float32) + i
+        data.tofile(target.parent / "weights.bin")
+        shutil.rmtree(tmp / "other")
+    given_path = target
+    if folder_link:
+        os.symlink(target.parent, tmp / "linked")
+        given_path = tmp / "linked" / "model.onnx"
+    loaded = onnx.load(str(given_path))  # reads the external data as the runtimes do
+    inline = fingerprint_model(save(loaded, tmp / "inline" / "model.onnx"))
+    assert fingerprint_model(given_path).semantic.weights == inline.semantic.weights
+
+
 # -- fields the walk cannot see -------------------------------------------------------------
 
 
