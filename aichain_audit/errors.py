@@ -54,6 +54,10 @@ class InputError(AichainError):
     """An input (file, folder, manifest, proof, config) is missing, unreadable or malformed."""
 
 
+class Unreadable(InputError):
+    """A file could not be opened or read (permissions, I/O error): what it holds is unknown."""
+
+
 class PathPolicyError(InputError):
     """A path breaks the dataset policy: symlink, special file, escape from its base."""
 

@@ -20,7 +20,7 @@ import os
 import stat
 from pathlib import Path
 
-from aichain_audit.errors import InputError
+from aichain_audit.errors import InputError, Unreadable
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 OPEN_FLAGS = (
@@ -62,6 +62,8 @@ def open_regular(path: str | os.PathLike[str], shown: str, *, follow: bool = Tru
         raise InputError(f"{shown}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{shown}: is a folder, not a file") from None
+    except PermissionError as exc:
+        raise Unreadable(f"{shown}: cannot open ({exc.strerror})") from None
     except OSError as exc:
         raise InputError(f"{shown}: cannot open ({exc.strerror})") from None
     try:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aichain_audit import merkle
-from aichain_audit.errors import InputError, PathPolicyError
+from aichain_audit.errors import InputError, PathPolicyError, Unreadable
 
 SHARD_SIZE = 16 * 1024 * 1024
 PLAIN = "sha256"
@@ -46,10 +46,6 @@ class FileDigest:
 
     digest: str
     size: int
-
-
-class Unreadable(InputError):
-    """A file could not be opened or read (permissions, vanished, I/O error)."""
 
 
 class _Large(Exception):

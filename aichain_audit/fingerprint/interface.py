@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from aichain_audit.errors import InputError
-from aichain_audit.fingerprint.hashing import FileDigest, HashJob, Unreadable, digest_files
+from aichain_audit.errors import InputError, Unreadable
+from aichain_audit.fingerprint.hashing import FileDigest, HashJob, digest_files
 from aichain_audit.fingerprint.paths import ListedFile, PathPolicy, argument_name, list_argument
 from aichain_audit.lineage import (
     Leaf,

@@ -40,7 +40,7 @@ from aichain_audit.fingerprint.hashing import (
     digest_fd,
     digest_parallel,
 )
-from aichain_audit.fingerprint.paths import argument_name, resolve_inside
+from aichain_audit.fingerprint.paths import argument_name, model_folder, resolve_inside
 from aichain_audit.inputfile import fstat_size, open_regular, read_fd, refuse_larger
 
 SCHEME = "onnx-semantic/v1"
@@ -485,6 +485,19 @@ class _ExternalFile:
         except InputError:  # pragma: no cover - fstat of an open descriptor
             os.close(fd)
             raise
+
+
+def digest_external_file(folder: Path, location: str, shown: str) -> FileDigest:
+    """The file digest of the external data file at `location` (as a model writes it) for a
+    model in `folder` (`paths.model_folder`), found and opened as the fingerprint finds and
+    opens it, in one read. Raises `PathPolicyError` for a location outside the folder,
+    `Unreadable` when the file cannot be opened or read, and `InputError` when it is missing
+    or no regular file."""
+    ext = _ExternalFile.open(resolve_inside(folder, location), shown)
+    try:
+        return digest_parallel(ext.fd, ext.size, shown)
+    finally:
+        os.close(ext.fd)
 
 
 def _segment_key(offset: int, count: int, hasher: Any) -> tuple[int, int, bytes]:
@@ -1502,7 +1515,7 @@ def fingerprint_model(path: Path) -> ModelFingerprint:
 
     shown = str(path)
     name = argument_name(path)
-    base_dir = Path(os.path.realpath(path)).parent
+    base_dir = model_folder(path)  # where the runtimes look: beside a link, not its target
     # Fix: a plain open() blocked forever on a FIFO and read /dev/zero until memory ran out.
     fd = open_regular(path, shown)
     prefetch: _Prefetch | None = None

@@ -98,6 +98,14 @@ def argument_name(path: Path) -> str:
     return manifest_name(base)
 
 
+def model_folder(model: Path) -> Path:
+    """The folder a model's external data is resolved in (docs/SPEC.md 8.1, rule 5): the folder
+    of the model path as given, where onnx and onnxruntime look, never that of its real path.
+    A model named through a symbolic link gets the data beside the link, which the runtimes
+    read, not the data beside the link's target."""
+    return Path(os.path.dirname(model) or os.curdir)
+
+
 def resolve_inside(base: Path, name: str) -> Path:
     """The file a manifest path names under `base`, refusing any escape (checked before reading)."""
     rel = check_relative(name)

@@ -10,14 +10,13 @@ never an input error.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from aichain_audit.errors import AichainError
-from aichain_audit.fingerprint.hashing import FileDigest, digest_bytes, digest_file
-from aichain_audit.fingerprint.onnx_model import MODEL_LIMIT
-from aichain_audit.fingerprint.paths import argument_name
+from aichain_audit.errors import AichainError, Unreadable
+from aichain_audit.fingerprint.hashing import FileDigest, digest_bytes
+from aichain_audit.fingerprint.onnx_model import MODEL_LIMIT, digest_external_file
+from aichain_audit.fingerprint.paths import argument_name, model_folder
 from aichain_audit.inputfile import read_input
 from aichain_audit.lineage import Leaf, derive_subject, file_leaf
 from aichain_audit.verify.diff import InputKind, diff_leaves, renamed_leaves
@@ -58,21 +57,33 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
     )
     findings = [_compare(shown, leaf, actual)]
     fresh: list[Leaf] = [file_leaf("model", leaf["path"], actual.digest, actual.size)]
-    base = Path(os.path.realpath(model)).parent
+    # Where onnx and onnxruntime read it: beside the model path as given, even a link's.
+    base = model_folder(model)
+    unhashed: set[CheckStatus] = set()  # the statuses of data files that could not be hashed
     for data_leaf in manifest.of_kind("model-data"):
         path = data_file_shown(shown, str(data_leaf["path"]))
         try:
-            got = _digest_inside(base, data_leaf["path"])
-        except AichainError as exc:
+            got = digest_external_file(base, data_leaf["path"], str(path))
+        except AichainError as exc:  # missing, a folder or FIFO, outside: not the file recorded
+            # Unreadable: what it holds is unknown, so an error (no verdict), not a failure.
+            status = CheckStatus.ERROR if isinstance(exc, Unreadable) else CheckStatus.FAIL
+            unhashed.add(status)
             findings.append(
-                Finding("model.digest", CheckStatus.FAIL, path, _expected(data_leaf), None,
+                Finding("model.digest", status, path, _expected(data_leaf), None,
                         f"external data file: {exc.message}")
             )  # fmt: skip
             continue
         findings.append(_compare(path, data_leaf, got, "external data file"))
         fresh.append(file_leaf("model-data", data_leaf["path"], got.digest, got.size))
+    if CheckStatus.ERROR in unhashed:  # the semantics cannot be compared without those bytes
+        findings.append(
+            Finding("model.semantic", CheckStatus.ERROR, shown, None, None,
+                    "not compared: an external data file could not be read")
+        )  # fmt: skip
+        return ModelCheck(findings, actual.digest, plain, actual.size, str(leaf["digest"]))
     subject = derive_subject(fresh)
-    if subject != manifest.subject:
+    # Without a data file the subject differs anyway; that file's own finding says why.
+    if not unhashed and subject != manifest.subject:
         findings.append(
             Finding("model.digest", CheckStatus.FAIL, shown, manifest.subject, subject,
                     "the subject (model and its data files) differs from the lineage's")
@@ -99,12 +110,6 @@ def _compare(shown: str, leaf: Leaf, actual: FileDigest, what: str = "model file
     )  # fmt: skip
 
 
-def _digest_inside(base: Path, name: str) -> FileDigest:
-    from aichain_audit.fingerprint.paths import resolve_inside
-
-    return digest_file(str(resolve_inside(base, name)), shown=name)
-
-
 def _explain(model: Path, manifest: ReadManifest, leaf: Leaf, shown: str) -> Finding:
     """What changed in the model's semantics, from a fresh fingerprint (the same fingerprinter
     `aichain fingerprint` uses)."""
@@ -113,7 +118,7 @@ def _explain(model: Path, manifest: ReadManifest, leaf: Leaf, shown: str) -> Fin
     try:
         fresh = ModelFingerprinter().fingerprint([model]).leaves
     except AichainError as exc:
-        why = f"the model no longer parses as the lineage's model: {exc.message}"
+        why = f"the model no longer parses, or its external data cannot be read: {exc.message}"
         return Finding("model.semantic", CheckStatus.FAIL, shown, None, None, why)
     # Compared under the name the lineage records, whatever the deployed file is called.
     renamed = renamed_leaves(fresh, InputKind.MODEL, argument_name(model), leaf["path"])

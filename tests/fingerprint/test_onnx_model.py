@@ -819,6 +819,103 @@ def test_external_tensor_that_also_holds_inline_data_is_refused(tmp_path: Path) 
         fingerprint_model(path)
 
 
+# -- 11. external data of a symlinked model: found where the runtimes find it ---------------
+
+
+def _outputs(path: Path) -> np.ndarray:
+    """What onnxruntime computes with the model at `path` as given (it reads the external data
+    beside that path, as onnx.load does)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    result: np.ndarray = session.run(None, {"X": np.ones((1, 2), np.float32)})[0]
+    return result
+
+
+def _linked_model(tmp_path: Path, target: Path, link: Path, how: str) -> Path:
+    """`link` made a symbolic link to `target`, relative or absolute; beside it, a weights.bin
+    of other floats laid out like the target's."""
+    other = _save_external(matmul_add(W0 * -3, B0 + 1), tmp_path / "other" / "model.onnx")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(other.parent / "weights.bin", link.parent / "weights.bin")
+    os.symlink(os.path.relpath(target, link.parent) if how == "relative" else target, link)
+    return link
+
+
+@pytest.mark.parametrize("prefetch", [False, True], ids=["read-after-parse", "prefetched"])
+@pytest.mark.parametrize("how", ["relative", "absolute"])
+def test_a_symlinked_model_is_fingerprinted_with_the_external_data_beside_the_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, prefetch: bool
+) -> None:
+    # deploy/model.onnx -> orig/model.onnx: onnx and onnxruntime read deploy/weights.bin, so the
+    # fingerprint must too (it read orig/weights.bin and called the substituted model the same).
+    from aichain_audit.fingerprint import onnx_model
+
+    if prefetch:  # read while the model is parsed, as a large data file is
+        monkeypatch.setattr(onnx_model._Prefetch, "MIN_SIZE", 0)
+    orig = _save_external(matmul_add(), tmp_path / "orig" / "model.onnx")
+    link = _linked_model(tmp_path, orig, tmp_path / "deploy" / "model.onnx", how)
+    assert not np.array_equal(_outputs(orig), _outputs(link))
+    before, after = fingerprint_model(orig), fingerprint_model(link)
+    assert after.external == (("weights.bin", digest_file(str(link.parent / "weights.bin"))),)
+    assert changed(before, after) == {"weights"}
+
+
+def test_a_model_in_a_symlinked_folder_uses_the_data_beside_the_path_as_given(
+    tmp_path: Path,
+) -> None:
+    # releases/current -> v2, and v2/model.onnx -> ../v1/model.onnx: the runtimes read
+    # v2/weights.bin (the folder of releases/current/model.onnx), not v1's.
+    v1 = _save_external(matmul_add(), tmp_path / "v1" / "model.onnx")
+    _linked_model(tmp_path, v1, tmp_path / "v2" / "model.onnx", "relative")
+    (tmp_path / "releases").mkdir()
+    os.symlink("../v2", tmp_path / "releases" / "current")
+    given = tmp_path / "releases" / "current" / "model.onnx"
+    assert not np.array_equal(_outputs(v1), _outputs(given))
+    fp = fingerprint_model(given)
+    assert fp.external == (("weights.bin", digest_file(str(tmp_path / "v2" / "weights.bin"))),)
+    assert changed(fingerprint_model(v1), fp) == {"weights"}
+
+
+def test_a_symlinked_model_without_data_beside_the_link_is_refused_not_given_the_targets(
+    tmp_path: Path,
+) -> None:
+    orig = _save_external(matmul_add(), tmp_path / "orig" / "model.onnx")
+    link = _linked_model(tmp_path, orig, tmp_path / "deploy" / "model.onnx", "relative")
+    (link.parent / "weights.bin").unlink()
+    with pytest.raises(Exception, match=r"weights\.bin"):
+        _outputs(link)  # onnxruntime cannot run it either
+    with pytest.raises(ModelError, match=r"external data 'weights\.bin': no such file"):
+        fingerprint_model(link)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    hops=st.lists(st.sampled_from(["relative", "absolute"]), min_size=1, max_size=3),
+    folder_link=st.booleans(),
+)
+def test_the_weights_fingerprinted_are_the_weights_onnx_loads_through_any_links(
+    tmp_path_factory: pytest.TempPathFactory, hops: list[str], folder_link: bool
+) -> None:
+    # A chain of model links, each in its own folder beside its own weights.bin, maybe reached
+    # through a linked folder: the weights digest is that of what onnx.load gives for the path.
+    tmp = tmp_path_factory.mktemp("links")
+    target = _save_external(matmul_add(), tmp / "f0" / "model.onnx")
+    for i, how in enumerate(hops, start=1):
+        # each hop's weights.bin holds other floats (laid out like the target's)
+        target = _linked_model(tmp, target, tmp / f"f{i}" / "model.onnx", how)
+        data = np.fromfile(target.parent / "weights.bin", dtype=np.float32) + i
+        data.tofile(target.parent / "weights.bin")
+        shutil.rmtree(tmp / "other")
+    given_path = target
+    if folder_link:
+        os.symlink(target.parent, tmp / "linked")
+        given_path = tmp / "linked" / "model.onnx"
+    loaded = onnx.load(str(given_path))  # reads the external data as the runtimes do
+    inline = fingerprint_model(save(loaded, tmp / "inline" / "model.onnx"))
+    assert fingerprint_model(given_path).semantic.weights == inline.semantic.weights
+
+
 # -- fields the walk cannot see -------------------------------------------------------------
 
 

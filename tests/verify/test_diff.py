@@ -34,8 +34,11 @@ B0 = np.array([0.5, -1.25, 3.0], dtype=np.float32)
 # -- real artifacts --------------------------------------------------------------------------
 
 
-def write_model(path: Path, w: np.ndarray = W0, b: np.ndarray = B0, doc: str = "") -> Path:
-    """Z = X @ W + B with float32 initializers W [2,3] and B [3], checked by onnx.checker."""
+def write_model(
+    path: Path, w: np.ndarray = W0, b: np.ndarray = B0, doc: str = "", external: bool = False
+) -> Path:
+    """Z = X @ W + B with float32 initializers W [2,3] and B [3], checked by onnx.checker;
+    with `external`, both stored in weights.bin beside the model."""
     graph = helper.make_graph(
         [
             helper.make_node("MatMul", ["X", "W"], ["Y"], name="matmul"),
@@ -52,7 +55,11 @@ def write_model(path: Path, w: np.ndarray = W0, b: np.ndarray = B0, doc: str = "
     )
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+    if external:
+        onnx.save_model(model, str(path), save_as_external_data=True, location="weights.bin",
+                        size_threshold=0)  # fmt: skip
+    else:
+        onnx.save(model, str(path))
     return path
 
 
@@ -350,6 +357,38 @@ def test_bad_inputs_exit_2_with_one_line(project: dict[str, Path], tmp_path: Pat
 
     line = assert_one_line_error(run_cli("diff", project["model"], project["data"]))
     assert "cannot compare" in line
+
+
+def test_a_symlinked_model_is_compared_with_the_external_data_beside_the_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # deploy/model.onnx -> ../orig/model.onnx beside other weights: onnxruntime runs those.
+    orig = write_model(tmp_path / "orig" / "model.onnx", external=True)
+    manifest = write_manifest(tmp_path / "lineage.json", model=orig)
+    other = write_model(tmp_path / "other" / "model.onnx", w=W0 * -3, external=True)
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "weights.bin").write_bytes((other.parent / "weights.bin").read_bytes())
+    os.symlink("../orig/model.onnx", tmp_path / "deploy" / "model.onnx")
+    code, doc = diff_json(manifest, tmp_path / "deploy" / "model.onnx", capsys=capsys)
+    assert code == 1
+    assert ("model-data", "weights.bin") in items(doc, "changed")
+    assert any(kind == "tensor" for kind, _ in items(doc, "changed"))  # W is named
+
+
+@pytest.mark.parametrize("how", ["removed", "folder", "fifo"])
+def test_a_model_whose_external_data_file_is_gone_or_unusable_exits_2_naming_it(
+    tmp_path: Path, how: str
+) -> None:
+    model = write_model(tmp_path / "v1" / "model.onnx", external=True)
+    manifest = write_manifest(tmp_path / "lineage.json", model=model)
+    data = model.parent / "weights.bin"
+    data.unlink()
+    if how == "folder":
+        data.mkdir()
+    elif how == "fifo":
+        os.mkfifo(data)
+    line = assert_one_line_error(run_cli("diff", manifest, model))
+    assert "external data 'weights.bin'" in line and "internal error" not in line
 
 
 def test_errors_are_values_of_the_family(project: dict[str, Path], tmp_path: Path) -> None:

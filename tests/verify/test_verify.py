@@ -24,20 +24,22 @@ from tests.conftest import REPO
 HERE = Path(__file__).resolve().parent
 
 
-def run(*args: object, home: Path, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: object, home: Path, cwd: Path, prefix: tuple[str, ...] = (), **extra: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AICHAIN_")}
     env.update(PYTHONPATH=str(REPO), MLFLOW_DISABLE_TELEMETRY="true", AICHAIN_HOME=str(home))
     env.update(extra)
     return subprocess.run(
-        [sys.executable, "-m", "aichain_audit", *map(str, args)],
+        [*prefix, sys.executable, "-m", "aichain_audit", *map(str, args)],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
 
-def make_model(path: Path, external: bool = False) -> None:
+def make_model(path: Path, external: bool = False, scale: float = 1.0) -> None:
     import numpy as np
 
-    w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4), "W")
+    w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4) * scale, "W")
     node = helper.make_node("MatMul", ["X", "W"], ["Y"])
     graph = helper.make_graph(
         [node], "g",
@@ -388,3 +390,104 @@ def test_the_document_records_the_request_and_the_checks_it_required(
     model = doc["model"]
     assert model["path"] == "model.onnx" and model["digest"] == model["expected"]
     assert model["sha256"].startswith("sha256:") and model["size"] > 0
+
+
+# -- external data found where the runtimes find it (issue 17) ----------------------------
+
+
+def _outputs(model: Path) -> Any:
+    """What onnxruntime computes with the model at this path as given."""
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return session.run(None, {"X": np.ones((1, 3), np.float32)})[0]
+
+
+def _deploy_link(s: dict[str, Any]) -> Path:
+    """deploy/model.onnx, a relative link to the anchored model, beside a w.bin of other
+    floats laid out like the anchored one."""
+    work = s["work"]
+    (work / "other").mkdir()
+    make_model(work / "other" / "model.onnx", external=True, scale=-3.0)
+    (work / "deploy").mkdir()
+    shutil.copy(work / "other" / "w.bin", work / "deploy" / "w.bin")
+    os.symlink("../model.onnx", work / "deploy" / "model.onnx")
+    return work / "deploy" / "model.onnx"
+
+
+def test_a_symlinked_model_with_substituted_external_data_fails_verify_and_diff(
+    sample: dict[str, Any],
+) -> None:
+    link = _deploy_link(sample)
+    assert (_outputs(link) != _outputs(sample["work"] / "model.onnx")).any()
+    code, doc = verify(sample, model="deploy/model.onnx")
+    assert code == 1 and doc["verified"] is False
+    assert ("model.digest", "deploy/w.bin") in failed(doc)
+    proc = run("diff", sample["lineage"], "deploy/model.onnx", "--json",
+               home=sample["home"], cwd=sample["work"])  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    changed = {(c["kind"], c["item"]) for c in json.loads(proc.stdout)["changed"]}
+    assert ("model-data", "w.bin") in changed
+
+
+def test_a_symlinked_model_without_data_beside_the_link_fails_instead_of_using_the_targets(
+    sample: dict[str, Any],
+) -> None:
+    (_deploy_link(sample).parent / "w.bin").unlink()
+    code, doc = verify(sample, model="deploy/model.onnx")
+    assert code == 1 and doc["verified"] is False
+    assert ("model.digest", "deploy/w.bin") in failed(doc)
+
+
+def _break_data_file(path: Path, how: str) -> None:
+    path.unlink()
+    if how == "folder":
+        path.mkdir()
+    elif how == "fifo":
+        os.mkfifo(path)
+
+
+@pytest.mark.parametrize("how", ["removed", "folder", "fifo"])
+def test_a_removed_or_unusable_external_data_file_is_a_failed_model_digest_naming_it(
+    sample: dict[str, Any], how: str
+) -> None:
+    _break_data_file(sample["work"] / "w.bin", how)
+    code, doc = verify(sample)  # --json: the document is printed whatever the exit code
+    assert code == 1 and doc["verified"] is False
+    row = next(c for c in doc["checks"] if c["name"] == "model.digest" and c["artifact"] == "w.bin")
+    assert row["status"] == "fail" and "w.bin" in row["detail"], row
+    assert row["expected"].startswith("w.bin: sha256:")
+    if how == "removed":
+        assert "no such file" in row["detail"]
+        out = sample["work"] / "r.html"
+        proc = run("report", sample["lineage"], "--verify", "model.onnx", "-o", out,
+                   home=sample["home"], cwd=sample["work"])  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+        assert "w.bin" in out.read_text()
+
+
+def _without_root_powers() -> tuple[str, ...]:
+    """A command prefix under which file permissions hold (root reads any file)."""
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permissions cannot be made to hold")
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+
+
+def test_an_unreadable_external_data_file_is_an_error_not_a_verdict(
+    sample: dict[str, Any],
+) -> None:
+    prefix = _without_root_powers()
+    (sample["work"] / "w.bin").chmod(0)
+    proc = run("verify", "model.onnx", "--lineage", sample["lineage"], "--json",
+               home=sample["home"], cwd=sample["work"], prefix=prefix)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["verified"] is False
+    statuses = {(c["name"], c["artifact"]): c["status"] for c in doc["checks"]}
+    assert statuses[("model.digest", "w.bin")] == "error"
+    assert statuses[("model.digest", "model.onnx")] == "pass"
+    assert "fail" not in statuses.values()  # nothing is known to differ: it could not be read
