@@ -11,6 +11,7 @@ import typer
 from aichain_audit.cli.app import app
 from aichain_audit.cli.ledger_view import ledger_doc, ledger_lines
 from aichain_audit.cli.options import (
+    ChainIdOpt,
     FollowSymlinksOpt,
     RequirePinnedOpt,
     SkipSpecialOpt,
@@ -249,6 +250,7 @@ def check_proof(
     confirmations: Annotated[
         int, typer.Option("--confirmations", help="Read at the latest block less N - 1.", min=1)
     ] = 1,
+    chain_id: ChainIdOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON result.")] = False,
 ) -> None:
     """Check an inclusion proof against a root you trust; exit 0 valid, 1 invalid."""
@@ -272,7 +274,7 @@ def check_proof(
     if root is not None:
         trusted = parse_root(root)
     else:
-        settings = chain_settings(chain, registry, None, None, confirmations)
+        settings = chain_settings(chain, registry, None, chain_id, confirmations)
         if not settings.embedded and settings.registry is None:
             raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
         pins = trust_pins(trust)

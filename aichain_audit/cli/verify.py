@@ -81,7 +81,7 @@ def run_verification(model: str, lineage: Path | None, opts: VerifyOptions) -> V
     policy = path_policy(
         opts.follow_symlinks, opts.skip_symlinks, opts.skip_special, opts.skip_unreadable
     )
-    settings = chain_settings(opts.chain, opts.registry, None, None, opts.confirmations)
+    settings = chain_settings(opts.chain, opts.registry, None, opts.chain_id, opts.confirmations)
     if not settings.embedded and settings.registry is None:
         raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
     pins = trust_pins(opts.trust)
