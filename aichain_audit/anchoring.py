@@ -5,10 +5,11 @@ receipt holds our event; everything else (who anchored, when, its status, why it
 revoked) is read back from the registry. A receipt handed over with a lineage is a pointer:
 its batch path is verified against the recorded batch root, never trusted.
 
-The trust rule: the *counted* records of (root, subject) are those of the anchorers the auditor
-pins (`--trust`); with no pins, every record except those of keys marked untrusted. A lineage
-checks out when at least one counted record is trusted and no counted record is revoked or
-untrusted.
+The trust rule: the records a verifier can see are those of (root, subject) and, when a
+receipt places the lineage in a batch, those of its batch root; the *counted* ones are those of
+the anchorers the auditor pins (`--trust`), or with no pins every one except those of keys
+marked untrusted. A lineage checks out when at least one counted record is trusted and no
+counted record, direct or batch, is revoked or untrusted.
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ class LedgerCheck:
     block_read: int
     records: tuple[Record, ...]  # every record read (pinned anchorers', or all found)
     counted: tuple[Record, ...]
-    reasons: dict[str, str] = field(default_factory=dict)  # anchorer -> revocation reason
-    batch: BatchInfo | None = None  # set when the lineage was found through its batch
-    txs: dict[str, str] = field(default_factory=dict)  # anchorer -> anchoring transaction
+    reasons: dict[Record, str] = field(default_factory=dict)  # record -> revocation reason
+    batch: BatchInfo | None = None  # set when the receipt's batch records were read
+    txs: dict[Record, str] = field(default_factory=dict)  # record -> anchoring transaction
 
     @property
     def status(self) -> str:
@@ -81,8 +82,21 @@ class LedgerCheck:
 
     def describe(self) -> str:
         """One line for people: the verdict, and whom it trusts."""
-        who = ", ".join(f"{r.anchorer} ({r.status_name})" for r in self.counted) or "nobody"
+        who = ", ".join(f"{self.label(r)} ({r.status_name})" for r in self.counted) or "nobody"
         return f"{self.status} by the {self.trust} rule; counted records: {who}"
+
+    def label(self, record: Record) -> str:
+        """The record's anchorer, and whether the record is the lineage's batch record."""
+        in_batch = self.batch is not None and record.root.hex() == self.batch.root
+        return f"{record.anchorer} (batch)" if in_batch else record.anchorer
+
+    def revocation(self, record: Record) -> str | None:
+        """Its revocation's reason; a revocation the registry does not count (made with a key
+        after it was marked untrusted) is labelled so, never shown as a counting one."""
+        reason = self.reasons.get(record)
+        if reason is None or record.status_name == "revoked":
+            return reason
+        return f"{reason} (by an untrusted key, not counted)"
 
 
 def _trusted_addresses(pins: Sequence[str]) -> list[str]:
@@ -123,9 +137,10 @@ def check_ledger(
     `with_txs` also finds each record's anchoring transaction (one log query per record),
     for reports that name it.
 
-    When the lineage itself is not recorded by a counted anchorer and `batch` (from a
-    receipt) is given, its path must lead to a batch root, whose records are then read.
-    A path that does not lead there is a failed check (exit 1).
+    When `batch` (from a receipt) is given, its path must lead from the lineage to its batch
+    root, and the size it states must be the count the registry logged for each batch record
+    read; that batch root's records then count beside the lineage's own (SPEC section 11).
+    A path or size that does not match is a failed check (exit 1).
     """
     from aichain_audit.ledger import EMBEDDED, open_registry
 
@@ -134,28 +149,34 @@ def check_ledger(
         reg = conn.registry
         block = reg.read_block()
         records = _records(reg, root, subject, pinned, block)
-        counted = _counted(records, pinned)
-        used_batch = None
-        if not counted and batch is not None:
+        if batch is not None:
             if not batch_path_leads_to(batch, root, subject):
                 raise CheckFailed(
                     "the receipt's batch path does not lead from this lineage to its batch root "
                     f"{batch.root}: the receipt was altered or belongs to another lineage"
                 )
-            batch_root = bytes.fromhex(batch.root)
-            records = _records(reg, batch_root, reg.batch_subject(), pinned, block)
-            counted = _counted(records, pinned)
-            used_batch = batch
+            held = _records(reg, bytes.fromhex(batch.root), reg.batch_subject(), pinned, block)
+            for r in held:
+                logged = reg.batch_size(r)
+                if logged != batch.size:
+                    raise CheckFailed(
+                        f"the receipt says batch {batch.root} holds {batch.size} lineages, but "
+                        f"{r.anchorer} anchored it with {logged}: the receipt was altered"
+                    )
+            records += held
+            if not held:
+                batch = None  # no record of the batch root to read through it
+        counted = _counted(records, pinned)
         reasons = {}
-        for r in counted:
+        for r in records:
             reason = reg.revocation_reason(r)
             if reason is not None:
-                reasons[r.anchorer] = reason
+                reasons[r] = reason
         txs = {}
         for r in records if with_txs else ():
             found = reg.find_anchor_tx(r)
             if found is not None:
-                txs[r.anchorer] = found.tx
+                txs[r] = found.tx
         trust = TRUST_SELF if conn.kind == EMBEDDED else TRUST_PINNED if pinned else TRUST_REGISTRY
         return LedgerCheck(
             trust=trust,
@@ -165,7 +186,7 @@ def check_ledger(
             records=tuple(records),
             counted=tuple(counted),
             reasons=reasons,
-            batch=used_batch,
+            batch=batch,
             txs=txs,
         )
 
@@ -182,6 +203,30 @@ def _refuse_unusable(record: Record, reg: Registry, what: str) -> None:
         f"{what} is already anchored by {record.anchorer} and that record is "
         f"{record.status_name}{why}: it can never verify; fingerprint a new lineage instead"
     )
+
+
+def _refuse_revoked_members(
+    reg: Registry, manifest_paths: Sequence[Path], pairs: Sequence[tuple[bytes, bytes]]
+) -> None:
+    """A lineage our key already recorded as unusable, directly or through the batch its
+    receipt names, can never verify: anchoring it again (alone or in a new batch) is a failed
+    check, and no receipt is written (a CI re-run must not un-revoke a batch revocation)."""
+    assert reg.signer is not None
+    me = reg.signer.address
+    for path, (root, subject) in zip(manifest_paths, pairs, strict=True):
+        what = f"lineage {root.hex()}"
+        if (record := reg.record(root, subject, me)) is not None and len(pairs) > 1:
+            _refuse_unusable(record, reg, what)
+        rpath = receipt_path(path)
+        try:
+            batch = load_receipt(rpath).batch if rpath.exists() else None
+        except InputError:
+            batch = None  # not a receipt: nothing of ours it can point at
+        if batch is None or not batch_path_leads_to(batch, root, subject):
+            continue
+        held = reg.record(bytes.fromhex(batch.root), reg.batch_subject(), me)
+        if held is not None:
+            _refuse_unusable(held, reg, f"{what} (through batch {batch.root})")
 
 
 def _anchor_one(
@@ -226,6 +271,8 @@ def anchor(manifest_paths: Sequence[Path], settings: ChainSettings) -> list[Anch
     receipts: list[AnchorReceipt] = []
     with open_registry(settings, write=True, deploy_if_missing=settings.embedded) as conn:
         reg = conn.registry
+        if reg.address is not None and conn.deploy_tx is None:
+            _refuse_revoked_members(reg, manifest_paths, pairs)
 
         def receipt(
             i: int, tx: TxResult, record: Record, batch: BatchInfo | None, existing: bool
@@ -268,6 +315,7 @@ class Revocation:
     gas_used: int
     reason: str
     batch_size: int | None  # lineages the revoked batch record held, for a batch
+    members: tuple[str, ...] = ()  # roots of the batch's lineages revoked directly too
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -344,11 +392,67 @@ def revoke(
             )
         root, subj, size = found[0]
         tx = reg.revoke(root, subj, whose, reason)
+        members: list[str] = []
+        if subj == reg.batch_subject() and whose == reg.signer.address:
+            members = _revoke_members(reg, _members_at_hand(target, root), reason)
         return Revocation(
             root=root.hex(), subject=subj.hex(), anchorer=whose, tx=tx.tx, block=tx.block,
             chain_id=conn.chain_id, registry=str(reg.address), gas_used=tx.gas_used,
-            reason=reason, batch_size=size,
+            reason=reason, batch_size=size, members=tuple(members),
         )  # fmt: skip
+
+
+def _members_at_hand(target: str, batch_root: bytes) -> list[tuple[bytes, bytes]]:
+    """(root, subject) of each lineage of the batch whose receipt is at hand: the receipts
+    beside the manifest `target` whose verified path leads to `batch_root`. The chain does not
+    record a batch's lineages; a bare root has none at hand."""
+    from aichain_audit.ledger.registry import hex32
+
+    manifest = Path(target)
+    if not manifest.is_file():
+        return []
+    out: dict[tuple[bytes, bytes], None] = {}
+    for rpath in sorted(manifest.parent.glob("*.receipt.json")):
+        try:
+            pointer = load_receipt(rpath)
+            root, subject = bytes.fromhex(pointer.root), hex32(pointer.subject)
+        except InputError:
+            continue  # not a receipt of ours: it names no member
+        batch = pointer.batch
+        if batch is None or batch.root != batch_root.hex():
+            continue
+        if batch_path_leads_to(batch, root, subject):
+            out[(root, subject)] = None
+    return list(out)
+
+
+def _revoke_members(
+    reg: Registry, members: Sequence[tuple[bytes, bytes]], reason: str
+) -> list[str]:
+    """Makes a batch revocation visible to a verifier without the batch receipt: the signer's
+    own direct record of each member is written if missing (the registry revokes only records
+    that exist) and revoked. Two transactions per member not yet recorded; none for one whose
+    record is already revoked. Returns the members' roots, hex."""
+    from aichain_audit.ledger.registry import Status
+
+    assert reg.signer is not None
+    me = reg.signer.address
+    if members and not reg.is_anchorer(me):
+        raise InputError(
+            f"the batch record is revoked, but {me} may no longer anchor, so the revocation "
+            "cannot be written for each of its lineages: ask the registry's owner to revoke "
+            "them, or to mark the key untrusted"
+        )
+    done = []
+    for root, subject in members:
+        record = reg.record(root, subject, me)
+        if record is None:
+            reg.anchor(root, subject)
+            record = reg.record(root, subject, me)
+        if record is not None and record.status is not Status.REVOKED:
+            reg.revoke(root, subject, me, reason)
+        done.append(root.hex())
+    return done
 
 
 def _describe(reg: Registry, root: bytes, subject: bytes, size: int | None) -> str:

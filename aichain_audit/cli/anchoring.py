@@ -132,4 +132,8 @@ def revoke(
     what = f"revoked {result.root} (subject {result.subject}) anchored by {result.anchorer}"
     if result.batch_size is not None:
         what += f": a batch record, so all {result.batch_size} lineages of the batch are revoked"
+        what += (
+            f"; {len(result.members)} of them, whose receipts were at hand, also revoked "
+            "directly (seen without the batch receipt)"
+        )
     sys.stdout.write(f"{what}\n  tx {result.tx} (block {result.block})\n")

@@ -20,7 +20,7 @@ def ledger_doc(ledger: Any) -> dict[str, Any]:
                 "block": r.block,
                 "time": r.timestamp,
                 "revoked_block": r.revoked_block or None,
-                "reason": ledger.reasons.get(r.anchorer),
+                "reason": ledger.reasons.get(r),
                 "counted": id(r) in counted,
             }
             for r in ledger.records
@@ -55,6 +55,6 @@ def ledger_lines(ledger: Any) -> list[str]:
         )
     for r in ledger.records:
         counted = "" if r in ledger.counted else " (not counted)"
-        lines.append(f"  anchorer {r.anchorer}: {r.status_name}, block {r.block}{counted}")
+        lines.append(f"  anchorer {ledger.label(r)}: {r.status_name}, block {r.block}{counted}")
     lines.extend(f"  warning: {w}" for w in ledger_warnings(ledger))
     return lines

@@ -11,6 +11,7 @@ import typer
 from aichain_audit.cli.app import app
 from aichain_audit.cli.ledger_view import ledger_doc, ledger_lines
 from aichain_audit.cli.options import (
+    ChainIdOpt,
     FollowSymlinksOpt,
     RequirePinnedOpt,
     SkipSpecialOpt,
@@ -249,6 +250,7 @@ def check_proof(
     confirmations: Annotated[
         int, typer.Option("--confirmations", help="Read at the latest block less N - 1.", min=1)
     ] = 1,
+    chain_id: ChainIdOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON result.")] = False,
 ) -> None:
     """Check an inclusion proof against a root you trust; exit 0 valid, 1 invalid."""
@@ -256,7 +258,7 @@ def check_proof(
 
     try:
         p, trusted, ledger = _proof_and_root(
-            proof, root, chain, registry, trust, receipt, require_pinned, confirmations
+            proof, root, chain, registry, chain_id, trust, receipt, require_pinned, confirmations
         )
     except AichainError as exc:
         if as_json:  # printed on every exit code, a refused input's too
@@ -290,6 +292,7 @@ def _proof_and_root(
     root: str | None,
     chain: str | None,
     registry: str | None,
+    chain_id: int | None,
     trust: list[str] | None,
     receipt: Path | None,
     require_pinned: bool,
@@ -316,7 +319,7 @@ def _proof_and_root(
     if root is not None:
         trusted = parse_root(root)
     else:
-        settings = chain_settings(chain, registry, None, None, confirmations)
+        settings = chain_settings(chain, registry, None, chain_id, confirmations)
         if not settings.embedded and settings.registry is None:
             raise UsageError("--chain needs --registry (or AICHAIN_REGISTRY)")
         pins = trust_pins(trust)

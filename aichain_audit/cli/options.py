@@ -59,7 +59,9 @@ KeystoreOpt = Annotated[
 ChainIdOpt = Annotated[
     int | None,
     typer.Option(
-        "--chain-id", help="Refuse to run unless the chain has this id.", show_default=False
+        "--chain-id",
+        help="Refuse to run unless the chain has this id (env AICHAIN_CHAIN_ID).",
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -177,6 +179,7 @@ class VerifyOptions:
     dataset: list[Path] | None = None
     chain: str | None = None
     registry: str | None = None
+    chain_id: int | None = None
     trust: list[str] | None = None
     require_pinned: bool = False
     confirmations: int = 1
@@ -193,6 +196,7 @@ _VERIFY_PARAMETERS: tuple[tuple[str, Any], ...] = (
     ("dataset", DatasetCheckOpt),
     ("chain", ChainOpt),
     ("registry", RegistryOpt),
+    ("chain_id", ChainIdOpt),
     ("trust", TrustOpt),
     ("require_pinned", RequirePinnedOpt),
     ("confirmations", ConfirmationsOpt),

@@ -102,7 +102,7 @@ def build_request(model: str, lineage: Path | None, opts: VerifyOptions) -> Veri
     policy = path_policy(
         opts.follow_symlinks, opts.skip_symlinks, opts.skip_special, opts.skip_unreadable
     )
-    settings = chain_settings(opts.chain, opts.registry, None, None, opts.confirmations)
+    settings = chain_settings(opts.chain, opts.registry, None, opts.chain_id, opts.confirmations)
     return VerifyRequest(
         model=model,
         settings=settings,

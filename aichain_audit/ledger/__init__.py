@@ -24,6 +24,7 @@ from aichain_audit.home import ENV_HOME, aichain_home
 ENV_CHAIN = "AICHAIN_CHAIN"
 ENV_REGISTRY = "AICHAIN_REGISTRY"
 ENV_LOG_SCAN_SECONDS = "AICHAIN_LOG_SCAN_SECONDS"
+ENV_CHAIN_ID = "AICHAIN_CHAIN_ID"
 EMBEDDED = "embedded"
 DEFAULT_LOG_SCAN_SECONDS = 60.0
 
@@ -36,7 +37,7 @@ class ChainSettings:
     registry: str | None
     confirmations: int = 1
     keystore: Path | None = None
-    expected_chain_id: int | None = None
+    expected_chain_id: int | None = None  # the network pinned: any other fails closed
     home: Path = Path()
     log_scan_seconds: float = DEFAULT_LOG_SCAN_SECONDS  # bound on a whole event scan
 
@@ -69,6 +70,12 @@ class ChainSettings:
             # typer turns `--keystore ""` into Path("") == Path(".")
             raise UsageError("--keystore is empty: give the keystore file, or leave it out")
         _setting(None, "", ENV_HOME)  # aichain_home() would read an empty one as unset
+        if expected_chain_id is None:
+            expected_chain_id = _chain_id_from_env()
+        if expected_chain_id is not None and not 0 < expected_chain_id < 2**64:
+            raise UsageError(
+                f"--chain-id must be a chain id from 1 to 2**64 - 1, got {expected_chain_id}"
+            )
         scan, _ = _setting(None, "", ENV_LOG_SCAN_SECONDS)
         try:
             scan_seconds = DEFAULT_LOG_SCAN_SECONDS if scan is None else float(scan)
@@ -85,6 +92,17 @@ class ChainSettings:
             home=aichain_home(),
             log_scan_seconds=scan_seconds,
         )
+
+
+def _chain_id_from_env() -> int | None:
+    """AICHAIN_CHAIN_ID as a number, None when unset; anything else is refused, naming it."""
+    text, _ = _setting(None, "", ENV_CHAIN_ID)
+    if text is None:
+        return None
+    try:
+        return int(text.strip(), 10)
+    except ValueError:
+        raise UsageError(f"{ENV_CHAIN_ID} must be a chain id (a number), got {text!r}") from None
 
 
 def _setting(flag_value: str | None, flag: str, variable: str) -> tuple[str | None, str]:

@@ -103,8 +103,10 @@ def mark_untrusted(settings: ChainSettings, account: str, from_block: int) -> Re
     """Marks `account`'s records from block `from_block` on as untrusted (a leaked key); its
     rights are gone for good."""
     address = checksum_address(account)
-    if from_block < 0:
-        raise UsageError(f"marking a key untrusted needs a block number >= 0, got {from_block}")
+    if not 0 <= from_block < 2**64:
+        raise UsageError(
+            f"marking a key untrusted needs a block number from 0 to 2**64 - 1, got {from_block}"
+        )
     return _act(settings, lambda reg: reg.mark_untrusted(address, from_block), address)
 
 

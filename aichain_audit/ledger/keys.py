@@ -2,8 +2,9 @@
 
 A key is never printed or logged: `Signer` keeps it private and its repr shows
 only the address. Well-known development keys (the embedded chain's, anvil's and
-Hardhat's, ganache's deterministic ones) are refused on any chain but the embedded one
-and the dev chain ids 1337 and 31337, where they are the point.
+Hardhat's, ganache's deterministic ones, and the first 1,000 accounts of each public
+mnemonic, listed in artifacts/well_known_accounts.json) are refused on any chain but the
+embedded one and the dev chain ids 1337 and 31337, where they are the point.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,20 @@ GANACHE_DEV_ADDRESSES = frozenset(
     )
 )
 WELL_KNOWN_ADDRESSES = ANVIL_DEV_ADDRESSES | GANACHE_DEV_ADDRESSES
+
+
+@cache
+def derived_well_known_addresses() -> frozenset[str]:
+    """The first 1,000 accounts (m/44'/60'/0'/0/0..999) of each public mnemonic, lowercase:
+    anyone can derive past the 20 the dev tools print. A committed table, written by
+    scripts/well_known_accounts.py (deriving 2,000 keys takes seconds), read on first use."""
+    from importlib import resources
+
+    text = resources.files("aichain_audit.ledger").joinpath("artifacts/well_known_accounts.json")
+    doc = json.loads(text.read_text(encoding="utf-8"))
+    return frozenset(a for m in doc["mnemonics"].values() for a in m["addresses"])
+
+
 # eth-tester's default accounts have private keys 1..10; any key this small is guessable.
 _GUESSABLE_KEY_LIMIT = 2**64
 
@@ -97,7 +113,12 @@ class Signer:
 
     def is_well_known(self) -> bool:
         key_int = int.from_bytes(bytes(self._account.key), "big")
-        return key_int < _GUESSABLE_KEY_LIMIT or self.address.lower() in WELL_KNOWN_ADDRESSES
+        address = self.address.lower()
+        return (
+            key_int < _GUESSABLE_KEY_LIMIT
+            or address in WELL_KNOWN_ADDRESSES
+            or address in derived_well_known_addresses()
+        )
 
     def __repr__(self) -> str:
         return f"Signer({self.address}, from {self.source})"

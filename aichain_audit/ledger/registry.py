@@ -132,9 +132,18 @@ def checksum_address(text: str) -> str:
     """An account address as typed (surrounding blanks ignored), checksummed; else a UsageError."""
     from web3 import Web3
 
-    if not Web3.is_address(text.strip()):
+    typed = text.strip()
+    if not Web3.is_address(typed):
         raise UsageError(f"{text!r} is not an account address")
-    return str(Web3.to_checksum_address(text.strip()))
+    digits = typed.removeprefix("0x").removeprefix("0X")
+    mixed = digits != digits.lower() and digits != digits.upper()
+    if mixed and not Web3.is_checksum_address(typed):
+        # EIP-55: mixed case is a checksum; a wrong one is a typo, never another account.
+        raise UsageError(
+            f"{typed} has a wrong EIP-55 checksum (its mixed case does not match): "
+            "check the address, or give it all in lowercase"
+        )
+    return str(Web3.to_checksum_address(typed))
 
 
 class Registry:
@@ -197,7 +206,12 @@ class Registry:
     def read_block(self) -> int:
         """The block reads are made at: the latest block less `confirmations` - 1."""
         head = int(self._call(lambda: self.w3.eth.block_number))
-        return max(0, head - (self.confirmations - 1))
+        if self.confirmations - 1 > head:
+            raise ChainError(
+                f"{self.describe} is at block {head}: {self.confirmations} confirmations ask "
+                "for a block before its first; give fewer --confirmations"
+            )
+        return head - (self.confirmations - 1)
 
     def record(
         self, root: bytes, subject: bytes, anchorer: str, *, block: int | str = "latest"

@@ -64,16 +64,18 @@ def check_ledger_records(
                 "status": r.status_name,
                 "block": r.block,
                 "time": r.timestamp,
-                "tx": ledger.txs.get(r.anchorer),
-                "revocation_reason": ledger.reasons.get(r.anchorer),
+                "tx": ledger.txs.get(r),
+                "revocation_reason": ledger.reasons.get(r),
                 "counted": r in ledger.counted,
             }
             for r in ledger.records
         ],
     }
-    counted = ", ".join(f"{r.anchorer} ({r.status_name})" for r in ledger.counted) or "none"
+    counted = ", ".join(f"{ledger.label(r)} ({r.status_name})" for r in ledger.counted) or "none"
     status = CheckStatus.PASS if ledger.ok else CheckStatus.FAIL
-    reasons = "; ".join(f"{a}: {why}" for a, why in ledger.reasons.items())
+    reasons = "; ".join(
+        f"{ledger.label(r)}: {ledger.revocation(r)}" for r in ledger.counted if r in ledger.reasons
+    )
     detail = f"trust {ledger.trust}; counted records: {counted}" + (
         f"; revoked: {reasons}" if reasons else ""
     )
@@ -89,19 +91,38 @@ def check_ledger_records(
                     "leads to the recorded batch root")
         )  # fmt: skip
     if receipt is not None:
-        findings.append(_receipt_registry(receipt, receipt_path, ledger))
+        findings.append(
+            _receipt_registry(receipt, receipt_path, ledger, root.hex(), manifest.subject)
+        )
     return findings, ledger, facts
 
 
 def _receipt_registry(
-    receipt: ReceiptPointer, receipt_path: Path | None, ledger: LedgerCheck
+    receipt: ReceiptPointer,
+    receipt_path: Path | None,
+    ledger: LedgerCheck,
+    root: str,
+    subject: str,
 ) -> Finding:
+    """The receipt names this lineage, and the pinned registry on the pinned chain; a receipt
+    that cannot show it (another lineage, no chain id, another registry) is a failed finding."""
     named = receipt.registry
     same = named is not None and named.lower() == ledger.registry.lower()
-    same_chain = receipt.chain_id in (None, ledger.chain_id)
-    if same and same_chain:
+    if (receipt.root, receipt.subject) != (root, subject):
+        return Finding(
+            "receipt.registry", CheckStatus.FAIL, str(receipt_path), f"{root} ({subject})",
+            f"{receipt.root} ({receipt.subject})",
+            f"the receipt {receipt_path} is for another lineage, not this one",
+        )  # fmt: skip
+    if receipt.chain_id is None:
+        return Finding(
+            "receipt.registry", CheckStatus.FAIL, str(receipt_path), f"chain {ledger.chain_id}",
+            None, "the receipt names no chain id, so it cannot show it is for the pinned chain",
+        )  # fmt: skip
+    if same and receipt.chain_id == ledger.chain_id:
+        why = "the receipt names this lineage, the pinned registry and chain"
         return Finding("receipt.registry", CheckStatus.PASS, str(receipt_path), ledger.registry,
-                       named, "the receipt names the pinned registry")  # fmt: skip
+                       named, why)  # fmt: skip
     return Finding(
         "receipt.registry", CheckStatus.FAIL, str(receipt_path),
         f"{ledger.registry} (chain {ledger.chain_id})", f"{named} (chain {receipt.chain_id})",

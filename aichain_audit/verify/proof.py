@@ -19,8 +19,7 @@ def ledger_why(ledger: LedgerCheck) -> str:
         return f"not anchored{pinned} in the registry"
     bad = [r for r in ledger.counted if r.status_name == ledger.status]
     detail = "; ".join(
-        r.anchorer + (f": {ledger.reasons[r.anchorer]}" if r.anchorer in ledger.reasons else "")
-        for r in bad
+        ledger.label(r) + (f": {why}" if (why := ledger.revocation(r)) else "") for r in bad
     )
     return f"{ledger.status} in the registry ({detail})"
 

@@ -191,3 +191,20 @@ def test_a_write_loads_the_signer_before_it_opens_the_chain(
     ):
         pass
     assert not (home / "chain").exists()  # refused before the chain was created
+
+
+@pytest.mark.parametrize(
+    "mnemonic", [ANVIL_MNEMONIC, GANACHE_MNEMONIC], ids=["anvil-hardhat", "ganache-deterministic"]
+)
+@pytest.mark.parametrize("index", [20, 21, 137, 500, 999])
+def test_accounts_of_a_well_known_mnemonic_up_to_index_999_are_refused_off_dev_chains(
+    mnemonic: str, index: int
+) -> None:
+    """Anyone can derive more than the 20 accounts the dev tools print: the first 1,000 of
+    each public mnemonic are refused."""
+    Account.enable_unaudited_hdwallet_features()
+    account = Account.from_mnemonic(mnemonic, account_path=HD_PATH.format(index))
+    signer = dev_signer(bytes(account.key))
+    with pytest.raises(UsageError, match="well-known development key"):
+        refuse_dev_key(signer, 8453, embedded=False)
+    refuse_dev_key(signer, 31337, embedded=False)
