@@ -18,8 +18,10 @@ document that contradicts itself or lacks a check its request requires.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -176,8 +178,23 @@ def _float(text: str) -> float:
     return value
 
 
+MAX_DEPTH = 64  # a verify document nests a few levels; a deeper one is refused before parsing
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nesting_depth(data: bytes) -> int:
+    """How deeply arrays and objects nest in JSON text (strings skipped), without parsing
+    it: the parser recurses once per level, and enough levels overflow the C stack."""
+    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    steps = (1 if b in b"[{" else -1 for b in brackets)
+    return max(itertools.accumulate(steps, initial=0))
+
+
 def parse_json(data: bytes, where: str) -> Any:
     """Strict JSON: duplicate keys, NaN, infinities and runaway nesting refused (InputError)."""
+    if nesting_depth(data) > MAX_DEPTH:
+        raise InputError(f"{where}: refused: JSON nested too deeply (over {MAX_DEPTH} levels)")
     try:
         text = data.decode("utf-8")
         return json.loads(
