@@ -97,7 +97,7 @@ class Anvil:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:  # returns as soon as it answers
         assert self.proc is None or self.proc.poll() is not None, "anvil is already running"
         args = [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port)]
         args += ["--chain-id", str(self.chain_id), "--silent"]

@@ -172,13 +172,10 @@ def _address_without_registry(node: Anvil, kind: str) -> str:
         node.fund(address, 1)
         node.rpc("anvil_impersonateAccount", address)
         tx = node.rpc("eth_sendTransaction", {"from": address, "data": TINY_INIT_CODE})
-        receipt = None
-        for _ in range(100):  # anvil mines asynchronously: under load the receipt lags
-            receipt = node.rpc("eth_getTransactionReceipt", tx)
-            if receipt is not None:
-                break
+        deadline = time.monotonic() + 60  # anvil mines asynchronously: under load it lags
+        while (receipt := node.rpc("eth_getTransactionReceipt", tx)) is None:
+            assert time.monotonic() < deadline, "anvil did not mine the deployment within 60 s"
             time.sleep(0.05)
-        assert receipt is not None, "anvil did not mine the deployment within 5 s"
         deployed = receipt["contractAddress"]
         assert node.rpc("eth_getCode", deployed, "latest") == "0xfe"
         return str(deployed)
