@@ -8,7 +8,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 
 NODE_STAMP := contracts/node_modules/.installed
 
-.PHONY: demo test lint bench bench-quick clean contracts check-readme readme
+.PHONY: demo test test-fast lint bench bench-quick clean contracts check-readme readme
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -104,6 +104,15 @@ lint: $(STAMP)
 # Both cores: tests that start nodes or subprocesses each use their own ports and folders.
 test: lint check-readme $(NODE_STAMP)
 	$(VENV)/bin/pytest -q -n 2 --dist worksteal
+
+# Unit and property tests only, in about a minute: no anvil, `mlflow server` or chromium
+# (marker `server`) and no CLI or other process (marker `slow`); tests/conftest.py marks what
+# uses such fixtures and, with AICHAIN_TEST_NO_SUBPROCESSES=1, fails an unmarked test that
+# starts a process. `make test` runs everything.
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check aichain_audit tests benchmarks samples
+	AICHAIN_TEST_NO_SUBPROCESSES=1 $(VENV)/bin/pytest -q -n 2 --dist worksteal \
+	    -m "not server and not slow"
 
 # The README's example session and pasted --help must be what the tool prints today.
 check-readme: $(STAMP)

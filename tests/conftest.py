@@ -9,8 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +53,62 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int = 2)
     assert "Traceback" not in proc.stderr
     assert lines[0].startswith("aichain: error: ")
     return lines[0]
+
+
+# --- what `make test-fast` leaves out --------------------------------------------------------
+# `server`: the test starts anvil, `mlflow server` or chromium. `slow`: it starts another
+# process (the CLI, a training script) or waits out a budget. A test whose fixtures start a
+# server or a process, directly or through other fixtures, is marked here; a test that starts
+# one itself carries the mark. So that no test slips into test-fast by accident, a run without
+# them (NO_SUBPROCESSES set, as `make test-fast` does) fails any unmarked test that starts one.
+SERVER_FIXTURES = frozenset({"anvil_factory", "server_store"})
+SLOW_FIXTURES = frozenset({"cli", "sample", "sqlite_store"})
+NO_SUBPROCESSES = "AICHAIN_TEST_NO_SUBPROCESSES"
+_running: list[pytest.Item] = []
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        if fixtures & SERVER_FIXTURES or params.get("store") == "server":
+            item.add_marker(pytest.mark.server)
+        if fixtures & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
+
+def _may_start_processes(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) for name in ("server", "slow"))
+
+
+class _FastRunPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """`subprocess.Popen` in a run without subprocesses: refuses unmarked tests."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if _running and not _may_start_processes(_running[-1]):
+            pytest.fail(
+                f"{_running[-1].nodeid} starts a process ({args[0] if args else kwargs}) "
+                "in a run without them (make test-fast): mark it `pytest.mark.slow` "
+                "(`server` if it is anvil, mlflow server or chromium)",
+                pytrace=False,
+            )
+        super().__init__(*args, **kwargs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get(NO_SUBPROCESSES) == "1":
+        subprocess.Popen = _FastRunPopen  # type: ignore[misc]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _running.append(item)  # session fixtures start with the first test that needs them
+    try:
+        return (yield)
+    finally:
+        _running.pop()
 
 
 # --- the shared mlflow server (tests/tracking/conftest.py starts it) ----------------------

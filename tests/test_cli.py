@@ -14,6 +14,8 @@ from aichain_audit import __version__
 from aichain_audit.cli import main as cli_main
 from tests.conftest import REPO, assert_one_line_error, run_cli
 
+pytestmark = pytest.mark.slow  # runs the CLI (or waits out a budget) in processes
+
 
 @pytest.fixture
 def lineage(tmp_path: Path) -> Path:

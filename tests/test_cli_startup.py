@@ -28,6 +28,7 @@ def _run(*args: str) -> dict[str, object]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_fingerprint_of_a_dataset_loads_neither_pydantic_nor_onnx_nor_rich(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.csv").write_text("x\n")
@@ -38,6 +39,7 @@ def test_fingerprint_of_a_dataset_loads_neither_pydantic_nor_onnx_nor_rich(tmp_p
     assert result == {"code": 0, "loaded": []}
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_help_and_a_model_fingerprint_import_neither_mlflow_nor_web3(tmp_path: Path) -> None:
     # Only aichain_audit.tracking imports mlflow, and only when a run is read (PRODUCT P5).
     assert _run("--help")["loaded"] == []
@@ -46,6 +48,7 @@ def test_help_and_a_model_fingerprint_import_neither_mlflow_nor_web3(tmp_path: P
     assert "mlflow" not in loaded and "web3" not in loaded
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_an_int_option_still_goes_through_typer(tmp_path: Path) -> None:
     # `--confirmations` is an int: typer's own coercion (pydantic) takes it, and refuses a word.
     result = _run("check-proof", str(tmp_path / "p.json"), "--confirmations", "many")

@@ -20,6 +20,8 @@ import pytest
 from aichain_audit.canonical import canonical_json
 from tests.conftest import REPO, assert_one_line_error
 
+pytestmark = pytest.mark.slow  # runs the CLI (or waits out a budget) in processes
+
 FAST = 60  # seconds: a hang would otherwise wait for the suite's own timeout
 
 

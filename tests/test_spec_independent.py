@@ -40,6 +40,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
+pytestmark = pytest.mark.slow  # runs the CLI (or waits out a budget) in processes
+
 # --------------------------------------------------------------------------------------------
 # Constants (SPEC sections 3, 6, 7)
 # --------------------------------------------------------------------------------------------

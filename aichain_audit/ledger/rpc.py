@@ -167,17 +167,22 @@ class Retrying:
     def __call__(self, fn: Callable[[], T]) -> T:
         deadline = time.monotonic() + self.budget
         delay = 0.1
+        attempts = 0
         while True:
             try:
+                attempts += 1
                 return fn()
             except Exception as exc:
                 if not _transient(exc):
                     raise
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    # Only here, with the deadline passed: the count tells a slow machine
+                    # (few attempts) from a budget that does not hold (tests read it).
                     raise ChainError(
                         f"cannot reach the chain at {display_url(self.url)} "
-                        f"(gave up after {self.budget:.0f} s): {_reason(exc)}"
+                        f"(gave up after {self.budget:.0f} s and {attempts} attempts): "
+                        f"{_reason(exc)}"
                     ) from None
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 1.0)

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # runs the CLI (or waits out a budget) in processes
+
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,31 +17,32 @@ import pytest
 from aichain_audit.fingerprint.config import MAX_CONFIG_DEPTH
 from tests.conftest import REPO, assert_one_line_error
 
-QUICK = 20  # seconds: each case takes well under 2 s; a hang becomes a failure, not a stall
+pytestmark = pytest.mark.slow  # runs the CLI (or waits out a budget) in processes
+
+# Each case takes well under 2 s on a quiet machine; this bound only turns a hang into a
+# failure, so it leaves room for a shared two-core machine that is busy with something else.
+HANG = 120  # seconds
 DEEP = 200_000
 
 
-def fingerprint_config(config: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+def fingerprint_config(config: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(REPO)}
-    start = time.monotonic()
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "aichain_audit", "fingerprint", "--config", str(config)],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
-        timeout=QUICK,
+        timeout=HANG,
         check=False,
     )
-    return proc, time.monotonic() - start
 
 
 def refused(config: Path) -> str:
     """The one error line for a refused config; fails on a traceback or an internal error."""
-    proc, seconds = fingerprint_config(config)
+    proc = fingerprint_config(config)
     line = assert_one_line_error(proc)
     assert "internal error" not in proc.stderr
-    assert seconds < 10, seconds
     return line
 
 

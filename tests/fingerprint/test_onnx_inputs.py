@@ -44,6 +44,7 @@ def _fifo(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+@pytest.mark.slow  # runs the CLI in a process
 def test_cli_refuses_a_model_that_is_not_a_regular_file_at_once_with_one_line(
     tmp_path: Path, kind: str
 ) -> None:
@@ -143,6 +144,7 @@ def test_external_data_range_past_the_end_of_the_file_is_a_model_error(
         fingerprint_model(path)
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_cli_refuses_a_huge_external_data_offset_with_one_line(tmp_path: Path) -> None:
     # This offset once ended in "internal error: ValueError" (exit 2 with a useless message).
     path = _external_w(tmp_path, W_BYTES, offset="10000000000000000000")

@@ -478,6 +478,7 @@ def test_changing_one_byte_of_the_external_data_file_changes_weights_only(
     assert after.external[0][1].digest == digest_bytes(bytes(data))
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_cli_json_reports_the_digests_of_an_external_data_model(tmp_path: Path) -> None:
     path = _save_external(matmul_add(), tmp_path / "ext" / "model.onnx")
     result = run_cli("fingerprint", "--model", path, "--json")
@@ -690,6 +691,7 @@ def test_bad_model_input_raises_an_input_error(tmp_path: Path, kind: str) -> Non
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
+@pytest.mark.slow  # runs the CLI in a process
 def test_cli_refuses_bad_model_input_with_one_line_and_exit_2_and_no_output(
     tmp_path: Path, kind: str
 ) -> None:
@@ -768,6 +770,7 @@ def test_external_data_outside_the_model_folder_is_refused_before_it_is_read(
 
 
 @pytest.mark.parametrize("how", ESCAPES)
+@pytest.mark.slow  # runs the CLI in a process
 def test_cli_refuses_external_data_outside_the_model_folder_without_opening_it(
     tmp_path: Path, how: str
 ) -> None:
@@ -782,6 +785,7 @@ def test_cli_refuses_external_data_outside_the_model_folder_without_opening_it(
     assert not out.exists()
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_external_data_that_is_not_a_regular_file_is_refused_without_blocking(
     tmp_path: Path,
 ) -> None:
@@ -929,6 +933,7 @@ def test_protobuf_fields_unknown_to_onnx_are_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("field", ["producer_name", "doc_string"])
+@pytest.mark.slow  # runs the CLI in a process
 def test_string_field_that_is_not_utf8_is_a_model_error(tmp_path: Path, field: str) -> None:
     model = matmul_add()
     if field == "producer_name":

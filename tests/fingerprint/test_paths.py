@@ -49,6 +49,7 @@ def test_folder_files_are_named_by_folder_name_and_relative_posix_path(data: Pat
     assert [f.name for f in list_argument(data / "a.csv", PathPolicy()).files] == ["a.csv"]
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_root_does_not_depend_on_working_folder_or_timestamps(data: Path, tmp_path: Path) -> None:
     a = fingerprint_json("--dataset", data)["root"]
     b = fingerprint_json("--dataset", "data", cwd=tmp_path)["root"]
@@ -58,6 +59,7 @@ def test_root_does_not_depend_on_working_folder_or_timestamps(data: Path, tmp_pa
     assert a == b == c == d
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_one_changed_byte_changes_the_root(data: Path) -> None:
     before = fingerprint_json("--dataset", data)["root"]
     raw = bytearray((data / "sub" / "b.csv").read_bytes())
@@ -83,6 +85,7 @@ def test_a_name_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
         list_argument(d, PathPolicy())
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_symlink_inside_a_dataset_is_refused_by_default(data: Path, tmp_path: Path) -> None:
     (data / "link.csv").symlink_to(data / "a.csv")
     out = tmp_path / "lineage.json"
@@ -108,6 +111,7 @@ def test_policy_errors_name_the_policy_not_a_flag(data: Path) -> None:
     assert info.value.hint == "skip_special"
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_skip_symlinks_records_the_link_as_a_skipped_leaf(data: Path, tmp_path: Path) -> None:
     (data / "link.csv").symlink_to(data / "a.csv")
     out = tmp_path / "lineage.json"
@@ -117,6 +121,7 @@ def test_skip_symlinks_records_the_link_as_a_skipped_leaf(data: Path, tmp_path: 
     assert {"kind": "skipped", "path": "data/link.csv", "reason": "symlink"} in manifest_leaves(out)
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_follow_symlinks_follows_links_inside_and_records_the_target(data: Path) -> None:
     (data / "link.csv").symlink_to("sub/b.csv")
     listing = list_argument(data, PathPolicy(LinkPolicy.FOLLOW))
@@ -128,6 +133,7 @@ def test_follow_symlinks_follows_links_inside_and_records_the_target(data: Path)
     assert fingerprint_json("--dataset", data, "--follow-symlinks")["root"] != plain
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_a_followed_link_may_not_leave_the_dataset(data: Path, tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("outside")
     (data / "escape.csv").symlink_to(tmp_path / "secret.txt")
@@ -136,6 +142,7 @@ def test_a_followed_link_may_not_leave_the_dataset(data: Path, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("flag", [[], ["--follow-symlinks"]])
+@pytest.mark.slow  # runs the CLI in a process
 def test_symlink_loops_are_refused(data: Path, flag: list[str]) -> None:
     (data / "sub" / "loop").symlink_to(data)
     (data / "self").symlink_to("self")
@@ -143,6 +150,7 @@ def test_symlink_loops_are_refused(data: Path, flag: list[str]) -> None:
     assert "symbolic link" in line
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_special_files_are_refused_or_skipped_on_request(data: Path, tmp_path: Path) -> None:
     os.mkfifo(data / "pipe")
     line = assert_one_line_error(run_cli("fingerprint", "--dataset", data))
@@ -198,6 +206,7 @@ def run_unprivileged(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_unreadable_files_are_refused_or_skipped_with_privileges_dropped(shared_tmp: Path) -> None:
     data = shared_tmp / "data"
     data.mkdir()
@@ -219,6 +228,7 @@ def test_unreadable_files_are_refused_or_skipped_with_privileges_dropped(shared_
     assert any(leaf.get("path") == "data/ok.csv" for leaf in leaves)
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_unreadable_folders_are_refused_with_privileges_dropped(shared_tmp: Path) -> None:
     data = shared_tmp / "data"
     (data / "locked").mkdir(parents=True)
@@ -228,6 +238,7 @@ def test_unreadable_folders_are_refused_with_privileges_dropped(shared_tmp: Path
     assert "data/locked" in line
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_missing_paths_give_one_line_and_exit_2(tmp_path: Path) -> None:
     line = assert_one_line_error(run_cli("fingerprint", "--dataset", tmp_path / "nope"))
     assert "no such file or folder" in line
@@ -264,6 +275,7 @@ def test_top_level_socket_is_refused(tmp_path: Path) -> None:
             list_argument(path, PathPolicy())
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_follow_symlinks_refuses_a_folder_reached_twice_through_links(tmp_path: Path) -> None:
     """16 levels of two links each would give 2**16 leaves from one file (issue 6, item 4)."""
     level = tmp_path / "l0"
@@ -292,6 +304,7 @@ def test_a_folder_link_beside_its_target_is_followed_once(data: Path) -> None:
     }
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_files_under_a_followed_folder_link_record_their_target(data: Path) -> None:
     (data / "sub" / "deep").mkdir()
     (data / "sub" / "deep" / "c.csv").write_text("3")

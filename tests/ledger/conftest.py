@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
@@ -38,6 +39,11 @@ BATCH_SUBJECT = bytes.fromhex("60b0ce92ffc8c48594017e134acfd57c59b264bb801933dca
 ANCHORED_TOPIC = "0x" + keccak(text="Anchored(bytes32,bytes32,address)").hex()
 BATCH_ANCHORED_TOPIC = "0x" + keccak(text="BatchAnchored(bytes32,uint32,address)").hex()
 CLI_TIMEOUT = 120.0
+# A wall-clock bound on a command is this many times its budget: on a shared two-core machine
+# a CLI's start-up alone can take several seconds; the budget itself is read from the CLI.
+GENEROUS = 6
+# The retry backoff (0.1 s doubling to 1 s) fits at most 14 attempts in the 10 s budget.
+MAX_ATTEMPTS = 15
 
 
 # --- anvil -------------------------------------------------------------------------------
@@ -91,7 +97,7 @@ class Anvil:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:  # returns as soon as it answers
         assert self.proc is None or self.proc.poll() is not None, "anvil is already running"
         args = [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port)]
         args += ["--chain-id", str(self.chain_id), "--silent"]
@@ -320,6 +326,14 @@ def finish(
         out, err = proc.communicate()
         pytest.fail(f"CLI did not finish within {timeout} s: {out} {err}")
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def retry_attempts(line: str, budget: float) -> int:
+    """The attempts a CLI reports making before its retry `budget` ran out: it says so only
+    once its own deadline has passed."""
+    found = re.search(rf"gave up after {budget:.0f} s and (\d+) attempts", line)
+    assert found is not None, f"not a spent retry budget of {budget:.0f} s: {line}"
+    return int(found.group(1))
 
 
 def ok_json(proc: subprocess.CompletedProcess[str]) -> Any:

@@ -32,6 +32,7 @@ def pinned_solc() -> str:
     return str(package["devDependencies"]["solc"])
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_rebuilding_the_contract_reproduces_the_committed_artifact_byte_for_byte() -> None:
     node = shutil.which("node")
     if node is None:

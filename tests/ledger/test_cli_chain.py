@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from eth_account import Account
 
 from tests.ledger.conftest import (
@@ -17,6 +18,8 @@ from tests.ledger.conftest import (
     funded_key,
     ok_json,
 )
+
+pytestmark = pytest.mark.slow  # runs the CLI (or waits out a budget) in processes
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], code: int = 2) -> str:

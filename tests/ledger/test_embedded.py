@@ -24,6 +24,8 @@ from aichain_audit.ledger.embedded import Session, dev_keys, open_embedded_chain
 from aichain_audit.ledger.keys import dev_signer
 from aichain_audit.ledger.registry import Registry, Status
 
+pytestmark = pytest.mark.slow  # runs the CLI (or waits out a budget) in processes
+
 REPO = Path(__file__).resolve().parents[2]
 DEV0 = dev_signer(dev_keys()[0]).address
 ROOT_A, ROOT_B = bytes([0xA1]) * 32, bytes([0xB2]) * 32

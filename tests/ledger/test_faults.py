@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from aichain_audit.ledger.registry import Registry, Status, artifact
+from aichain_audit.ledger.rpc import DEFAULT_RETRY_BUDGET
 from tests.conftest import assert_one_line_error
 from tests.ledger.conftest import (
+    GENEROUS,
+    MAX_ATTEMPTS,
     Anvil,
     AnvilFactory,
     aichain,
@@ -29,8 +32,11 @@ from tests.ledger.conftest import (
     ok_json,
     receipt_file,
     registry_reader,
+    retry_attempts,
     slow_link,
 )
+
+pytestmark = pytest.mark.slow  # runs the CLI (or waits out a budget) in processes
 
 
 def random_address() -> str:
@@ -52,8 +58,11 @@ def test_unreachable_node_fails_in_one_line_within_the_retry_budget_and_writes_n
     )
     elapsed = time.monotonic() - started
     line = assert_one_line_error(proc)
-    assert elapsed < 15.0, f"took {elapsed:.1f} s"
-    assert elapsed > 5.0, f"gave up after {elapsed:.1f} s: transient failures are not retried"
+    # What the CLI measured itself: it retried, and stopped because its 10 s deadline passed.
+    attempts = retry_attempts(line, DEFAULT_RETRY_BUDGET)
+    assert 2 <= attempts <= MAX_ATTEMPTS, line
+    # Slowness cannot make a process give up sooner; a loaded machine can make it later.
+    assert DEFAULT_RETRY_BUDGET <= elapsed < GENEROUS * DEFAULT_RETRY_BUDGET, elapsed
     assert f"127.0.0.1:{port}" in line
     assert "hunter2" not in proc.stderr and "apikey0123456789" not in proc.stderr
     assert proc.stdout == ""
@@ -163,13 +172,10 @@ def _address_without_registry(node: Anvil, kind: str) -> str:
         node.fund(address, 1)
         node.rpc("anvil_impersonateAccount", address)
         tx = node.rpc("eth_sendTransaction", {"from": address, "data": TINY_INIT_CODE})
-        receipt = None
-        for _ in range(100):  # anvil mines asynchronously: under load the receipt lags
-            receipt = node.rpc("eth_getTransactionReceipt", tx)
-            if receipt is not None:
-                break
+        deadline = time.monotonic() + 60  # anvil mines asynchronously: under load it lags
+        while (receipt := node.rpc("eth_getTransactionReceipt", tx)) is None:
+            assert time.monotonic() < deadline, "anvil did not mine the deployment within 60 s"
             time.sleep(0.05)
-        assert receipt is not None, "anvil did not mine the deployment within 5 s"
         deployed = receipt["contractAddress"]
         assert node.rpc("eth_getCode", deployed, "latest") == "0xfe"
         return str(deployed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -20,9 +21,11 @@ from typing import Any
 
 import pytest
 
-from aichain_audit.ledger.rpc import display_url
+from aichain_audit.ledger.rpc import DEFAULT_RETRY_BUDGET, display_url
 from tests.conftest import assert_one_line_error
 from tests.ledger.conftest import (
+    GENEROUS,
+    MAX_ATTEMPTS,
     aichain,
     aichain_bg,
     cli_env,
@@ -30,6 +33,7 @@ from tests.ledger.conftest import (
     free_port,
     make_lineage,
     new_key,
+    retry_attempts,
 )
 
 SECRETS = ("s3cret", "APIKEY123", "QUERYSECRET", "user:")
@@ -187,27 +191,28 @@ def commands(url: str, proof: Path) -> list[tuple[object, ...]]:
 def run_all(url: str, proof: Path, home: Path) -> list[Any]:
     env = cli_env(home, new_key())
     procs = [aichain_bg(*args, env=env) for args in commands(url, proof)]
-    return [finish(p, timeout=60) for p in procs]
+    return [finish(p) for p in procs]
 
 
 @pytest.mark.parametrize("case", list(ANSWERS))
+@pytest.mark.slow  # runs the CLI in a process
 def test_a_node_answering_badly_is_a_one_line_chain_error_without_credentials(
     case: str, proof: Path, home: Path
 ) -> None:
     with fake_node(ANSWERS[case]) as node:
-        started = time.monotonic()
         results = run_all(node.url, proof, home)
-        elapsed = time.monotonic() - started
     assert node.methods, "the node was never asked"
+    # Not retried: no request reached the node more often than once per command.
+    assert max(Counter(node.methods).values()) <= len(results), (case, node.methods)
     assert node.methods[0] == "eth_chainId"
     assert all(a is not None and a.startswith("Basic ") for a in node.authorization)
     for proc in results:
         line = assert_clean_failure(proc, case)
         assert f"http://127.0.0.1:{node.port}" in line, (case, line)
-    assert elapsed < 30, f"{case}: took {elapsed:.1f} s (a non-transient failure is not retried)"
     assert not (home / "chain").exists()  # never fell back to the embedded chain
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_http_errors_name_the_status_and_json_rpc_errors_the_method(home: Path) -> None:
     def status_line(case: str) -> str:
         with fake_node(ANSWERS[case]) as node:
@@ -222,6 +227,7 @@ def test_http_errors_name_the_status_and_json_rpc_errors_the_method(home: Path) 
     assert "eth_getCode" in status_line("eth_getCode: JSON-RPC error")
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_debug_tracebacks_hold_no_credentials_either(proof: Path, home: Path) -> None:
     for case in ("HTTP 401", "JSON-RPC error", "HTML"):
         with fake_node(ANSWERS[case]) as node:
@@ -248,6 +254,7 @@ BAD_URLS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_URLS))
+@pytest.mark.slow  # runs the CLI in a process
 def test_a_malformed_chain_url_is_refused_in_one_line_without_echoing_it(
     case: str, proof: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -279,11 +286,13 @@ def test_display_url_keeps_scheme_host_and_port_only() -> None:
 TRANSIENT = [429, 500, 502, 503, 504]
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_transient_http_errors_and_a_refused_connection_are_retried_then_fail_cleanly(
     home: Path,
 ) -> None:
     """5xx and 429 are retried for the 10 s budget, then fail like any chain error. All
-    cases run at once (each CLI mostly sleeps between retries), so this costs ~10 s."""
+    cases run at once (each CLI mostly sleeps between retries), so this costs ~10 s. Each
+    CLI says how many attempts it made before its own deadline passed; each node saw them."""
     with ExitStack() as stack:
         nodes = [stack.enter_context(fake_node(status(code))) for code in TRANSIENT]
         urls = [n.url for n in nodes]
@@ -294,16 +303,18 @@ def test_transient_http_errors_and_a_refused_connection_are_retried_then_fail_cl
             aichain_bg("registry", "status", "--chain", u, "--registry", REGISTRY, env=env)
             for u in urls
         ]
-        results = [finish(p, timeout=60) for p in procs]
+        results = [finish(p) for p in procs]
         elapsed = time.monotonic() - started
     labels = [f"HTTP {c}" for c in TRANSIENT] + ["connection refused"]
     for label, node_or_none, proc in zip(labels, [*nodes, None], results, strict=True):
         line = assert_clean_failure(proc, label)
-        assert "gave up after 10 s" in line, (label, line)
+        attempts = retry_attempts(line, DEFAULT_RETRY_BUDGET)
+        assert 2 <= attempts <= MAX_ATTEMPTS, (label, line)
         if node_or_none is not None:
             assert label in line, (label, line)
-            assert len(node_or_none.methods) > 3, (label, "not retried", node_or_none.methods)
-    assert 9.0 < elapsed < 25.0, f"took {elapsed:.1f} s"
+            assert node_or_none.methods == ["eth_chainId"] * attempts, (label, line)
+    # Slowness cannot make a process give up sooner; six CLIs on a loaded machine, later.
+    assert DEFAULT_RETRY_BUDGET <= elapsed < GENEROUS * DEFAULT_RETRY_BUDGET, elapsed
 
 
 # --- errors the registry client reads reach it as web3 raises them ----------------------------

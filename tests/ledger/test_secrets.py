@@ -23,6 +23,8 @@ from tests.ledger.conftest import (
     receipt_file,
 )
 
+pytestmark = pytest.mark.slow  # runs the CLI (or waits out a budget) in processes
+
 
 def key_traces(key_hex: str) -> list[bytes]:
     """What a leak of the key looks like: its hex (any case, with or without 0x; also partly)

@@ -86,6 +86,7 @@ def test_an_empty_key_or_keystore_variable_is_refused_where_a_signer_is_loaded(
 
 
 # --- the CLI ---------------------------------------------------------------------------------
+@pytest.mark.slow  # runs the CLI in a process
 def test_empty_settings_on_the_command_line_never_fall_back_to_the_embedded_chain(
     tmp_path: Path,
 ) -> None:

@@ -18,6 +18,9 @@ from tests.report.conftest import Sample
 SCREENSHOT_COPY = Path("/tmp/aichain-report-screenshot.png")
 
 
+pytestmark = pytest.mark.server
+
+
 def chromium() -> str:
     found = shutil.which("chromium")
     if found is None:

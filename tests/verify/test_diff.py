@@ -310,6 +310,7 @@ def test_two_models_are_compared_as_artifacts(project: dict[str, Path], tmp_path
     assert [c.kind for c in result.changed if c.kind == "tensor"] == []
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_symlink_policy_has_the_fingerprint_meaning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -333,6 +334,7 @@ def test_symlink_policy_has_the_fingerprint_meaning(
 # -- bad input ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_bad_inputs_exit_2_with_one_line(project: dict[str, Path], tmp_path: Path) -> None:
     manifest = project["manifest"]
     line = assert_one_line_error(run_cli("diff", manifest, tmp_path / "missing.json"))
@@ -398,6 +400,7 @@ def test_errors_are_values_of_the_family(project: dict[str, Path], tmp_path: Pat
         api.diff(project["config"], project["data"])
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_help_documents_the_exit_codes() -> None:
     proc = run_cli("diff", "--help")
     assert proc.returncode == 0
@@ -409,6 +412,7 @@ def test_help_documents_the_exit_codes() -> None:
 # -- hostile names ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_hostile_file_names_are_escaped_in_terminal_output(tmp_path: Path) -> None:
     data = write_dataset(tmp_path / "data", {"ok.csv": b"1\n"})
     manifest = write_manifest(tmp_path / "lineage.json", datasets=[data])

@@ -118,6 +118,7 @@ def test_a_changed_weight_fails_the_digest_and_names_the_tensor(sample: dict[str
 
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 @given(position=st.floats(min_value=0, max_value=0.999), bit=st.integers(0, 7))
+@pytest.mark.slow  # runs the CLI in a process
 def test_any_changed_byte_of_the_model_file_fails_model_digest(
     tmp_path_factory: pytest.TempPathFactory, position: float, bit: int
 ) -> None:
@@ -227,6 +228,7 @@ def test_a_receipt_naming_another_registry_is_a_failed_finding(sample: dict[str,
     assert record["status"] == "pass"  # the pinned registry still holds the record
 
 
+@pytest.mark.slow  # runs the CLI in a process
 def test_a_batch_receipt_with_a_tampered_path_fails(tmp_path: Path) -> None:
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
@@ -311,6 +313,7 @@ def test_a_never_skip_check_that_did_not_pass_means_not_verified(missing: str) -
     assert Verification((*passing, Finding(missing, CheckStatus.PASS))).verified
 
 
+@pytest.mark.server  # builds its own AnvilFactory
 def test_verify_on_a_node_pins_the_anchorer_and_reads_its_record(tmp_path: Path) -> None:
     """The same verification on a real anvil node: trust is `pinned` with --trust, the ledger
     facts name the anchorer and its transaction, and an unpinned run says `registry`."""
