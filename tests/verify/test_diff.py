@@ -377,6 +377,7 @@ def test_a_symlinked_model_is_compared_with_the_external_data_beside_the_link(
     assert any(kind == "tensor" for kind, _ in items(doc, "changed"))  # W is named
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["removed", "folder", "fifo"])
 def test_a_model_whose_external_data_file_is_gone_or_unusable_exits_2_naming_it(
     tmp_path: Path, how: str

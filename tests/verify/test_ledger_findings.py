@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.verify.test_verify import failed, make_model, run, sample, verify
 
 __all__ = ["sample"]  # the fixture, imported for pytest
@@ -44,6 +46,7 @@ def test_a_receipt_of_another_lineage_is_a_failed_finding_naming_it(
     assert _finding(out, "ledger.record")["status"] == "pass"  # the lineage itself is fine
 
 
+@pytest.mark.slow
 def test_a_batch_receipt_with_an_altered_size_fails_ledger_batch(tmp_path: Path) -> None:
     """Index 0 of a batch of 3 has the same audit path in a tree of 4: only the size the
     registry logged tells the altered receipt apart."""
