@@ -302,9 +302,10 @@ def _run_datasets(
             if not given:
                 raise InputError(
                     f"MLflow run {run.run_id}'s dataset {ds.name!r} (MLflow digest "
-                    f"{ds.digest}, source {ds.local_path}) is a record MLflow shares with run "
-                    f"{other} of experiment {run.experiment_id}: its source need not be the "
-                    "file this run read; give the data the run trained on with --dataset PATH "
+                    f"{ds.digest}, source {ds.local_path}) is a record MLflow may share with "
+                    f"other runs of experiment {run.experiment_id} ({other}): its source need "
+                    "not be the file this run read; give the data the run trained on with "
+                    "--dataset PATH "
                     "(in a training script: api.log_lineage(datasets=[...]))"
                 )
             continue

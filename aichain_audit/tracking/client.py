@@ -296,10 +296,10 @@ _SEARCHABLE = re.compile(r"[A-Za-z0-9_.:+=\-]{1,36}")  # a digest safe in a filt
 
 def shared_inputs(s: Session, run: RunRecord) -> dict[tuple[str, str], str]:
     """The dataset inputs of the run with a local source whose MLflow record another run of
-    its experiment also uses, by (name, digest), with one such run. MLflow keeps one record
-    per name and digest in an experiment: the source it names is the first run's, whatever
-    file a later run read (only the first 10,000 rows reach the digest). A digest MLflow
-    cannot be searched for safely counts as shared: nothing tells it is not."""
+    its experiment also uses, by (name, digest), each with why (one such run). MLflow keeps
+    one record per name and digest in an experiment: the source it names is the first run's,
+    whatever file a later run read (only the first 10,000 rows reach the digest). A digest
+    MLflow cannot be searched for safely counts as shared: nothing tells it is not."""
     from mlflow.entities import ViewType
 
     found: dict[tuple[str, str], str] = {}
@@ -308,7 +308,7 @@ def shared_inputs(s: Session, run: RunRecord) -> dict[tuple[str, str], str]:
         if ds.local_path is None or key in found:
             continue
         if not _SEARCHABLE.fullmatch(ds.digest):
-            found[key] = "(any: MLflow cannot be searched for this digest)"
+            found[key] = "its digest cannot be searched for"
             continue
         token, seen = None, 0
         while key not in found:
@@ -324,7 +324,7 @@ def shared_inputs(s: Session, run: RunRecord) -> dict[tuple[str, str], str]:
                 if other.info.run_id != run.run_id and any(
                     (i.dataset.name, i.dataset.digest) == key for i in inputs
                 ):
-                    found[key] = str(other.info.run_id)
+                    found[key] = f"run {other.info.run_id} uses it too"
                     break
             seen += len(page)
             token = page.token
