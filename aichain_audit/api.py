@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aichain_audit.errors import InputError, ManifestError, UsageError
+from aichain_audit.errors import AichainError, InputError, ManifestError, UsageError
 from aichain_audit.fingerprint.interface import (
     ConfigFingerprinter,
     DatasetFingerprinter,
@@ -50,6 +50,7 @@ from aichain_audit.lineage import (
     PATH_KINDS,
     Leaf,
     LineageManifest,
+    mlflow_input_leaf,
     mlflow_param_leaf,
     mlflow_run_leaf,
     name_leaf,
@@ -64,7 +65,7 @@ if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports
     from aichain_audit.ledger import ChainSettings
     from aichain_audit.ledger.admin import RegistryState
     from aichain_audit.receipt import AnchorReceipt
-    from aichain_audit.tracking import DatasetInput, RunRecord
+    from aichain_audit.tracking import DatasetInput, ModelArtifact, RunRecord
     from aichain_audit.verify.findings import Verification
 
 __all__ = [
@@ -132,9 +133,11 @@ def fingerprint(
     """Fingerprints a model, datasets and configs into one lineage manifest.
 
     With `mlflow_run`, the run's id is recorded, and what the run holds is taken besides
-    what is given: its params (as `mlflow-param` leaves), each dataset input whose source is a
-    local file, and, when no `model` is given, its one ONNX model (from a logged model or a
-    `*.onnx` artifact). Nothing is written anywhere (`record_lineage` writes to the run;
+    what is given: its params (as `mlflow-param` leaves), every dataset input (as
+    `mlflow-input` leaves), the file of each one whose source is local and whose MLflow
+    record no other run shares (a shared one is refused unless `datasets` are given), and,
+    when no `model` is given, its one ONNX model (from a logged model or a `*.onnx`
+    artifact). Nothing is written anywhere (`record_lineage` writes to the run;
     `LineageManifest.to_json` gives the bytes to store). With `cache`, digests of unchanged
     dataset files come from the opt-in digest cache.
     """
@@ -176,6 +179,7 @@ def _fingerprint(
         leaves.append(parent_leaf(p))
     run = None
     model_source = None
+    fetched: tuple[Path, ModelArtifact] | None = None  # a model downloaded from the run
     run_datasets: list[tuple[DatasetInput, str]] = []
     if mlflow_run is not None:
         if not MLFLOW_RUN_ID.fullmatch(mlflow_run):
@@ -184,19 +188,21 @@ def _fingerprint(
                 "(1 to 256 ASCII letters, digits, '-' or '_')"
             )
         leaves.append(mlflow_run_leaf(mlflow_run))
-        run, fetched, model_source = _read_run(stack, mlflow_run, want_model=model is None)
-        model = fetched if model is None else model
+        run, fetched, shared = _read_run(stack, mlflow_run, want_model=model is None)
+        if fetched is not None:
+            model, model_source = fetched[0], fetched[1].shown
         leaves.extend(_param_leaves(run))
-        run_datasets, extra = _run_datasets(run, datasets)
+        run_datasets, extra = _run_datasets(run, datasets, shared)
         datasets = [*datasets, *extra]
-    _refuse_same_base_names([*([model] if model is not None else []), *datasets, *configs])
-    # Cheap inputs first, so a malformed config fails before an hour of hashing.
-    leaves.extend(ConfigFingerprinter().fingerprint(configs).leaves)
-    fp = None
-    if model is not None:
-        fingerprinted = ModelFingerprinter().fingerprint([model])
-        fp = fingerprinted.model
-        leaves.extend(fingerprinted.leaves)
+    with _naming(fetched):
+        _refuse_same_base_names([*([model] if model is not None else []), *datasets, *configs])
+        # Cheap inputs first, so a malformed config fails before an hour of hashing.
+        leaves.extend(ConfigFingerprinter().fingerprint(configs).leaves)
+        fp = None
+        if model is not None:
+            fingerprinted = ModelFingerprinter().fingerprint([model])
+            fp = fingerprinted.model
+            leaves.extend(fingerprinted.leaves)
     data = DatasetFingerprinter(policy, progress=progress, cache=cache).fingerprint(datasets)
     data_leaves, total, skipped = data.leaves, data.total_bytes, data.skipped
     leaves.extend(data_leaves)
@@ -207,6 +213,8 @@ def _fingerprint(
                 f"the run's dataset {ds.shown} was not fingerprinted as {leaf_path!r} "
                 "(skipped by the path policy?)"
             )
+    if run is not None:
+        leaves.extend(_input_leaves(run, run_datasets))
     if not any(leaf["kind"] in (*PATH_KINDS, CONFIG) for leaf in leaves):
         raise UsageError(
             "nothing to fingerprint: the folders given hold no files"
@@ -228,15 +236,17 @@ def _fingerprint(
 
 def _read_run(
     stack: ExitStack, run_id: str, *, want_model: bool
-) -> tuple[RunRecord, Path | None, str | None]:
-    """The run, and (when asked) its one ONNX model downloaded into a private folder that
-    lives as long as `stack`."""
+) -> tuple[RunRecord, tuple[Path, ModelArtifact] | None, dict[tuple[str, str], str]]:
+    """The run; (when asked) its one ONNX model downloaded into a private folder that lives
+    as long as `stack`; and which of its local dataset inputs are records MLflow shares
+    with another run (`tracking.client.shared_inputs`)."""
     from aichain_audit.tracking import client as tracking
 
     with tracking.session() as s:
         run = tracking.read_run(s, run_id, models=want_model)
+        shared = tracking.shared_inputs(s, run)
         if not want_model or not run.models:
-            return run, None, None
+            return run, None, shared
         if len(run.models) > 1:
             listed = "; ".join(m.shown for m in run.models[:5])
             raise UsageError(
@@ -247,7 +257,22 @@ def _read_run(
 
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aichain-model-")))
         got = tracking.download(s, run.models[0].uri, folder)
-        return run, got, run.models[0].shown
+        return run, (got, run.models[0]), shared
+
+
+@contextmanager
+def _naming(fetched: tuple[Path, ModelArtifact] | None) -> Iterator[None]:
+    """Errors about a model downloaded from a run name it by its MLflow URI (`runs:/…`,
+    `models:/…`), never by the private folder it was downloaded into."""
+    try:
+        yield
+    except AichainError as exc:
+        if fetched is not None:
+            path, artifact = fetched
+            text = exc.message.replace(str(path), artifact.named)
+            text = text.replace(str(path.parent), artifact.named.rsplit("/", 1)[0])
+            exc.args = (text, *exc.args[1:])
+        raise
 
 
 def _param_leaves(run: RunRecord) -> list[Leaf]:
@@ -262,15 +287,29 @@ def _param_leaves(run: RunRecord) -> list[Leaf]:
 
 
 def _run_datasets(
-    run: RunRecord, given: Sequence[Path]
+    run: RunRecord, given: Sequence[Path], shared: dict[tuple[str, str], str]
 ) -> tuple[list[tuple[DatasetInput, str]], list[Path]]:
     """Which leaf each local dataset input of the run becomes: the file itself, or its place
-    inside a dataset folder given on the command line; files of neither are added."""
+    inside a dataset folder given on the command line; files of neither are added. An input
+    whose MLflow record another run shares may name that run's file: it never becomes a
+    leaf, and without `given` datasets it is refused (docs/SPEC.md section 12.1)."""
     folders = [(os.path.realpath(p), argument_name(p)) for p in given]
     mapped: list[tuple[DatasetInput, str]] = []
     extra: dict[str, Path] = {}  # by real path: two inputs of one file add it once
     for ds in run.datasets:
         if ds.local_path is None:
+            continue
+        other = shared.get((ds.name, ds.digest))
+        if other is not None:
+            if not given:
+                raise InputError(
+                    f"MLflow run {run.run_id}'s dataset {ds.name!r} (MLflow digest "
+                    f"{ds.digest}, source {ds.local_path}) is a record MLflow may share with "
+                    f"other runs of experiment {run.experiment_id} ({other}): its source need "
+                    "not be the file this run read; give the data the run trained on with "
+                    "--dataset PATH "
+                    "(in a training script: api.log_lineage(datasets=[...]))"
+                )
             continue
         real = os.path.realpath(ds.local_path)
         if not os.path.isfile(real):
@@ -291,6 +330,18 @@ def _run_datasets(
             leaf = argument_name(ds.local_path)
         mapped.append((ds, leaf))
     return mapped, list(extra.values())
+
+
+def _input_leaves(run: RunRecord, tied: list[tuple[DatasetInput, str]]) -> list[Leaf]:
+    """One `mlflow-input` leaf per dataset input of the run (an input MLflow lists twice,
+    once), naming the dataset leaf its local source became, when it became one."""
+    dataset = {ds: leaf for ds, leaf in tied}
+    leaves: dict[tuple[str, str, str, str], Leaf] = {}
+    for ds in run.datasets:
+        key = (ds.name, ds.digest, ds.source_type, ds.source)
+        if key not in leaves or ds in dataset:
+            leaves[key] = mlflow_input_leaf(*key, dataset=dataset.get(ds))
+    return list(leaves.values())
 
 
 def record_lineage(result: FingerprintResult) -> None:

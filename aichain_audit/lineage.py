@@ -46,6 +46,11 @@ MLFLOW_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # from `[/\w.\- :]`, a value of at most 6,000 characters.
 MLFLOW_PARAM_NAME = re.compile(r"[/\w.\- :]{1,250}")
 MAX_MLFLOW_PARAM_VALUE = 6000
+# MLflow's limits on a dataset record (mlflow/utils/validation.py, 3.17.2).
+MAX_MLFLOW_DATASET_NAME = 500
+MAX_MLFLOW_DATASET_DIGEST = 36
+MAX_MLFLOW_SOURCE_TYPE = 36
+MAX_MLFLOW_DATASET_SOURCE = 65535
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _DIGEST = re.compile(r"^(sha256|sha256-shards):[0-9a-f]{64}$")
@@ -67,6 +72,7 @@ NAME = "name"
 PARENT = "parent"
 MLFLOW_RUN = "mlflow-run"
 MLFLOW_PARAM = "mlflow-param"  # a param of the lineage's MLflow run, as MLflow stores it
+MLFLOW_INPUT = "mlflow-input"  # a dataset input of the lineage's MLflow run, as MLflow records it
 SUBJECT = "subject"
 
 PATH_KINDS = (MODEL, MODEL_DATA, DATASET, SKIPPED)
@@ -133,6 +139,23 @@ def mlflow_run_leaf(run_id: str) -> Leaf:
 
 def mlflow_param_leaf(name: str, value: str) -> Leaf:
     return {"kind": MLFLOW_PARAM, "name": name, "value": value}
+
+
+def mlflow_input_leaf(
+    name: str, digest: str, source_type: str, source: str, dataset: str | None = None
+) -> Leaf:
+    """A dataset input of the run as MLflow records it; `dataset` is the path of the dataset
+    leaf its local source was fingerprinted as, when it was."""
+    leaf: Leaf = {
+        "kind": MLFLOW_INPUT,
+        "name": name,
+        "digest": digest,
+        "source_type": source_type,
+        "source": source,
+    }
+    if dataset is not None:
+        leaf["dataset"] = dataset
+    return leaf
 
 
 def subject_leaf(subject: str, leaves: int) -> Leaf:
@@ -215,12 +238,14 @@ _FIELDS: dict[str, set[str]] = {
     PARENT: {"kind", "root"},
     MLFLOW_RUN: {"kind", "run_id"},
     MLFLOW_PARAM: {"kind", "name", "value"},
+    MLFLOW_INPUT: {"kind", "name", "digest", "source_type", "source"},
     SUBJECT: {"kind", "digest", "leaves"},
 }
 
 
+_OPTIONAL: dict[str, set[str]] = {DATASET: {"link"}, MLFLOW_INPUT: {"dataset"}}
 _ALLOWED: dict[str, set[str]] = {
-    kind: fields | ({"link"} if kind == DATASET else set()) for kind, fields in _FIELDS.items()
+    kind: fields | _OPTIONAL.get(kind, set()) for kind, fields in _FIELDS.items()
 }
 
 
@@ -281,6 +306,14 @@ def validate_leaf(leaf: Any, where: Where) -> Leaf:
             raise ManifestError(f"{where}: field 'name' is not an MLflow param name")
         if len(_str(leaf, "value", where)) > MAX_MLFLOW_PARAM_VALUE:
             raise ManifestError(f"{where}: field 'value' is longer than MLflow keeps")
+    elif kind == MLFLOW_INPUT:
+        for key, most in (("name", MAX_MLFLOW_DATASET_NAME), ("digest", MAX_MLFLOW_DATASET_DIGEST),
+                          ("source_type", MAX_MLFLOW_SOURCE_TYPE),
+                          ("source", MAX_MLFLOW_DATASET_SOURCE)):  # fmt: skip
+            if not 1 <= len(_str(leaf, key, where)) <= most:
+                raise ManifestError(f"{where}: field {key!r} is empty or longer than MLflow keeps")
+        if "dataset" in leaf:
+            _path(leaf, where, "dataset")
     elif kind == SUBJECT:
         _str(leaf, "digest", where, _SUBJECT)
         n = leaf["leaves"]
@@ -337,6 +370,8 @@ def item_of(leaf: Leaf) -> str | None:
         return f"{leaf['path']}#tensor/{leaf['tensor']}"
     if kind == MLFLOW_PARAM:
         return f"#mlflow-param/{leaf['name']}"
+    if kind == MLFLOW_INPUT:
+        return f"#mlflow-input/{leaf['digest']}/{leaf['name']}"
     return f"#{kind}"
 
 
@@ -588,6 +623,7 @@ def _check_unique_items(leaves: Sequence[Leaf]) -> None:
         raise ManifestError("a lineage has at most one model")
     if semantic > 1:
         raise ManifestError("a lineage has at most one model-semantic leaf")
+    _check_mlflow_inputs(leaves)
     for leaf in leaves:
         kind = leaf["kind"]
         if kind not in MODEL_PART_KINDS:
@@ -600,6 +636,26 @@ def _check_unique_items(leaves: Sequence[Leaf]) -> None:
         if kind != MODEL_DATA and leaf["path"] != models[0]:
             raise ManifestError(
                 f"the {kind} leaf {item_of(leaf)!r} names another model than {models[0]!r}"
+            )
+
+
+def _check_mlflow_inputs(leaves: Sequence[Leaf]) -> None:
+    """`mlflow-input` leaves exist only beside an `mlflow-run` leaf, and the `dataset` of
+    each names a dataset leaf of the lineage."""
+    inputs = [leaf for leaf in leaves if leaf["kind"] == MLFLOW_INPUT]
+    if not inputs:
+        return
+    if not any(leaf["kind"] == MLFLOW_RUN for leaf in leaves):
+        raise ManifestError(
+            f"an mlflow-input leaf ({item_of(inputs[0])!r}) needs the mlflow-run leaf of its "
+            "run, and this lineage has none"
+        )
+    datasets = {leaf["path"] for leaf in leaves if leaf["kind"] == DATASET}
+    for leaf in inputs:
+        if "dataset" in leaf and leaf["dataset"] not in datasets:
+            raise ManifestError(
+                f"the mlflow-input leaf {item_of(leaf)!r} names dataset {leaf['dataset']!r}, "
+                "which this lineage does not hold"
             )
 
 

@@ -51,7 +51,10 @@ _LIMITS = {
 }
 # Applied only where the user set nothing: telemetry would try to reach the internet.
 _DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true"}
-_QUIET = ("mlflow", "alembic", "urllib3")
+# MLflow's loggers (and those of what it drives) print to stderr, which carries our one-line
+# error: silenced for the duration of our calls. Our errors are exceptions, never log lines.
+_QUIET = ("mlflow", "alembic", "huey", "sqlalchemy", "urllib3")
+_SILENT = logging.CRITICAL + 1
 _MAX_LISTED = 10_000  # artifact entries walked per run or model, at most
 _MAX_MESSAGE = 240
 
@@ -128,12 +131,15 @@ def _limits() -> Iterator[None]:
     os.environ.update(_LIMITS)
     for key, value in _DEFAULTS.items():
         os.environ.setdefault(key, value)
-    levels = {name: logging.getLogger(name).level for name in _QUIET}
-    for name in _QUIET:
-        logging.getLogger(name).setLevel(logging.ERROR)
+    levels: dict[str, int] = {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            import mlflow  # noqa: F401  (first: importing it sets its loggers' levels)
+
+            for name in _QUIET:
+                levels[name] = logging.getLogger(name).level
+                logging.getLogger(name).setLevel(_SILENT)
             yield
     finally:
         for key, old in saved.items():
@@ -209,7 +215,7 @@ def _local_path(source_type: str, source: str) -> Path | None:
     """A dataset source as a local file path, when MLflow recorded one."""
     try:
         doc = json.loads(source)
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile source document
         return None
     uri = doc.get("uri") if isinstance(doc, dict) else None
     if not isinstance(uri, str) or not uri or "\x00" in uri:
@@ -222,6 +228,11 @@ def _local_path(source_type: str, source: str) -> Path | None:
             return None
         return Path(uri)
     return None
+
+
+def dataset_input(name: str, digest: str, source_type: str, source: str) -> DatasetInput:
+    """A dataset input as MLflow records it, with its source as a local path when it is one."""
+    return DatasetInput(name, digest, source_type, source, _local_path(source_type, source))
 
 
 def _walk(list_fn: Any, path: str | None = None) -> Iterator[str]:
@@ -249,11 +260,13 @@ def _onnx_models(s: Session, run: Any) -> list[ModelArtifact]:
         for path in _walk(lambda p, m=output.model_id: s.client.list_logged_model_artifacts(m, p)):
             if path.lower().endswith(".onnx"):
                 shown = f"logged model {model.name} ({model.model_id}): {path}"
-                found.append(ModelArtifact(f"{location}/{path}", shown))
+                named = f"models:/{model.model_id}/{path}"
+                found.append(ModelArtifact(f"{location}/{path}", shown, named))
     run_id = run.info.run_id
     for path in _walk(lambda p: s.client.list_artifacts(run_id, p)):
         if path.lower().endswith(".onnx") and not path.startswith("aichain/"):
-            found.append(ModelArtifact(f"runs:/{run_id}/{path}", f"run artifact {path}"))
+            uri = f"runs:/{run_id}/{path}"
+            found.append(ModelArtifact(uri, f"run artifact {path}", uri))
     return found
 
 
@@ -264,13 +277,7 @@ def read_run(s: Session, run_id: str, *, models: bool = True) -> RunRecord:
     for item in run.inputs.dataset_inputs if run.inputs else []:
         ds = item.dataset
         datasets.append(
-            DatasetInput(
-                str(ds.name),
-                str(ds.digest),
-                str(ds.source_type),
-                str(ds.source),
-                _local_path(str(ds.source_type), str(ds.source)),
-            )
+            dataset_input(str(ds.name), str(ds.digest), str(ds.source_type), str(ds.source))
         )
     return RunRecord(
         run_id=str(run.info.run_id),
@@ -282,6 +289,53 @@ def read_run(s: Session, run_id: str, *, models: bool = True) -> RunRecord:
         datasets=tuple(datasets),
         models=tuple(_onnx_models(s, run)) if models else (),
     )
+
+
+_SEARCHABLE = re.compile(r"[A-Za-z0-9_.:+=\-]{1,36}")  # a digest safe in a filter string
+
+
+def shared_inputs(s: Session, run: RunRecord) -> dict[tuple[str, str], str]:
+    """The dataset inputs of the run with a local source whose MLflow record another run of
+    its experiment also uses, by (name, digest), each with why (one such run). MLflow keeps
+    one record per name and digest in an experiment: the source it names is the first run's,
+    whatever file a later run read (only the first 10,000 rows reach the digest). A digest
+    MLflow cannot be searched for safely counts as shared: nothing tells it is not."""
+    from mlflow.entities import ViewType
+
+    found: dict[tuple[str, str], str] = {}
+    for ds in run.datasets:
+        key = (ds.name, ds.digest)
+        if ds.local_path is None or key in found:
+            continue
+        if not _SEARCHABLE.fullmatch(ds.digest):
+            found[key] = "its digest cannot be searched for"
+            continue
+        token, seen = None, 0
+        while key not in found:
+            page = s.client.search_runs(
+                [run.experiment_id],
+                filter_string=f"datasets.digest = '{ds.digest}'",
+                run_view_type=ViewType.ALL,
+                max_results=500,
+                page_token=token,
+            )
+            for other in page:
+                inputs = other.inputs.dataset_inputs if other.inputs else []
+                if other.info.run_id != run.run_id and any(
+                    (i.dataset.name, i.dataset.digest) == key for i in inputs
+                ):
+                    found[key] = f"run {other.info.run_id} uses it too"
+                    break
+            seen += len(page)
+            token = page.token
+            if not token:
+                break
+            if seen >= _MAX_LISTED:
+                raise TrackingError(
+                    f"more than {_MAX_LISTED:,} runs of experiment {run.experiment_id} to look "
+                    f"through for dataset {ds.name!r}"
+                )
+    return found
 
 
 def download(s: Session, uri: str, folder: Path) -> Path:

@@ -52,15 +52,28 @@ class DatasetInput:
 
     @property
     def shown(self) -> str:
-        return str(self.local_path) if self.local_path is not None else self.name
+        """How messages and findings name the input: its local path, else the `uri` of its
+        source (`s3://…`; `url` for `https://…`) with its name, else its name."""
+        if self.local_path is not None:
+            return str(self.local_path)
+        try:
+            doc = json.loads(self.source)
+        except (ValueError, RecursionError):  # a hostile source document
+            return self.name
+        for member in ("uri", "url") if isinstance(doc, dict) else ():  # url: HTTP sources
+            where = doc.get(member)
+            if isinstance(where, str) and where:
+                return f"{where} ({self.name})"
+        return self.name
 
 
 @dataclass(frozen=True)
 class ModelArtifact:
     """An ONNX file a run holds: in one of its logged models, or among its own artifacts."""
 
-    uri: str  # downloadable: models:/m-ID/path/model.onnx or runs:/RUN/path/model.onnx
+    uri: str  # downloadable: the logged model's artifact location/path, or runs:/RUN/path
     shown: str
+    named: str  # how messages name it: models:/MODEL_ID/path or runs:/RUN/path
 
 
 @dataclass(frozen=True)

@@ -7,48 +7,36 @@ all-string columns only) is reported as a `warn`, never as evidence.
 - `mlflow.run`: the run exists (and is the one the lineage names, when it names one);
 - `mlflow.root`: its tag `aichain.root` equals the lineage's root;
 - `mlflow.params`: its params against config values and recorded params (`verify.params`);
-- `mlflow.datasets`: each dataset input with a local source is a dataset leaf of the lineage,
-  and the file at that source, when readable here, still has the leaf's digest;
+- `mlflow.datasets`: the run's dataset inputs are the lineage's `mlflow-input` leaves, none
+  added and none removed; the file of one the lineage took as a dataset leaf, at the source
+  the lineage names, when readable here, still has the leaf's digest. A source only the run
+  names is never opened;
 - `mlflow.dataset_digest`: MLflow's digest of each dataset input, as a `warn`;
 - `mlflow.model`: an ONNX file the run holds has the lineage's model digest.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from aichain_audit.errors import AichainError
 from aichain_audit.fingerprint.hashing import digest_file
-from aichain_audit.lineage import DATASET, MLFLOW_RUN, Leaf
+from aichain_audit.lineage import DATASET, MLFLOW_INPUT, MLFLOW_RUN, Leaf
 from aichain_audit.tracking import (
-    TAG_DATASET_PREFIX,
     TAG_MODEL_SOURCE,
     TAG_ROOT,
+    DatasetInput,
     MissingRun,
     RunRecord,
 )
-from aichain_audit.tracking.client import Session, download, read_run
+from aichain_audit.tracking.client import Session, dataset_input, download, read_run
 from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
 from aichain_audit.verify.params import check_params
 
 REQUIRED = ("mlflow.run", "mlflow.root")
-
-
-def _records(tags: dict[str, str]) -> list[dict[str, Any]]:
-    found = []
-    for key, value in tags.items():
-        if key.startswith(TAG_DATASET_PREFIX):
-            try:
-                doc = json.loads(value)
-            except ValueError:
-                continue
-            if isinstance(doc, dict) and isinstance(doc.get("leaf"), str):
-                found.append(doc)
-    return found
 
 
 def check_mlflow(
@@ -95,40 +83,39 @@ def _root(run: RunRecord, manifest: ReadManifest) -> Finding:
 
 
 def _datasets(run: RunRecord, manifest: ReadManifest) -> list[Finding]:
-    leaves = {leaf["path"]: leaf for leaf in manifest.of_kind(DATASET)}
-    records = _records(run.tags)
-    findings: list[Finding] = []
-    held = {(ds.name, ds.digest, ds.source) for ds in run.datasets}
-    for r in records:
-        if (r.get("name"), r.get("digest"), r.get("source")) not in held:
-            findings.append(Finding("mlflow.datasets", CheckStatus.FAIL, str(r["leaf"]), None,
-                                    None, "recorded with the lineage, but the run no longer has "
-                                    "this dataset input"))  # fmt: skip
+    """The run's dataset inputs against the lineage's `mlflow-input` leaves (by name, MLflow
+    digest, source type and source). Files are hashed only at sources the lineage names."""
+    files = {leaf["path"]: leaf for leaf in manifest.of_kind(DATASET)}
+    recorded = {
+        (leaf["name"], leaf["digest"], leaf["source_type"], leaf["source"]): leaf
+        for leaf in manifest.of_kind(MLFLOW_INPUT)
+    }
+    held: dict[tuple[str, str, str, str], DatasetInput] = {}
     for ds in run.datasets:
+        held.setdefault((ds.name, ds.digest, ds.source_type, ds.source), ds)
+    findings: list[Finding] = []
+    for key, ds in held.items():
         findings.append(Finding(
             "mlflow.dataset_digest", CheckStatus.WARN, ds.shown, None, ds.digest,
             "MLflow's own digest covers the first 10,000 rows only: not evidence",
         ))  # fmt: skip
-        if ds.local_path is None:
-            findings.append(Finding("mlflow.datasets", CheckStatus.WARN, ds.shown, None,
-                                    ds.source_type, "not a local file: not compared"))  # fmt: skip
-            continue
-        mine = [
-            r for r in records
-            if (r.get("name"), r.get("digest"), r.get("source")) == (ds.name, ds.digest, ds.source)
-        ]  # fmt: skip
-        if not mine:
-            findings.append(Finding("mlflow.datasets", CheckStatus.FAIL, ds.shown, None, None,
-                                    "the run logged this dataset, and the lineage does not "
-                                    "record it"))  # fmt: skip
-            continue
-        leaf = leaves.get(mine[0]["leaf"])
+        leaf = recorded.get(key)
         if leaf is None:
-            findings.append(Finding("mlflow.datasets", CheckStatus.FAIL, mine[0]["leaf"], None,
-                                    None, "the run ties this dataset to a file the lineage does "
-                                    "not hold"))  # fmt: skip
-            continue
-        findings.append(_compare_file(ds.local_path, leaf))
+            findings.append(Finding("mlflow.datasets", CheckStatus.FAIL, ds.shown, None,
+                                    ds.digest, "the run has this dataset input, and the lineage "
+                                    "does not record it"))  # fmt: skip
+        elif "dataset" not in leaf or ds.local_path is None:
+            findings.append(Finding("mlflow.datasets", CheckStatus.WARN, ds.shown, ds.digest,
+                                    ds.digest, "recorded with the lineage; not a file the "
+                                    "lineage took: contents not compared"))  # fmt: skip
+        else:
+            findings.append(_compare_file(ds.local_path, files[leaf["dataset"]]))
+    for key, leaf in recorded.items():
+        if key not in held:  # named by the dataset leaf it became, else by its source
+            item = leaf.get("dataset") or dataset_input(*key).shown
+            findings.append(Finding("mlflow.datasets", CheckStatus.FAIL, item, key[1],
+                                    None, "recorded with the lineage, and the run no longer has "
+                                    "this dataset input"))  # fmt: skip
     return findings
 
 
