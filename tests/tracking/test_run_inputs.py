@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import assert_one_line_error
 from tests.ledger.conftest import aichain, ok_json
 from tests.tracking.conftest import (
@@ -31,6 +33,9 @@ from tests.tracking.conftest import (
     unique_model,
     write_big_csv,
 )
+
+# MLflow stores and the CLI in separate processes (git probes included): not for make test-fast.
+pytestmark = pytest.mark.slow
 
 
 def leaves_of(manifest: dict[str, Any], kind: str) -> list[dict[str, Any]]:
