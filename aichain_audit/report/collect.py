@@ -465,6 +465,8 @@ def _artifacts(
         if sha is None and where != base:  # not where the verification was given it: beside
             where = base
             sha, now, why = plain_sha256(where, path)
+        if os.path.realpath(where) == os.path.realpath(base):
+            where = base  # the verification's dataset was the one beside the lineage
         if sha is not None and where != base:
             why = f"resolved under {where}, as the verification's --dataset"
         if sha is None:
