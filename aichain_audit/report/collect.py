@@ -53,6 +53,7 @@ from aichain_audit.report.evidence import (
 from aichain_audit.verify.document import MAX_DOCUMENT_BYTES, read_document, reconcile
 from aichain_audit.verify.findings import Finding, Verification
 from aichain_audit.verify.lineage_root import ReadManifest, read_manifest
+from aichain_audit.verify.request import dataset_name
 
 _CHUNK = 1 << 20
 
@@ -108,8 +109,10 @@ def build_evidence(inputs: ReportInputs) -> Evidence:
     if inputs.findings is not None:
         verification = _read_findings(inputs.findings, manifest)
         source = IMPORTED
-    found = _artifacts(manifest, base)
+    folders = _dataset_folders(inputs.verification if inputs.artifacts is None else None)
+    found = _artifacts(manifest, base, folders)
     artifacts = found if verification is None else _as_verified(found, verification)
+    artifacts = _shown(artifacts, verification)
     model = _model_facts(manifest, base, artifacts, found)
     receipt = _receipt(inputs, manifest)
     verdict = _verdict(source, verification, inputs.findings, receipt, manifest)
@@ -411,7 +414,44 @@ def plain_sha256(base: Path, recorded: str) -> tuple[str | None, int | None, str
     return "sha256:" + h.hexdigest(), size, ""
 
 
-def _artifacts(manifest: ReadManifest, base: Path) -> tuple[Artifact, ...]:
+def _dataset_folders(v: Verification | None) -> dict[str, Path]:
+    """Where a verification run for this report found its datasets: each `--dataset PATH`'s
+    recorded name, and the folder its leaves resolve in (PATH's parent), as `verify` did."""
+    if v is None or v.request is None:
+        return {}
+    folders: dict[str, Path] = {}
+    for given in v.request.datasets:
+        folders.setdefault(dataset_name(given), Path(os.path.dirname(os.path.abspath(given))))
+    return folders
+
+
+def _dataset_base(path: str, base: Path, folders: dict[str, Path]) -> Path:
+    for name, folder in folders.items():
+        if path == name or path.startswith(name + "/"):
+            return folder
+    return base
+
+
+def _shown(artifacts: tuple[Artifact, ...], v: Verification | None) -> tuple[Artifact, ...]:
+    """Each artifact's match in a person's words: a config is bound by its values, never
+    "absent"; a dataset found nowhere that the verification did not look at is "not located"."""
+    looked = {} if v is None else {f.artifact: str(f.status) for f in v.findings
+                                   if f.name == "dataset"}  # fmt: skip
+    out = []
+    for a in artifacts:
+        shown = a.matches
+        if a.kind == CONFIG:
+            shown = "bound by values"
+        elif a.kind == DATASET and a.matches == "absent" and v is not None:
+            status = looked.get(a.path)
+            shown = "not located" if status is None else f"not here; verified: {status}"
+        out.append(replace(a, shown=shown))
+    return tuple(out)
+
+
+def _artifacts(
+    manifest: ReadManifest, base: Path, folders: dict[str, Path] | None = None
+) -> tuple[Artifact, ...]:
     found: list[Artifact] = []
     order = {MODEL: 0, MODEL_DATA: 1, DATASET: 2}
     files = sorted(
@@ -420,14 +460,24 @@ def _artifacts(manifest: ReadManifest, base: Path) -> tuple[Artifact, ...]:
     )
     for leaf in files:
         path, digest, size = str(leaf["path"]), str(leaf["digest"]), int(leaf["size"])
-        sha, now, why = plain_sha256(base, path)
+        where = _dataset_base(path, base, folders or {}) if leaf["kind"] == DATASET else base
+        sha, now, why = plain_sha256(where, path)
+        if sha is None and where != base:  # not where the verification was given it: beside
+            where = base
+            sha, now, why = plain_sha256(where, path)
+        if os.path.realpath(where) == os.path.realpath(base):
+            where = base  # the verification's dataset was the one beside the lineage
+        if sha is not None and where != base:
+            why = f"resolved under {where}, as the verification's --dataset"
         if sha is None:
             matches = "absent" if why.startswith("absent") else "unreadable"
         elif digest.startswith("sha256:"):
             matches = "yes" if sha == digest and now == size else "no"
         else:
             matches = "not-comparable"
-            why = "the lineage holds a sharded digest; aichain verify compares it"
+            why = "the lineage holds a sharded digest; aichain verify compares it" + (
+                f" (resolved under {where})" if where != base else ""
+            )
         kind = str(leaf["kind"])
         found.append(
             Artifact(kind, path, _format(kind, path), digest, size, sha is not None, sha, now,
@@ -596,7 +646,7 @@ def _graph(
         nodes.append(LineageNode(f"config-{i}", "config", a.path, a.note.split("; ")[-1]))
     for i, leaf in enumerate(manifest.of_kind(PARENT)):
         nodes.append(LineageNode(f"parent-{i}", "parent", "parent lineage",
-                                 f"root {str(leaf['root'])[:16]}…"))  # fmt: skip
+                                 f"root {leaf['root']}"))  # fmt: skip
     runs = [str(leaf["run_id"]) for leaf in manifest.of_kind(MLFLOW_RUN)]
     params = len(manifest.of_kind(MLFLOW_PARAM))
     run_detail = (
@@ -655,15 +705,54 @@ def _with_mappings(e: Evidence) -> Evidence:
             + (" (imported, not re-checked)" if v.source == IMPORTED else "")
         ),
     }  # fmt: skip
-    mappings = tuple(
-        Mapping(
-            framework=c["framework"],
-            clause=c["clause"],
-            title=c["title"],
-            shows=c["shows"],
-            cannot_show=c["cannot_show"],
-            here="; ".join(facts[k] for k in c["evidence"]),
+    shown = _shown_by_evidence(e)
+    mappings = []
+    for c in load_clauses():
+        keys = c["evidence"]
+        missing = tuple(_EVIDENCE_WORDS[k] for k in keys if not shown[k])
+        coverage = ("covered" if not missing else
+                    "partly" if len(missing) < len(keys) else "not shown")  # fmt: skip
+        mappings.append(
+            Mapping(
+                framework=c["framework"],
+                clause=c["clause"],
+                title=c["title"],
+                shows=c["shows"],
+                cannot_show=c["cannot_show"],
+                here="; ".join(facts[k] for k in keys),
+                coverage=coverage,
+                missing=missing,
+            )
         )
-        for c in load_clauses()
-    )
-    return replace(e, mappings=mappings)
+    return replace(e, mappings=tuple(mappings))
+
+
+# What each kind of evidence a clause lists is called in its summary.
+_EVIDENCE_WORDS = {
+    "datasets": "datasets",
+    "configs": "config values",
+    "params": "MLflow params",
+    "model": "the model",
+    "parents": "parent lineages",
+    "ledger": "the ledger record",
+    "verification": "a passing verification",
+}
+
+
+def _shown_by_evidence(e: Evidence) -> dict[str, bool]:
+    """Which evidence this report both holds and verified (docs/report.md, "Regulatory
+    mapping"): nothing is shown by a report whose verification failed or did not run."""
+    v = e.verdict
+    if v.verified is not True:
+        return dict.fromkeys(_EVIDENCE_WORDS, False)
+    passed = {(c.name, c.artifact) for c in v.checks if c.status == "pass"}
+    datasets = [a.path for a in e.artifacts if a.kind == DATASET]
+    return {
+        "datasets": bool(datasets) and all(("dataset", p) in passed for p in datasets),
+        "configs": bool(e.config_values),
+        "params": bool(e.params) and any(n == "mlflow.run" for n, _ in passed),
+        "model": e.model is not None,
+        "parents": bool(e.parents),
+        "ledger": v.ledger is not None and any(n == "ledger.record" for n, _ in passed),
+        "verification": True,
+    }

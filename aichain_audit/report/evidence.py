@@ -36,6 +36,9 @@ class Artifact:
     # The model as a verification hashed it: MODEL as the auditor gave it (sha256 and size
     # above are then that file's, as hashed during the verification), else None.
     verified_as: str | None = None
+    # The match as a person reads it (HTML, Markdown): `matches`, except "bound by values"
+    # for a config and "not located" for a dataset no verification looked at, found nowhere.
+    shown: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,9 @@ class Mapping:
     shows: str
     cannot_show: str
     here: str  # what this report holds for it, in one sentence
+    # covered | partly | not shown: the rule is in docs/report.md, "Regulatory mapping"
+    coverage: str = "not shown"
+    missing: tuple[str, ...] = ()  # the evidence the clause lists that is not held, verified
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,23 @@ def visible(text: object, *, keep_newlines: bool = False) -> str:
     return "".join(out)
 
 
+def value_lines(value: str | None) -> list[str]:
+    """A check's expected or actual value as lines a person reads: a JSON object of strings
+    (model.semantic's graph, weights and metadata digests) as one "key value" line each."""
+    if value is None:
+        return ["-"]
+    if value.startswith("{"):
+        import json
+
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return [value]
+        if isinstance(parsed, dict) and all(isinstance(v, str) for v in parsed.values()):
+            return [f"{k} {v}" for k, v in parsed.items()]
+    return [value]
+
+
 def utc(seconds: int | None) -> str:
     """Unix seconds as an ISO 8601 UTC time, or a dash."""
     if seconds is None:

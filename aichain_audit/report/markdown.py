@@ -12,7 +12,15 @@ import re
 from typing import Any
 
 from aichain_audit.report.evidence import Evidence
-from aichain_audit.report.interface import THREAT_MODEL, TRUST_WORDS, Renderer, size, utc, visible
+from aichain_audit.report.interface import (
+    THREAT_MODEL,
+    TRUST_WORDS,
+    Renderer,
+    size,
+    utc,
+    value_lines,
+    visible,
+)
 
 _PUNCTUATION = frozenset("\\`*_{}[]()#+!|~")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\u200b": "&#8203;"}
@@ -42,6 +50,24 @@ class Raw(str):
     """Markdown the template writes itself (never user text): not escaped."""
 
 
+def code_spans(value: object) -> Raw:
+    """Text whose `backticked` parts are code spans (the framework texts): each span kept as
+    a code span (nothing inside one is live), the rest escaped; unpaired backticks escaped."""
+    text = " ".join(str(value).splitlines())
+    parts = text.split("`")
+    if len(parts) % 2 == 0:
+        return Raw(escape(text))
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(escape(part))
+        elif part.strip():
+            out.append("`" + visible(part) + "`")
+        else:  # `` or ` `: no code span to write
+            out.append(escape(part))
+    return Raw("".join(out))
+
+
 def _environment() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -57,7 +83,7 @@ def _environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(utc=utc, size=size)
+    env.filters.update(utc=utc, size=size, code_spans=code_spans, value_lines=value_lines)
     return env
 
 

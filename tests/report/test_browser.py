@@ -6,6 +6,7 @@ when CI=true."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -109,3 +110,63 @@ def test_the_page_names_nothing_to_fetch(sample: Sample) -> None:
     page = page.replace("http://www.w3.org/2000/svg", "").replace("url(#arrow)", "")
     for fetching in ("src=", "url(", "@import", "<link", "<script", "http://", "https://"):
         assert fetching not in page, fetching
+
+
+# --- issue 18: printed to PDF (A4 by default, Letter too) -----------------------------------
+HEADINGS = ("Lineage", "Artifacts", "ONNX model: semantic fingerprint", "Operators",
+            "Ledger evidence", "Verification findings", "Configuration and params, as recorded",
+            "Regulatory mapping")  # fmt: skip
+
+
+def on_letter(page: bytes) -> bytes:
+    """The same report asking for Letter paper: its stylesheet's hash recomputed, so the
+    Content-Security-Policy still admits it."""
+    import base64
+    import hashlib
+
+    text = page.decode()
+    style = text.split("<style>", 1)[1].split("</style>", 1)[0]
+    letter = style.replace("size: A4", "size: letter")
+    assert letter != style
+    old, new = (base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()
+                for s in (style, letter))  # fmt: skip
+    return text.replace(style, letter).replace(old, new).encode()
+
+
+@pytest.mark.parametrize("paper", ["A4", "letter"])
+def test_the_report_prints_on_few_pages_with_no_stranded_heading(
+    sample: Sample, tmp_path: Path, paper: str
+) -> None:
+    from pypdf import PdfReader
+
+    chromium()
+    html = api.report(sample.lineage, fmt="html", verification=sample.failed)
+    page = tmp_path / "report.html"
+    page.write_bytes(html if paper == "A4" else on_letter(html))
+    pdf = tmp_path / "report.pdf"
+    printed = browse(page, tmp_path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+    assert page_problems(printed.stderr) == []
+    reader = PdfReader(pdf)
+    width, height = (float(x) for x in reader.pages[0].mediabox.upper_right)
+    assert (round(width), round(height)) == ((595, 842) if paper == "A4" else (612, 792))
+    assert len(reader.pages) <= 6, f"{len(reader.pages)} pages"
+    texts = [p.extract_text() for p in reader.pages]
+    for number, text in enumerate(texts, 1):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        assert lines and lines[-1] not in HEADINGS, f"page {number} ends with {lines[-1]!r}"
+    whole = "\n".join(texts)
+    lines = [line.strip() for line in whole.splitlines()]
+    # Check names and paths are never split mid-token; a digest takes at most two lines.
+    names = {c.name for c in sample.failed.findings} | {
+        a for c in sample.failed.findings if (a := c.artifact) and len(a) < 40
+    }
+    pairs = list(zip(lines, [*lines[1:], ""], strict=True))
+    for name in names:
+        for k in range(1, len(name)):
+            head, tail = name[:k], name[k:]
+            split = [(a, b) for a, b in pairs if a.endswith(head) and b.startswith(tail)]
+            assert not split, f"{name!r} split as {split[0]!r}"
+    for digest in set(re.findall(r"[0-9a-f]{64}", html.decode())):
+        assert any(digest in a + b for a, b in pairs), digest
+    assert '{"graph"' not in whole and "weights sha256:" in whole
+    shutil.copy(pdf, Path(f"/tmp/aichain-report-{paper}.pdf"))

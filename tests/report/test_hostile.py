@@ -34,8 +34,8 @@ FILES = (
 )
 ALLOWED = {
     "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "p", "section",
-    "div", "span", "code", "pre", "table", "tr", "th", "td", "ul", "li", "br", "svg", "defs",
-    "marker", "path", "g", "rect", "text", "footer", "a",
+    "div", "span", "code", "pre", "table", "caption", "thead", "tbody", "tr", "th", "td", "ul",
+    "li", "br", "svg", "defs", "marker", "path", "g", "rect", "text", "footer", "a",
 }  # fmt: skip
 
 
