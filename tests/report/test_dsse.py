@@ -28,7 +28,7 @@ from aichain_audit.report.dsse import (
     envelope,
     signing_key_from_environment,
 )
-from tests.conftest import assert_one_line_error
+from tests.conftest import REPO, assert_one_line_error
 from tests.report.conftest import TIMEOUT, Sample, cli_env
 
 STATEMENT = "https://in-toto.io/Statement/v1"
@@ -123,6 +123,28 @@ def test_a_signed_envelope_verifies_with_in_toto_and_not_after_one_payload_byte_
         verify_with_in_toto(flipped, public)
     with pytest.raises(SignatureVerificationError):  # another key does not verify it either
         verify_with_in_toto(out, public_pem(ed25519.Ed25519PrivateKey.generate()))
+
+
+def test_the_verification_in_the_docs_runs_on_a_signed_envelope(
+    sample: Sample, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/report.md's Python block, run as written in a folder holding what it names."""
+    docs = (REPO / "docs" / "report.md").read_text()
+    block = docs.split("<!-- tested: tests/report/test_dsse.py -->\n```python\n", 1)[1]
+    code = block.split("```", 1)[0]
+    keyfile = tmp_path / "signing.pem"
+    keyfile.write_bytes(pem(ED25519, b"pw"))
+    (tmp_path / "signing.pub.pem").write_bytes(public_pem(ED25519))
+    (tmp_path / "model.onnx").write_bytes((sample.work / "model.onnx").read_bytes())
+    out = tmp_path / "statement.dsse.json"
+    proc = run(sample, "report", sample.lineage, "--verify", "model.onnx", "--sign", "-o", out,
+               **{KEY_FILE_ENV: str(keyfile), PASSWORD_ENV: "pw"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "docs/report.md", "exec"), {})
+    (tmp_path / "model.onnx").write_bytes(b"another model")
+    with pytest.raises(AssertionError):  # the subject is checked against the model held
+        exec(compile(code, "docs/report.md", "exec"), {})
 
 
 def test_a_signed_envelope_under_a_jsonl_name_is_one_line(sample: Sample, tmp_path: Path) -> None:
