@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports
     from aichain_audit.ledger import ChainSettings
     from aichain_audit.ledger.admin import RegistryState
     from aichain_audit.receipt import AnchorReceipt
+    from aichain_audit.report.dsse import SigningKey
     from aichain_audit.tracking import DatasetInput, ModelArtifact, RunRecord
     from aichain_audit.verify.findings import Verification
 
@@ -596,17 +597,29 @@ def report(
     findings: Path | None = None,
     artifacts: Path | None = None,
     receipt: Path | None = None,
+    json_lines: bool = False,
+    sign: SigningKey | None = None,
 ) -> bytes:
     """`aichain report`: the lineage, its receipt, its artifacts' plain SHA-256 digests and
     a verification (a `Verification` run now, or a saved verify document read from
     `findings`, whose verdict is recomputed and must agree with its checks) rendered as one
     of `aichain_audit.report.FORMATS`. With neither, the report says that nothing was
     verified. Artifacts are resolved under `artifacts`, else the lineage's folder; the model
-    a verification hashed is the report's subject. Bad input raises an `AichainError`."""
+    a verification hashed is the report's subject. Bad input raises an `AichainError`.
+
+    The in-toto statement (`fmt="intoto"`) can be one JSON Lines line (`json_lines`) and
+    signed: `sign` (a `report.dsse.SigningKey`, e.g. `signing_key_from_environment()`) gives
+    its DSSE envelope instead."""
     from aichain_audit.report import FORMATS, render
     from aichain_audit.report.collect import ReportInputs, build_evidence
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
+    if (json_lines or sign is not None) and fmt != "intoto":
+        raise UsageError("only the in-toto statement is written as JSON Lines or signed")
     inputs = ReportInputs(lineage, artifacts, receipt, verification, findings)
+    if fmt == "intoto":
+        from aichain_audit.report.intoto import document
+
+        return document(build_evidence(inputs), one_line=json_lines, sign=sign)
     return render(build_evidence(inputs), fmt)

@@ -18,7 +18,7 @@ try:
     main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-heavy = {"pydantic", "onnx", "rich", "mlflow", "web3"}
+heavy = {"pydantic", "onnx", "rich", "mlflow", "web3", "securesystemslib", "cryptography"}
 print(json.dumps({"code": code, "loaded": sorted({m.split(".")[0] for m in sys.modules} & heavy)}))
 """
 

@@ -13,11 +13,13 @@ from aichain_audit.cli.options import VerifyOptions, verify_options
 from aichain_audit.cli.terminal import safe
 from aichain_audit.errors import UsageError
 
-# --format, when not given, from the output's name; anything else is HTML.
+# --format, when not given, from the output's name; anything else is HTML. A `.jsonl` name is
+# written as JSON Lines (in-toto only); a `.dsse.json` name holds a signed envelope (--sign).
 _BY_SUFFIX = (
     (".cdx.json", "cyclonedx"),
     (".intoto.json", "intoto"),
     (".intoto.jsonl", "intoto"),
+    (".dsse.json", "intoto"),
     (".md", "md"),
     (".json", "json"),
     (".html", "html"),
@@ -34,7 +36,9 @@ def _format_of(output: Path) -> str:
     epilog="Examples: aichain report lineage.json -o report.html (lineage and receipt only: "
     "nothing verified); aichain report lineage.json --verify model.onnx --dataset data/ "
     "-o report.html; aichain verify model.onnx --lineage lineage.json --json > verify.json; "
-    "aichain report lineage.json --findings verify.json --format cyclonedx -o bom.cdx.json"
+    "aichain report lineage.json --findings verify.json --format cyclonedx -o bom.cdx.json; "
+    "AICHAIN_SIGNING_KEY_FILE=key.pem aichain report lineage.json --verify model.onnx "
+    "--sign -o statement.dsse.json"
 )
 @verify_options
 def report(
@@ -53,11 +57,20 @@ def report(
         typer.Option(
             "--format",
             help="html, md, json (aichain.report/v1), cyclonedx (1.6 ML-BOM) or intoto "
-            "(Statement v1). Default: from -o's name (.md, .json, .cdx.json, .intoto.json), "
-            "else html.",
+            "(Statement v1; one line under a .jsonl name). Default: from -o's name (.md, "
+            ".json, .cdx.json, .intoto.json, .intoto.jsonl, .dsse.json), else html.",
             show_default=False,
         ),
     ] = None,
+    sign: Annotated[
+        bool,
+        typer.Option(
+            "--sign",
+            help="Write the in-toto statement in a DSSE envelope signed with the key in "
+            "$AICHAIN_SIGNING_KEY (PEM), or in the PEM file $AICHAIN_SIGNING_KEY_FILE "
+            "(password: $AICHAIN_SIGNING_KEY_PASSWORD); ed25519 or ECDSA P-256/P-384.",
+        ),
+    ] = False,
     model: Annotated[
         str | None,
         typer.Option(
@@ -100,6 +113,18 @@ def report(
     chosen = fmt if fmt is not None else _format_of(output)
     if chosen not in FORMATS:
         raise UsageError(f"--format {chosen!r} is not one of {', '.join(FORMATS)}")
+    name = output.name.lower()
+    if sign and chosen != "intoto":
+        raise UsageError("--sign signs an in-toto statement: give --format intoto")
+    if not sign and name.endswith(".dsse.json"):
+        raise UsageError(f"{output.name} names a signed DSSE envelope: give --sign")
+    if name.endswith(".jsonl") and chosen != "intoto":
+        raise UsageError(f"only --format intoto is written as JSON Lines: not {output.name}")
+    key = None
+    if sign:  # before anything runs: a missing key is said at once
+        from aichain_audit.report.dsse import signing_key_from_environment
+
+        key = signing_key_from_environment()
     if model is not None and findings is not None:
         raise UsageError("--verify and --findings exclude each other")
     if model is None and opts != VerifyOptions():
@@ -111,7 +136,7 @@ def report(
         result = api.verify(build_request(model, lineage, opts))
     data = api.report(
         lineage, fmt=chosen, verification=result, findings=findings, artifacts=artifacts,
-        receipt=opts.receipt,
+        receipt=opts.receipt, json_lines=name.endswith(".jsonl"), sign=key,
     )  # fmt: skip
     if str(output) == "-":
         sys.stdout.buffer.write(data)
@@ -120,7 +145,8 @@ def report(
         from aichain_audit.atomicfile import write_atomic
 
         write_atomic(output, data)
-        sys.stderr.write(f"aichain: wrote {safe(output)} ({chosen})\n")
+        signed = "" if key is None else f", a DSSE envelope signed by key {key.keyid}"
+        sys.stderr.write(f"aichain: wrote {safe(output)} ({chosen}{signed})\n")
     if result is not None:
         from aichain_audit.cli.verify import verification_exit
 

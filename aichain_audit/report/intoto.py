@@ -2,17 +2,23 @@
 verified, as hashed then) as subject, the lineage and its anchor as
 predicate, so the lineage travels through supply-chain tooling that signs statements.
 
-The predicate type is `PREDICATE_TYPE`; its fields are documented in docs/report.md.
+The predicate type is `PREDICATE_TYPE`; its fields are documented in docs/report.md. The
+statement is written as pretty JSON (`.intoto.json`), or as one line (JSON Lines,
+`.intoto.jsonl`), or signed in a DSSE envelope (`report.dsse`) whose payload is the one-line
+statement.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aichain_audit.errors import InputError
 from aichain_audit.report.evidence import Evidence
 from aichain_audit.report.interface import Renderer
+
+if TYPE_CHECKING:
+    from aichain_audit.report.dsse import SigningKey
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://aichain-audit.dev/lineage/v1"
@@ -23,15 +29,35 @@ class InTotoRenderer(Renderer):
     media_type = "application/vnd.in-toto+json"
 
     def render(self, evidence: Evidence) -> bytes:
-        model = evidence.model_artifact
-        if model is None:
-            raise InputError("an in-toto statement needs a model: this lineage has none")
-        if model.sha256 is None:
-            raise InputError(
-                f"an in-toto statement needs the model file's SHA-256: {model.path} is "
-                f"{model.note} (give --artifacts DIR)"
-            )
-        return (json.dumps(statement(evidence), indent=2, ensure_ascii=True) + "\n").encode()
+        return document(evidence)
+
+
+def document(
+    evidence: Evidence, *, one_line: bool = False, sign: SigningKey | None = None
+) -> bytes:
+    """The statement as pretty JSON, or as one JSON Lines line (`one_line`); with `sign`, the
+    DSSE envelope of the one-line statement (itself pretty or one line)."""
+    model = evidence.model_artifact
+    if model is None:
+        raise InputError("an in-toto statement needs a model: this lineage has none")
+    if model.sha256 is None:
+        raise InputError(
+            f"an in-toto statement needs the model file's SHA-256: {model.path} is "
+            f"{model.note} (give --artifacts DIR)"
+        )
+    doc = statement(evidence)
+    if sign is not None:
+        from aichain_audit.report.dsse import envelope
+
+        doc = envelope(encode(doc, one_line=True).rstrip(b"\n"), sign)
+    return encode(doc, one_line=one_line)
+
+
+def encode(doc: dict[str, Any], *, one_line: bool) -> bytes:
+    """Pretty JSON, or one line of JSON Lines (ASCII: no character of a value can end it)."""
+    if one_line:
+        return (json.dumps(doc, separators=(",", ":"), ensure_ascii=True) + "\n").encode()
+    return (json.dumps(doc, indent=2, ensure_ascii=True) + "\n").encode()
 
 
 def statement(e: Evidence) -> dict[str, Any]:
