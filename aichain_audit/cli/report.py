@@ -38,12 +38,15 @@ def _format_of(output: Path) -> str:
 )
 @verify_options
 def report(
-    lineage: Annotated[Path, typer.Argument(help="The lineage manifest.", show_default=False)],
+    lineage: Annotated[
+        Path, typer.Argument(metavar="MANIFEST", help="The lineage manifest.", show_default=False)
+    ],
     output: Annotated[
         Path,
         typer.Option(
             "-o",
             "--output",
+            metavar="FILE",
             help="Write the report here (replaced atomically; - for stdout).",
             show_default=False,
         ),
@@ -52,6 +55,7 @@ def report(
         str | None,
         typer.Option(
             "--format",
+            metavar="FORMAT",
             help="html, md, json (aichain.report/v1), cyclonedx (1.6 ML-BOM) or intoto "
             "(Statement v1). Default: from -o's name (.md, .json, .cdx.json, .intoto.json), "
             "else html.",
@@ -73,6 +77,7 @@ def report(
         Path | None,
         typer.Option(
             "--findings",
+            metavar="FILE",
             help="A saved `aichain verify --json` document about this lineage: its verdict is "
             "recomputed from its checks (a document that contradicts them is refused) and shown "
             "as imported, not re-checked.",
@@ -83,6 +88,7 @@ def report(
         Path | None,
         typer.Option(
             "--artifacts",
+            metavar="DIR",
             help="Folder the lineage's file paths are resolved in (default: the lineage's "
             "folder); their plain SHA-256 is computed, absent files are said to be absent.",
             show_default=False,

@@ -29,6 +29,7 @@ _STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim", 
 ModelArg = Annotated[
     str,
     typer.Argument(
+        metavar="MODEL",
         help="The deployed model: an .onnx path, or an MLflow model URI (runs:/RUN/path, "
         "models:/NAME/VERSION, models:/MODEL_ID), downloaded to a private folder.",
         show_default=False,
@@ -49,6 +50,7 @@ def verify(
         Path | None,
         typer.Option(
             "--lineage",
+            metavar="FILE",
             help="Its lineage manifest (default: the one recorded in --mlflow-run, else in the "
             "one MLflow run tagged with the model's digest).",
             show_default=False,
