@@ -127,7 +127,8 @@ def report(
 
         write_atomic(output, data)
         sys.stderr.write(f"aichain: wrote {safe(output)} ({chosen})\n")
-    if result is not None:
-        from aichain_audit.cli.verify import verification_exit
+    if result is not None:  # what failed, in the log too, as `verify` prints it
+        from aichain_audit.cli.verify import render, verification_exit
 
+        render(result, stderr=str(output) == "-")
         raise typer.Exit(verification_exit(result))
