@@ -79,7 +79,11 @@ def fingerprint(
     output: Annotated[
         Path | None,
         typer.Option(
-            "-o", "--output", metavar="FILE", help="Write the manifest here (replaced atomically)."
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="Write the manifest here (replaced atomically). Without it nothing is saved "
+            "(but in the MLflow run of --mlflow-run), and a note on stderr says so.",
         ),
     ] = None,
     follow_symlinks: FollowSymlinksOpt = False,
@@ -118,6 +122,11 @@ def fingerprint(
         from aichain_audit.atomicfile import write_atomic  # not needed without -o
 
         write_atomic(output, manifest.to_json())
+    elif result.run is None:  # never lost silently: not saved anywhere, and said so
+        sys.stderr.write(
+            "aichain: note: the manifest was not saved (give -o lineage.json to keep it: "
+            "prove, anchor, verify and report read it)\n"
+        )
     for skipped_name, reason in result.skipped:
         sys.stderr.write(
             f"aichain: skipped {safe(skipped_name)} ({reason}); recorded in the lineage\n"
