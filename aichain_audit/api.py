@@ -67,24 +67,79 @@ if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports
     from aichain_audit.receipt import AnchorReceipt
     from aichain_audit.report.dsse import SigningKey
     from aichain_audit.tracking import DatasetInput, ModelArtifact, RunRecord
+    from aichain_audit.verify.diff import LeafDiff
     from aichain_audit.verify.findings import Verification
 
-__all__ = [
+# The API, exactly: `from aichain_audit.api import *` gives these names and nothing else
+# (README "Python API" lists them; tests/test_api.py checks both).
+__all__ = [  # noqa: RUF022 - grouped by task, as README lists them
+    # fingerprinting and proofs
     "FingerprintResult",
+    "LineageManifest",
+    "InclusionProof",
     "PathPolicy",
     "Progress",
-    "VerifyRequest",
-    "check_proof",
     "fingerprint",
     "load_manifest",
-    "log_lineage",
     "prove",
+    "read_proof",
+    "check_proof",
+    # MLflow
+    "log_lineage",
     "record_lineage",
+    # the ledger
+    "ChainSettings",
+    "AnchorReceipt",
+    "Revocation",
+    "LedgerCheck",
+    "RegistryState",
+    "anchor",
+    "record_anchor",
+    "revoke",
+    "check_ledger",
+    "deploy_registry",
+    "registry_status",
+    "grant_anchorer",
+    "withdraw_anchorer",
+    "mark_untrusted",
+    "transfer_registry_owner",
+    "accept_registry_owner",
+    # comparing, verifying, reporting
+    "LeafDiff",
+    "VerifyRequest",
+    "Verification",
+    "diff",
+    "verify",
+    "check_inclusion",
+    "report",
 ]
+
+# Types of the API that live in modules its start-up never imports (web3 among them): they
+# are imported when first asked for, as `api.ChainSettings` or by `import *`.
+_LAZY = {
+    "ChainSettings": "aichain_audit.ledger",
+    "AnchorReceipt": "aichain_audit.receipt",
+    "Revocation": "aichain_audit.anchoring",
+    "LedgerCheck": "aichain_audit.anchoring",
+    "RegistryState": "aichain_audit.ledger.admin",
+    "LeafDiff": "aichain_audit.verify.diff",
+    "Verification": "aichain_audit.verify.findings",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
 class FingerprintResult:
+    """What `fingerprint` returns: the manifest (`manifest.to_json()` is the file) and counts."""
+
     manifest: LineageManifest
     model: ModelFingerprint | None = None
     dataset_files: int = 0
@@ -549,10 +604,6 @@ def accept_registry_owner(settings: ChainSettings) -> RegistryState:
 
 
 # --- diff --------------------------------------------------------------------------------
-if TYPE_CHECKING:
-    from aichain_audit.verify.diff import LeafDiff
-
-
 def diff(
     a: Path, b: Path, *, policy: PathPolicy = PathPolicy(), progress: Progress | None = None
 ) -> LeafDiff:

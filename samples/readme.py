@@ -4,6 +4,10 @@
     python samples/readme.py --write   # run everything again and rewrite those blocks
 
 Blocks are marked in README.md:
+- `<!-- readme-walkthrough -->`: a ```sh block of commands (one a line) that must all succeed,
+  run in a fresh folder as the example below is.
+- `<!-- readme-api -->`: every name of `aichain_audit.api.__all__`, in backquotes, and no other.
+- `<!-- readme-python -->`: a ```python block that must run, in a fresh folder as above.
 - `<!-- readme-example -->` … `<!-- /readme-example -->`: a ```sh block of `$ ` commands (with
   `\\` continuations) and their output. The commands run with bash in a fresh folder holding the
   sample model (`model.onnx`), its `data/` and `train.yaml`, with `aichain` on PATH and a fresh
@@ -34,6 +38,11 @@ EXAMPLE = re.compile(
 HELP = re.compile(
     r"(<!-- readme-help: (.*?) -->\n```text\n)(.*?)(```\n<!-- /readme-help -->)", re.S
 )
+WALKTHROUGH = re.compile(
+    r"<!-- readme-walkthrough -->\n```sh\n(.*?)```\n<!-- /readme-walkthrough -->", re.S
+)
+API = re.compile(r"<!-- readme-api -->\n(.*?)<!-- /readme-api -->", re.S)
+PYTHON = re.compile(r"<!-- readme-python -->\n```python\n(.*?)```\n<!-- /readme-python -->", re.S)
 ROOT_LINE = re.compile(r"^lineage root\s+([0-9a-f]{64})$", re.M)
 WIDTH = "100"
 
@@ -69,17 +78,66 @@ def _commands(block: str) -> list[str]:
     return out
 
 
+_SAMPLE: list[Path] = []  # the sample, trained once per run
+
+
 def _sample_folder(work: Path) -> None:
-    build = work / "build"
-    subprocess.run(
-        [sys.executable, str(REPO / "samples" / "train.py"), "--out", str(build)],
-        check=True,
-        capture_output=True,
-    )
+    """`work` with the sample's `model.onnx`, `data/` and a copy of `samples/train.yaml`."""
+    if not _SAMPLE:
+        build = Path(tempfile.mkdtemp(prefix="aichain-readme-sample-"))
+        subprocess.run(
+            [sys.executable, str(REPO / "samples" / "train.py"), "--out", str(build)],
+            check=True,
+            capture_output=True,
+        )
+        _SAMPLE.append(build)
+    build = _SAMPLE[0]
     shutil.copy(build / "model.onnx", work / "model.onnx")
     shutil.copytree(build / "data", work / "data")
     shutil.copy(REPO / "samples" / "train.yaml", work / "train.yaml")
-    shutil.rmtree(build)
+
+
+def walkthrough_commands(text: str) -> list[str]:
+    """The README walk-through's commands, one a line."""
+    found = WALKTHROUGH.search(text)
+    if found is None:
+        raise SystemExit("README.md has no readme-walkthrough block")
+    return [line for line in found.group(1).splitlines() if line.strip()]
+
+
+def api_problems(text: str) -> list[str]:
+    """How the README's API list differs from `aichain_audit.api.__all__`."""
+    from aichain_audit import api
+
+    found = API.search(text)
+    if found is None:
+        return ["README.md has no readme-api block"]
+    listed = re.findall(r"`(\w+)`", found.group(1))
+    problems = [f"README lists {n}, not in api.__all__" for n in listed if n not in api.__all__]
+    problems += [f"api.__all__ has {n}, not in README" for n in api.__all__ if n not in listed]
+    return problems
+
+
+def python_example(text: str) -> str:
+    found = PYTHON.search(text)
+    if found is None:
+        raise SystemExit("README.md has no readme-python block")
+    return found.group(1)
+
+
+def run_in_fresh_sample(commands: list[list[str]], what: str) -> None:
+    """Runs each command in a fresh folder holding the sample; exits naming a failure."""
+    with tempfile.TemporaryDirectory(prefix="aichain-readme-") as tmp:
+        work = Path(tmp) / "sample"
+        work.mkdir()
+        _sample_folder(work)
+        env = _env(Path(tmp) / "home")
+        for command in commands:
+            proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(
+                    f"README {what} failed ({proc.returncode}): {command[-1]}\n{proc.stderr}"
+                )
 
 
 def render_example(block: str, write: bool) -> str:
@@ -134,6 +192,12 @@ def main() -> int:
     if not EXAMPLE.search(current) or not HELP.search(current):
         print("README.md has no readme-example or readme-help block", file=sys.stderr)
         return 1
+    problems = api_problems(current)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    run_in_fresh_sample([["bash", "-c", c] for c in walkthrough_commands(current)], "walk-through")
+    run_in_fresh_sample([[sys.executable, "-c", python_example(current)]], "Python example")
     wanted = expected(current, args.write)
     if wanted == current:
         print("README example and help are current")

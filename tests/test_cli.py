@@ -73,7 +73,25 @@ def test_json_output_has_the_documented_shape(tmp_path: Path, lineage: Path) -> 
     assert set(doc) >= {"root", "leaves", "subject"}
     assert len(doc["root"]) == 64
     assert doc["leaves"] == 4  # three config values and the subject
-    assert proc.stderr == ""
+    assert proc.stderr.startswith("aichain: note: the manifest was not saved")  # no -o
+
+
+@pytest.mark.parametrize("as_json", [[], ["--json"]])
+def test_a_fingerprint_without_output_says_that_nothing_was_saved(
+    tmp_path: Path, as_json: list[str]
+) -> None:
+    (tmp_path / "train.yaml").write_text("seed: 7\n")
+    proc = run_cli("fingerprint", "--config", "train.yaml", *as_json, cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stderr == (
+        "aichain: note: the manifest was not saved (give -o lineage.json to keep it: "
+        "prove, anchor, verify and report read it)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.yaml"]  # nothing written
+    saved = run_cli("fingerprint", "--config", "train.yaml", "-o", "l.json", *as_json,
+                    cwd=tmp_path)  # fmt: skip
+    assert saved.returncode == 0 and saved.stderr == ""
+    assert (tmp_path / "l.json").is_file()
 
 
 @pytest.mark.parametrize("item", ["data/train.csv", "train.yaml#/model/C", "#subject"])

@@ -79,9 +79,9 @@ def _shape(command: Any) -> dict[str, object]:
 def test_the_app_run_has_the_same_commands_as_typers_own_build() -> None:
     from typer.main import get_command
 
-    from aichain_audit.cli.app import _command, app
+    from aichain_audit.cli.app import _command, _readable, app
 
-    lazy, eager = _command(), get_command(app)
+    lazy, eager = _command(), _readable(get_command(app))
     assert list(lazy.commands) == list(eager.commands)  # type: ignore[attr-defined]
     assert len(lazy.commands) >= 9  # type: ignore[attr-defined]
     assert _shape(lazy) == _shape(eager)

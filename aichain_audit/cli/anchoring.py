@@ -28,12 +28,14 @@ from aichain_audit.cli.terminal import console, markup, print_json
 def anchor(
     manifests: Annotated[
         list[Path],
-        typer.Argument(help="Lineage manifests (several: one batch).", show_default=False),
+        typer.Argument(
+            metavar="MANIFEST", help="Lineage manifests (several: one batch).", show_default=False
+        ),
     ],
     chain: ChainOpt = None,
     registry: RegistryOpt = None,
     confirmations: Annotated[
-        int, typer.Option("--confirmations", help="Blocks to wait for.", min=1)
+        int, typer.Option("--confirmations", metavar="N", help="Blocks to wait for.", min=1)
     ] = 1,
     keystore: KeystoreOpt = None,
     chain_id: ChainIdOpt = None,
@@ -100,17 +102,28 @@ def _show(manifests: list[Path], receipts: list[Any], as_json: bool) -> None:
 @app.command(epilog="Example: aichain revoke lineage.json --reason 'trained on a leaked test set'")
 def revoke(
     target: Annotated[
-        str, typer.Argument(help="Lineage root (hex) or its manifest.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="ROOT|MANIFEST", help="Lineage root (hex) or its manifest.", show_default=False
+        ),
     ],
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded on chain).")],
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why (recorded on chain).")
+    ],
     subject: Annotated[
         str | None,
-        typer.Option("--subject", help="Subject, when the root has several.", show_default=False),
+        typer.Option(
+            "--subject",
+            metavar="SUBJECT",
+            help="Subject, when the root has several.",
+            show_default=False,
+        ),
     ] = None,
     anchorer: Annotated[
         str | None,
         typer.Option(
             "--anchorer",
+            metavar="ADDR",
             help="Whose record (the registry owner revoking another's); default: your own.",
             show_default=False,
         ),

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_args, get_origin
 
 import typer
+from typer.core import TyperArgument
 
 from aichain_audit import __version__
 from aichain_audit.cli.terminal import safe
@@ -25,9 +26,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="aichain",
-    help="Tamper-evident AI model lineage: fingerprint, prove and check.",
+    help="Tamper-evident AI model lineage: fingerprint, anchor, verify and report.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -141,7 +142,7 @@ def _main(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
-    """Tamper-evident AI model lineage: fingerprint, prove and check.
+    """Tamper-evident AI model lineage: fingerprint, anchor, verify and report.
 
     Example: aichain fingerprint --model m.onnx --dataset data/ --config train.yaml -o lineage.json
     """
@@ -225,6 +226,37 @@ class _Commands(MutableMapping[str, "Command"]):
         return len(self._build)
 
 
+class _Argument(TyperArgument):
+    """A positional argument shown as its metavar, the way click and every manual page do:
+    `prove [OPTIONS] MANIFEST ITEM`, `[ADDR]` when optional, `MANIFEST...` when repeated.
+
+    typer 0.29 prints `{manifest}` in the usage line and `manifest <path>` in the list.
+    """
+
+    def _name(self) -> str:
+        return self.metavar or (self.name or "").upper()
+
+    def _usage_display_name(self) -> str:
+        name = self._name() if self.required else f"[{self._name()}]"
+        return name + "..." if self.nargs != 1 else name
+
+    def _rich_display_name(self) -> str:
+        return self._name() + "..." if self.nargs != 1 else self._name()
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _readable(command: Command) -> Command:
+    """The command (and a sub-app's commands) with its arguments shown as `_Argument`s."""
+    for param in command.params:
+        if type(param) is TyperArgument:
+            param.__class__ = _Argument
+    for sub in getattr(command, "commands", {}).values():
+        _readable(sub)
+    return command
+
+
 def _command() -> Command:
     """The app as a click group whose commands are built when looked up (`_Commands`)."""
     from typer import main as typer_main
@@ -233,11 +265,14 @@ def _command() -> Command:
     shell.registered_commands = []
     shell.registered_groups = []
     group = typer_main.get_group(shell)
+    if app._add_completion:  # as typer's own `get_command` does: `_AICHAIN_COMPLETE` works
+        group.params.extend(typer_main.get_install_completion_arguments())
     build: dict[str, Callable[[], Command]] = {}
     for info in app.registered_commands:
         assert info.callback is not None
         name = info.name or typer_main.get_command_name(info.callback.__name__)
         build[name] = functools.partial(
+            _built,
             typer_main.get_command_from_info,
             info,
             pretty_exceptions_short=app.pretty_exceptions_short,
@@ -247,6 +282,7 @@ def _command() -> Command:
         sub_name = typer_main.solve_typer_info_defaults(sub).name
         assert isinstance(sub_name, str) and sub_name, "every sub-app is added with a name"
         build[sub_name] = functools.partial(
+            _built,
             typer_main.get_group_from_info,
             sub,
             pretty_exceptions_short=app.pretty_exceptions_short,
@@ -255,6 +291,10 @@ def _command() -> Command:
         )
     group.commands = _Commands(build)
     return group
+
+
+def _built(build: Callable[..., Command], *args: Any, **kwargs: Any) -> Command:
+    return _readable(build(*args, **kwargs))
 
 
 def _run(argv: list[str] | None) -> None:

@@ -44,6 +44,7 @@ def diff(
     a: Annotated[
         Path,
         typer.Argument(
+            metavar="A",
             help="Before: a lineage manifest, or a model, dataset folder or file.",
             show_default=False,
         ),
@@ -51,6 +52,7 @@ def diff(
     b: Annotated[
         Path,
         typer.Argument(
+            metavar="B",
             help="After: a lineage manifest, or a model (.onnx), dataset folder or file, or a "
             "config the other lineage records, fingerprinted now.",
             show_default=False,

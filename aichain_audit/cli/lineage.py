@@ -34,22 +34,32 @@ from aichain_audit.errors import AichainError, CheckFailed, UsageError
 )
 def fingerprint(
     model: Annotated[
-        Path | None, typer.Option("--model", help="ONNX model file.", show_default=False)
+        Path | None,
+        typer.Option("--model", metavar="FILE", help="ONNX model file.", show_default=False),
     ] = None,
     dataset: Annotated[
         list[Path] | None,
-        typer.Option("--dataset", help="Dataset file or folder (repeatable).", show_default=False),
+        typer.Option(
+            "--dataset",
+            metavar="PATH",
+            help="Dataset file or folder (repeatable).",
+            show_default=False,
+        ),
     ] = None,
     config: Annotated[
         list[Path] | None,
         typer.Option(
-            "--config", help="Training config: JSON, YAML or TOML (repeatable).", show_default=False
+            "--config",
+            metavar="FILE",
+            help="Training config: JSON, YAML or TOML (repeatable).",
+            show_default=False,
         ),
     ] = None,
     mlflow_run: Annotated[
         str | None,
         typer.Option(
             "--mlflow-run",
+            metavar="RUN_ID",
             help="MLflow run (MLFLOW_TRACKING_URI): its params, local dataset inputs and, "
             "without --model, its ONNX model join the lineage, which is recorded in the run "
             "(artifact aichain/lineage.json and aichain.* tags).",
@@ -57,14 +67,24 @@ def fingerprint(
         ),
     ] = None,
     parent: Annotated[
-        str | None, typer.Option("--parent", help="Root of a parent lineage.", show_default=False)
+        str | None,
+        typer.Option(
+            "--parent", metavar="ROOT", help="Root of a parent lineage.", show_default=False
+        ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", help="Lineage name (content: it changes the root).")
+        str | None,
+        typer.Option("--name", metavar="NAME", help="Lineage name (content: it changes the root)."),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Write the manifest here (replaced atomically)."),
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="Write the manifest here (replaced atomically). Without it nothing is saved "
+            "(but in the MLflow run of --mlflow-run), and a note on stderr says so.",
+        ),
     ] = None,
     follow_symlinks: FollowSymlinksOpt = False,
     skip_symlinks: SkipSymlinksOpt = False,
@@ -102,6 +122,11 @@ def fingerprint(
         from aichain_audit.atomicfile import write_atomic  # not needed without -o
 
         write_atomic(output, manifest.to_json())
+    elif result.run is None:  # never lost silently: not saved anywhere, and said so
+        sys.stderr.write(
+            "aichain: note: the manifest was not saved (give -o lineage.json to keep it: "
+            "prove, anchor, verify and report read it)\n"
+        )
     for skipped_name, reason in result.skipped:
         sys.stderr.write(
             f"aichain: skipped {safe(skipped_name)} ({reason}); recorded in the lineage\n"
@@ -169,22 +194,27 @@ def fingerprint(
     "aichain prove lineage.json 'train.yaml#/model/C'"
 )
 def prove(
-    manifest: Annotated[Path, typer.Argument(help="Lineage manifest.", show_default=False)],
+    manifest: Annotated[
+        Path, typer.Argument(metavar="MANIFEST", help="Lineage manifest.", show_default=False)
+    ],
     item: Annotated[
         str,
         typer.Argument(
+            metavar="ITEM",
             help="A leaf's path as in the manifest (data/train.csv), CONFIG#/json/pointer, "
             "or MODEL#semantic.",
             show_default=False,
         ),
     ],
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write the proof here (else stdout).")
+        Path | None,
+        typer.Option("-o", "--output", metavar="FILE", help="Write the proof here (else stdout)."),
     ] = None,
     kind: Annotated[
         str | None,
         typer.Option(
             "--kind",
+            metavar="KIND",
             help="The leaf kind ITEM must name (dataset, config, model, model-semantic, "
             "tensor, name, ...); refused if it names another.",
             show_default=False,
@@ -213,18 +243,25 @@ def prove(
 )
 def check_proof(
     proof: Annotated[
-        Path, typer.Argument(help="Proof file from `aichain prove`.", show_default=False)
+        Path,
+        typer.Argument(
+            metavar="PROOF", help="Proof file from `aichain prove`.", show_default=False
+        ),
     ],
     root: Annotated[
         str | None,
         typer.Option(
-            "--root", help="The lineage root you trust (64 hex digits).", show_default=False
+            "--root",
+            metavar="ROOT",
+            help="The lineage root you trust (64 hex digits).",
+            show_default=False,
         ),
     ] = None,
     chain: Annotated[
         str | None,
         typer.Option(
             "--chain",
+            metavar="URL",
             help="Instead of --root: trust the root only as far as the registry on this chain "
             "records it ('embedded' or a JSON-RPC URL; env AICHAIN_CHAIN).",
             show_default=False,
@@ -233,7 +270,10 @@ def check_proof(
     registry: Annotated[
         str | None,
         typer.Option(
-            "--registry", help="Registry address (env AICHAIN_REGISTRY).", show_default=False
+            "--registry",
+            metavar="ADDR",
+            help="Registry address (env AICHAIN_REGISTRY).",
+            show_default=False,
         ),
     ] = None,
     trust: TrustOpt = None,
@@ -241,6 +281,7 @@ def check_proof(
         Path | None,
         typer.Option(
             "--receipt",
+            metavar="FILE",
             help="Receipt of a batch anchor: its path from the lineage to the batch root is "
             "verified against the registry, never trusted.",
             show_default=False,
@@ -248,7 +289,10 @@ def check_proof(
     ] = None,
     require_pinned: RequirePinnedOpt = False,
     confirmations: Annotated[
-        int, typer.Option("--confirmations", help="Read at the latest block less N - 1.", min=1)
+        int,
+        typer.Option(
+            "--confirmations", metavar="N", help="Read at the latest block less N - 1.", min=1
+        ),
     ] = 1,
     chain_id: ChainIdOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON result.")] = False,

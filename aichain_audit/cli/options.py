@@ -20,6 +20,7 @@ TrustOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--trust",
+        metavar="ADDR",
         help="An anchorer you trust (repeatable; env AICHAIN_TRUST, comma-separated): only "
         "its records count. Without it, every granted anchorer's record counts.",
         show_default=False,
@@ -39,18 +40,25 @@ ChainOpt = Annotated[
     str | None,
     typer.Option(
         "--chain",
+        metavar="URL",
         help="JSON-RPC URL, or 'embedded' (default; env AICHAIN_CHAIN).",
         show_default=False,
     ),
 ]
 RegistryOpt = Annotated[
     str | None,
-    typer.Option("--registry", help="Registry address (env AICHAIN_REGISTRY).", show_default=False),
+    typer.Option(
+        "--registry",
+        metavar="ADDR",
+        help="Registry address (env AICHAIN_REGISTRY).",
+        show_default=False,
+    ),
 ]
 KeystoreOpt = Annotated[
     Path | None,
     typer.Option(
         "--keystore",
+        metavar="FILE",
         help="Encrypted keystore (env AICHAIN_KEYSTORE; password from "
         "AICHAIN_KEYSTORE_PASSWORD or a prompt). Keys are never taken from the command line.",
         show_default=False,
@@ -60,6 +68,7 @@ ChainIdOpt = Annotated[
     int | None,
     typer.Option(
         "--chain-id",
+        metavar="N",
         help="Refuse to run unless the chain has this id (env AICHAIN_CHAIN_ID).",
         show_default=False,
     ),
@@ -106,7 +115,9 @@ def pinning_required(flag: bool) -> bool:
     raise UsageError(f"{ENV_REQUIRE_PINNED} must be 1/true/yes or 0/false/no, got {env!r}")
 
 
-AccountArg = Annotated[str, typer.Argument(help="Account address.", show_default=False)]
+AccountArg = Annotated[
+    str, typer.Argument(metavar="ADDR", help="Account address.", show_default=False)
+]
 
 
 FollowSymlinksOpt = Annotated[
@@ -143,6 +154,7 @@ MlflowRunOpt = Annotated[
     str | None,
     typer.Option(
         "--mlflow-run",
+        metavar="RUN_ID",
         help="MLflow run to check (default: the run the lineage names); its params, "
         "dataset inputs and logged model are compared with the lineage.",
         show_default=False,
@@ -152,6 +164,7 @@ ReceiptOpt = Annotated[
     Path | None,
     typer.Option(
         "--receipt",
+        metavar="FILE",
         help="Anchor receipt (default: NAME.receipt.json beside NAME.json); only its batch "
         "path is used, and verified.",
         show_default=False,
@@ -161,12 +174,16 @@ DatasetCheckOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--dataset",
+        metavar="PATH",
         help="Dataset to re-fingerprint and compare (repeatable).",
         show_default=False,
     ),
 ]
 ConfirmationsOpt = Annotated[
-    int, typer.Option("--confirmations", help="Read at the latest block less N - 1.", min=1)
+    int,
+    typer.Option(
+        "--confirmations", metavar="N", help="Read at the latest block less N - 1.", min=1
+    ),
 ]
 
 

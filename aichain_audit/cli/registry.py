@@ -67,7 +67,8 @@ def registry_deploy(
 @registry_app.command("status", epilog="Example: aichain registry status --json")
 def registry_status(
     account: Annotated[
-        str | None, typer.Argument(help="Account to check.", show_default=False)
+        str | None,
+        typer.Argument(metavar="ADDR", help="Account to check.", show_default=False),
     ] = None,
     chain: ChainOpt = None,
     registry: RegistryOpt = None,
@@ -127,6 +128,7 @@ def registry_mark_untrusted(
         int,
         typer.Option(
             "--from-block",
+            metavar="N",
             help="First block whose records by ACCOUNT are untrusted (when the key leaked).",
             min=0,
         ),

@@ -42,12 +42,15 @@ def _format_of(output: Path) -> str:
 )
 @verify_options
 def report(
-    lineage: Annotated[Path, typer.Argument(help="The lineage manifest.", show_default=False)],
+    lineage: Annotated[
+        Path, typer.Argument(metavar="MANIFEST", help="The lineage manifest.", show_default=False)
+    ],
     output: Annotated[
         Path,
         typer.Option(
             "-o",
             "--output",
+            metavar="FILE",
             help="Write the report here (replaced atomically; - for stdout).",
             show_default=False,
         ),
@@ -56,6 +59,7 @@ def report(
         str | None,
         typer.Option(
             "--format",
+            metavar="FORMAT",
             help="html, md, json (aichain.report/v1), cyclonedx (1.6 ML-BOM) or intoto "
             "(Statement v1; one line under a .jsonl name). Default: from -o's name (.md, "
             ".json, .cdx.json, .intoto.json, .intoto.jsonl, .dsse.json), else html.",
@@ -86,6 +90,7 @@ def report(
         Path | None,
         typer.Option(
             "--findings",
+            metavar="FILE",
             help="A saved `aichain verify --json` document about this lineage: its verdict is "
             "recomputed from its checks (a document that contradicts them is refused) and shown "
             "as imported, not re-checked.",
@@ -96,6 +101,7 @@ def report(
         Path | None,
         typer.Option(
             "--artifacts",
+            metavar="DIR",
             help="Folder the lineage's file paths are resolved in (default: the lineage's "
             "folder); their plain SHA-256 is computed, absent files are said to be absent.",
             show_default=False,
@@ -147,7 +153,8 @@ def report(
         write_atomic(output, data)
         signed = "" if key is None else f", a DSSE envelope signed by key {key.keyid}"
         sys.stderr.write(f"aichain: wrote {safe(output)} ({chosen}{signed})\n")
-    if result is not None:
-        from aichain_audit.cli.verify import verification_exit
+    if result is not None:  # what failed, in the log too, as `verify` prints it
+        from aichain_audit.cli.verify import render, verification_exit
 
+        render(result, stderr=str(output) == "-")
         raise typer.Exit(verification_exit(result))

@@ -77,10 +77,10 @@ def print_json(value: Any) -> None:
     sys.stdout.write(_json_escape_hidden(json.dumps(value, indent=2, ensure_ascii=False)) + "\n")
 
 
-def console() -> Any:
+def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True, emoji=False)
+    return Console(highlight=False, soft_wrap=True, emoji=False, stderr=stderr)
 
 
 class ProgressBar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +19,7 @@ from aichain_audit.cli.options import (
     verify_options,
 )
 from aichain_audit.cli.terminal import console, markup, print_json, safe
-from aichain_audit.errors import AichainError, verification_exit_code
+from aichain_audit.errors import AichainError, UsageError, verification_exit_code
 
 if TYPE_CHECKING:
     from aichain_audit.verify.findings import Verification
@@ -29,6 +30,7 @@ _STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim", 
 ModelArg = Annotated[
     str,
     typer.Argument(
+        metavar="MODEL",
         help="The deployed model: an .onnx path, or an MLflow model URI (runs:/RUN/path, "
         "models:/NAME/VERSION, models:/MODEL_ID), downloaded to a private folder.",
         show_default=False,
@@ -49,6 +51,7 @@ def verify(
         Path | None,
         typer.Option(
             "--lineage",
+            metavar="FILE",
             help="Its lineage manifest (default: the one recorded in --mlflow-run, else in the "
             "one MLflow run tagged with the model's digest).",
             show_default=False,
@@ -78,7 +81,7 @@ def verify(
 
         print_json(document(result))
     else:
-        _render(result)
+        render(result)
     raise typer.Exit(verification_exit(result))
 
 
@@ -99,6 +102,8 @@ def build_request(model: str, lineage: Path | None, opts: VerifyOptions) -> Veri
     builds it (flag > environment > default), `api.verify` runs it."""
     from aichain_audit.verify.request import VerifyRequest
 
+    if lineage is None and opts.mlflow_run is None:
+        _refuse_without_lineage(model)
     policy = path_policy(
         opts.follow_symlinks, opts.skip_symlinks, opts.skip_special, opts.skip_unreadable
     )
@@ -116,6 +121,24 @@ def build_request(model: str, lineage: Path | None, opts: VerifyOptions) -> Veri
     )
 
 
+def _refuse_without_lineage(model: str) -> None:
+    """Without --lineage and --mlflow-run, the lineage can only come from an MLflow search by
+    the model's digest: refused at once, before mlflow is imported, unless MLflow is set up
+    (MLFLOW_TRACKING_URI) or the model is itself an MLflow model URI. No file is guessed: a
+    `lineage.json` beside the model is named in the message, never used unasked."""
+    from aichain_audit.tracking.records import is_model_uri
+
+    if is_model_uri(model) or os.environ.get("MLFLOW_TRACKING_URI", "").strip():
+        return
+    beside = Path(model).parent / "lineage.json"
+    hint = f"; there is one beside the model: --lineage {beside}" if beside.is_file() else ""
+    raise UsageError(
+        f"no lineage given for {model}: give --lineage FILE (the manifest `aichain "
+        f"fingerprint -o FILE` wrote), or set MLFLOW_TRACKING_URI to use the one recorded in "
+        f"MLflow{hint}"
+    )
+
+
 def verification_exit(result: Verification) -> int:
     """A verification's exit code; on 2, the one line on stderr that says why."""
     code = verification_exit_code([str(f.status) for f in result.findings], result.verified)
@@ -127,18 +150,25 @@ def verification_exit(result: Verification) -> int:
 
 
 def _value(value: Any) -> str:
-    """A finding's expected or actual value for a person (a digest per part, not a repr)."""
+    """A finding's expected or actual value for a person (a digest per part, not a repr;
+    "nothing" for a value that is not there)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items()) or "nothing"
     if isinstance(value, list | tuple):
-        return ", ".join(_value(v) for v in value)
+        return ", ".join(_value(v) for v in value) or "nothing"
     return str(value)
 
 
-def _render(result: Verification) -> None:
+def render(result: Verification, *, stderr: bool = False) -> None:
+    """The verdict, the trust level and every finding as a table: what `verify` prints, and
+    `report --verify` too (on stderr when the report itself goes to stdout)."""
     from rich.table import Table
 
-    out = console()
+    out = console(stderr=stderr)
     trust = result.trust
     verdict = "[bold green]VERIFIED[/]" if result.verified else "[bold red]NOT VERIFIED[/]"
     root = f"  root {markup(result.root)}" if result.root is not None else ""

@@ -221,6 +221,7 @@ def _ledger(raw: dict[str, Any] | None) -> Ledger | None:
 _CHECK_WORDS = {
     "lineage.root": "lineage root",
     "model.digest": "model digest",
+    "model.subject": "model subject",
     "model.semantic": "model semantics",
     "ledger.record": "ledger record",
     "ledger.batch": "batch path",

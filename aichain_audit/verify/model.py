@@ -1,7 +1,9 @@
-"""`model.digest` and `model.semantic`: the deployed model's bytes against the lineage.
+"""`model.digest`, `model.subject` and `model.semantic`: the deployed model's bytes against
+the lineage.
 
 Bytes first: the model file (and each external data file the lineage names) is hashed and
-compared with its leaf, and the subject recomputed; no ONNX parsing is needed when they
+compared with its leaf (`model.digest`), and the subject recomputed from them (`model.subject`,
+a failure only when it differs); no ONNX parsing is needed when they
 match. Only on a mismatch is the model parsed, to explain what changed (graph, weights with
 the tensors named, or metadata only); a model that no longer parses is still a failed digest,
 never an input error.
@@ -85,7 +87,7 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
     # Without a data file the subject differs anyway; that file's own finding says why.
     if not unhashed and subject != manifest.subject:
         findings.append(
-            Finding("model.digest", CheckStatus.FAIL, shown, manifest.subject, subject,
+            Finding("model.subject", CheckStatus.FAIL, shown, manifest.subject, subject,
                     "the subject (model and its data files) differs from the lineage's")
         )  # fmt: skip
     if all(f.status is CheckStatus.PASS for f in findings):

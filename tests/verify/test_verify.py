@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from aichain_audit.verify.findings import CheckStatus, Finding, Verification
-from tests.conftest import REPO
+from tests.conftest import REPO, assert_one_line_error
 
 HERE = Path(__file__).resolve().parent
 
@@ -494,3 +495,79 @@ def test_an_unreadable_external_data_file_is_an_error_not_a_verdict(
     assert statuses[("model.digest", "w.bin")] == "error"
     assert statuses[("model.digest", "model.onnx")] == "pass"
     assert "fail" not in statuses.values()  # nothing is known to differ: it could not be read
+
+
+# --- what a person reads: the newcomer's path (issue 18) ----------------------------------
+PYTHON_VALUE = re.compile(r"\bNone\b|\{'|\['|\bTrue\b|\bFalse\b|<[a-z]+ ")
+
+
+def test_the_table_of_a_failing_model_shows_no_python_values(sample: dict[str, Any]) -> None:
+    work = sample["work"]
+    (work / "w.bin").unlink()  # the data file is gone: expected a digest, got nothing
+    make_model(work / "other.onnx", scale=2.0)  # another model: a dict of part digests differs
+    for model in ("model.onnx", "other.onnx"):
+        proc = run("verify", model, "--lineage", sample["lineage"], "--trust",
+                   "0x" + "11" * 20, home=sample["home"], cwd=work, COLUMNS="200")  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        assert "NOT VERIFIED" in proc.stdout
+        assert not PYTHON_VALUE.search(proc.stdout), proc.stdout
+    assert "got nothing" in run(
+        "verify", "model.onnx", "--lineage", sample["lineage"], home=sample["home"], cwd=work,
+        COLUMNS="400",
+    ).stdout  # fmt: skip
+
+
+def test_the_subject_and_the_model_file_are_two_checks_with_two_names(
+    sample: dict[str, Any],
+) -> None:
+    make_model(sample["work"] / "other.onnx", scale=2.0)
+    code, doc = verify(sample, model="other.onnx")
+    assert code == 1
+    file_checks = [c for c in doc["checks"] if c["name"] == "model.digest"]
+    assert [c["artifact"] for c in file_checks] == ["other.onnx", "w.bin"]
+    assert file_checks[0]["detail"].startswith("model file")
+    (subject,) = [c for c in doc["checks"] if c["name"] == "model.subject"]
+    assert subject["status"] == "fail" and subject["artifact"] == "other.onnx"
+    assert subject["expected"].startswith("sha256-modelset:")  # model and w.bin
+
+
+@pytest.mark.slow  # runs the CLI in a process
+def test_verify_without_a_lineage_or_mlflow_says_how_to_give_one_at_once(
+    sample: dict[str, Any],
+) -> None:
+    probe = (
+        "import sys\nfrom aichain_audit.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "finally:\n    print('mlflow' in sys.modules, 'web3' in sys.modules)\n"
+    )
+    proc = run("verify", "model.onnx", home=sample["home"], cwd=sample["work"],
+               prefix=(sys.executable, "-c", probe, "--"))  # fmt: skip
+    assert proc.stdout.split()[-2:] == ["False", "False"]  # nothing searched, nothing read
+    proc = run("verify", "model.onnx", home=sample["home"], cwd=sample["work"])
+    line = assert_one_line_error(proc)
+    assert "no lineage given" in line and "--lineage FILE" in line
+    assert "MLFLOW_TRACKING_URI" in line and "beside the model: --lineage lineage.json" in line
+    code, doc = json_of(run("verify", "model.onnx", "--json", home=sample["home"],
+                            cwd=sample["work"]))  # fmt: skip
+    assert code == 2 and doc["checks"][0]["status"] == "error"
+
+
+def json_of(proc: subprocess.CompletedProcess[str]) -> tuple[int, dict[str, Any]]:
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_report_verify_prints_the_verdict_and_what_failed(sample: dict[str, Any]) -> None:
+    work = sample["work"]
+    make_model(work / "other.onnx", scale=2.0)
+    proc = run("report", sample["lineage"], "--verify", "other.onnx", "-o", work / "r.html",
+               home=sample["home"], cwd=work, COLUMNS="200")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith("NOT VERIFIED")
+    assert "model.subject" in proc.stdout and "FAIL" in proc.stdout
+    assert "wrote" in proc.stderr and (work / "r.html").is_file()
+    passed = run("report", sample["lineage"], "--verify", "model.onnx", "-o", work / "r.md",
+                 home=sample["home"], cwd=work)  # fmt: skip
+    assert passed.returncode == 0 and passed.stdout.startswith("VERIFIED")
+    to_stdout = run("report", sample["lineage"], "--verify", "model.onnx", "-o", "-",
+                    "--format", "json", home=sample["home"], cwd=work)  # fmt: skip
+    assert json.loads(to_stdout.stdout)  # the report alone on stdout; the verdict on stderr
+    assert to_stdout.stderr.startswith("VERIFIED")
