@@ -484,6 +484,7 @@ def reconcile(doc: ReadDocument, manifest: ReadManifest, where: str) -> Verifica
                 f"{where}: its request requires {left_out[0].describe()}, which the document "
                 "does not list as required"
             )
+    _model_agrees(v, manifest, where)
     if doc.stated_verified != verdict(v.findings, v.required):
         said = "verified" if doc.stated_verified else "not verified"
         raise InputError(
@@ -502,6 +503,36 @@ def reconcile(doc: ReadDocument, manifest: ReadManifest, where: str) -> Verifica
                 f"{where}: it has no {absent[0].describe()} check, which its request requires"
             )
     return v
+
+
+def _model_agrees(v: Verification, manifest: ReadManifest, where: str) -> None:
+    """The model a document says it hashed must agree with its own `model.digest` check and
+    with the lineage: exports name that digest as the report's subject, so a document whose
+    checks were flipped to pass while it still names a tampered model's digest is refused."""
+    m = v.model
+    models = manifest.of_kind("model")
+    if m is None or m.digest is None or not models:
+        return
+    want = str(models[0]["digest"])
+    if m.expected is not None and m.expected != want:
+        raise InputError(
+            f"{where}: it expected model digest {m.expected}, but the lineage's model is {want}"
+        )
+    if m.digest.startswith("sha256:") and m.sha256 not in (None, m.digest):
+        raise InputError(f"{where}: its model's sha256 and digest name different bytes")
+    for f in v.findings:
+        if f.name != "model.digest" or f.artifact != m.given:
+            continue
+        if f.actual is not None and f.actual != m.digest:
+            raise InputError(
+                f"{where}: its model.digest check saw {f.actual}, but it names the model "
+                f"verified as {m.digest}"
+            )
+        if f.status is CheckStatus.PASS and m.digest != want:
+            raise InputError(
+                f"{where}: its model.digest check passes, but the model it verified "
+                f"({m.digest}) is not the lineage's ({want})"
+            )
 
 
 def _why(v: Verification) -> str:

@@ -298,3 +298,21 @@ def test_a_report_says_which_checks_ran_and_what_was_not_checked(
     assert "Not checked: datasets" in doc["verdict"]["headline"]
     nist = next(m for m in doc["mappings"] if m["clause"] == "MEASURE 2.1")
     assert "not checked: datasets" in nist["here"]
+
+
+def test_a_findings_document_whose_checks_were_flipped_to_pass_is_refused(
+    sample: Sample, tmp_path: Path
+) -> None:
+    """Every failed check of the tampered model's document turned into a pass, and the
+    verdict with it: the document still names the tampered model's digest, which exports
+    would carry as a verified subject. Refused."""
+    forged = json.loads(json.dumps(sample.failed_doc))
+    for check in forged["checks"]:
+        check["status"] = "pass"
+    forged["verified"], forged["unmet"] = True, []
+    saved = tmp_path / "v.json"
+    saved.write_text(json.dumps(forged))
+    out = tmp_path / "r.cdx.json"
+    proc = sample.run("report", sample.lineage, "--findings", saved, "-o", out)
+    assert "model.digest" in assert_one_line_error(proc, 2)
+    assert not out.exists()
