@@ -314,11 +314,22 @@ def _verdict(
         imported_from=str(findings) if findings is not None else None,
         failing=failing,
         ledger=_ledger(v.ledger),
-        mlflow={str(k): str(v) for k, v in mlflow.items()} if isinstance(mlflow, dict) else None,
+        mlflow=_mlflow_facts(mlflow),
         checks=checks,
         checked=checked,
         not_checked=not_checked,
     )
+
+
+def _mlflow_facts(facts: Any) -> dict[str, str] | None:
+    """The verification's MLflow facts in words: its notes (a list) joined into one."""
+    if not isinstance(facts, dict):
+        return None
+    shown = {str(k): str(v) for k, v in facts.items() if k != "notes"}
+    notes = facts.get("notes")
+    if isinstance(notes, list) and notes:
+        shown["note"] = "; ".join(str(n) for n in notes)
+    return shown
 
 
 def _as_verified(artifacts: tuple[Artifact, ...], v: Verification) -> tuple[Artifact, ...]:
