@@ -362,6 +362,31 @@ def download_onnx(s: Session, uri: str, folder: Path) -> Path:
     return found[0]
 
 
+def run_of_model_uri(s: Session, uri: str) -> str | None:
+    """The run an MLflow model URI names, when it names one: `runs:/RUN/…` is RUN; a
+    registered version (`models:/NAME/VERSION`, `models:/NAME@ALIAS`, a stage or `latest`)
+    is the version's run; `models:/MODEL_ID` is the logged model's source run. None when the
+    URI names no run (a version registered from outside any run)."""
+    if uri.startswith("runs:/"):
+        run_id = uri[len("runs:/") :].split("/", 1)[0]
+        return check_run_id(run_id) if run_id else None
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    named = get_model_name_and_version(s.client, uri)
+    model_id: str | None = None
+    if len(named) == 1:
+        model_id = str(named[0])
+    else:
+        version = s.client.get_model_version(*named)
+        if getattr(version, "run_id", None):
+            return check_run_id(str(version.run_id))
+        model_id = getattr(version, "model_id", None)
+    if not model_id:
+        return None
+    source = s.client.get_logged_model(model_id).source_run_id
+    return check_run_id(str(source)) if source else None
+
+
 def download_lineage(s: Session, run_id: str, folder: Path) -> tuple[Path, Path | None]:
     """The run's lineage manifest (and its receipt, when one was recorded), downloaded."""
     names = {str(e.path) for e in s.client.list_artifacts(check_run_id(run_id), "aichain")}

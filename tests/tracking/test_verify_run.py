@@ -16,11 +16,14 @@ from tests.ledger.conftest import aichain
 from tests.tracking.conftest import (
     LINEAGE_ARTIFACT,
     RECEIPT_ARTIFACT,
+    SAMPLE_CONFIG,
     Sample,
     Store,
     World,
     checks,
     failing,
+    log_run,
+    record,
     statuses,
     tracking,
     unique_model,
@@ -107,6 +110,28 @@ def test_verify_refuses_to_choose_between_two_runs_of_one_model_until_told(
     assert doc["verified"] is False and doc["checks"][0]["name"] == "lineage.root"
     doc = verified(aichain("verify", a.model, "--mlflow-run", a.run_id, "--json", env=env))
     assert doc["mlflow"]["run"] == a.run_id
+
+
+def test_verify_a_model_uri_uses_the_run_it_names_though_other_runs_logged_the_same_bytes(
+    sqlite_world: World, tmp_path: Path
+) -> None:
+    import mlflow
+
+    world = sqlite_world
+    a, b = world.runs["twin_a"], world.runs["twin_b"]
+    assert a.model is not None and b.model_id is not None
+    third = log_run(world.store, world.store.new_experiment("twin-c"), model=a.model)
+    record(world.store, third, tmp_path / "third.json", [SAMPLE_CONFIG])  # 3 runs, 1 digest
+    name = f"aichain-{uuid.uuid4().hex[:12]}"
+    with tracking(world.store.uri):
+        version = mlflow.register_model(f"models:/{b.model_id}", name)
+    env = world.store.env(world.home)
+
+    for uri in (f"models:/{name}/{version.version}", f"models:/{b.model_id}"):
+        doc = verified(aichain("verify", uri, "--json", env=env))
+
+        assert doc["mlflow"]["run"] == b.run_id, uri
+        assert doc["lineage"]["from"] == "mlflow run"
 
 
 def test_verify_without_any_run_of_the_model_says_what_to_give(
