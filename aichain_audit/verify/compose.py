@@ -18,7 +18,7 @@ from aichain_audit.errors import AichainError, UsageError
 from aichain_audit.fingerprint.hashing import digest_file
 from aichain_audit.lineage import MLFLOW_RUN
 from aichain_audit.receipt import ReceiptPointer, load_receipt, receipt_path
-from aichain_audit.tracking import LINEAGE_ARTIFACT, RECEIPT_ARTIFACT, TAG_MODEL_DIGEST
+from aichain_audit.tracking import LINEAGE_ARTIFACT, MODEL_DIGEST_TAGS, RECEIPT_ARTIFACT
 from aichain_audit.tracking.client import (
     download_lineage,
     download_onnx,
@@ -183,12 +183,14 @@ def find_lineage(
     model: Path, mlflow_run: str | None, folder: Path
 ) -> tuple[str, Path, Path | None]:
     """(run id, manifest, receipt or None) recorded on `mlflow_run`, else on the one run
-    tagged with the model file's digest, downloaded into `folder` (private)."""
+    tagged with the model file's digest (`aichain.model`, or the `aichain.model_digest` of
+    runs recorded before), downloaded into `folder` (private)."""
     folder.mkdir(mode=0o700)
     with session() as s:
         if mlflow_run is None:
             digest = digest_file(str(model), shown=str(model)).digest
-            runs = runs_tagged(s, TAG_MODEL_DIGEST, digest)
+            runs = list({r.run_id: r for key in MODEL_DIGEST_TAGS
+                         for r in runs_tagged(s, key, digest)}.values())  # fmt: skip
             if not runs:
                 raise UsageError(
                     f"no lineage given, and no MLflow run at {s.shown} records this model "

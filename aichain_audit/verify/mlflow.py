@@ -24,13 +24,19 @@ from aichain_audit.errors import AichainError
 from aichain_audit.fingerprint.hashing import digest_file
 from aichain_audit.lineage import DATASET, MLFLOW_INPUT, MLFLOW_RUN, Leaf
 from aichain_audit.tracking import (
-    TAG_MODEL_SOURCE,
+    OLD_TAG_MODEL_SOURCE,
     TAG_ROOT,
     DatasetInput,
     MissingRun,
     RunRecord,
 )
-from aichain_audit.tracking.client import Session, dataset_input, download, read_run
+from aichain_audit.tracking.client import (
+    Session,
+    dataset_input,
+    download,
+    read_records,
+    read_run,
+)
 from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
 from aichain_audit.verify.params import check_params
@@ -136,12 +142,23 @@ def _compare_file(path: Path, leaf: Leaf) -> Finding:
                    f"source {path}")  # fmt: skip
 
 
+def _model_source(s: Session, run: RunRecord) -> str | None:
+    """Where the lineage's model was taken from, when this run supplied it: its records
+    artifact's `model_source`, else (runs recorded before it existed) the old tag."""
+    with tempfile.TemporaryDirectory(prefix="aichain-verify-") as tmp:
+        records = read_records(s, run.run_id, Path(tmp))
+    if records is not None:
+        taken = records.get("model_source")
+        return taken if isinstance(taken, str) else None
+    return run.tags.get(OLD_TAG_MODEL_SOURCE)
+
+
 def _model(s: Session, run: RunRecord, model_leaf: Leaf | None) -> list[Finding]:
     if model_leaf is None:
         return []
     want = model_leaf["digest"]
     if not run.models:
-        taken = run.tags.get(TAG_MODEL_SOURCE)
+        taken = _model_source(s, run)
         if taken is not None:  # the lineage took its model from this run
             return [Finding("mlflow.model", CheckStatus.FAIL, taken, want, None,
                             "the lineage's model was taken from this run, which no longer "
