@@ -67,6 +67,7 @@ if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports
     from aichain_audit.receipt import AnchorReceipt
     from aichain_audit.report.dsse import SigningKey
     from aichain_audit.tracking import DatasetInput, ModelArtifact, RunRecord
+    from aichain_audit.tracking.client import Session
     from aichain_audit.verify.diff import LeafDiff
     from aichain_audit.verify.findings import Verification
 
@@ -402,10 +403,11 @@ def _input_leaves(run: RunRecord, tied: list[tuple[DatasetInput, str]]) -> list[
 
 def record_lineage(result: FingerprintResult) -> None:
     """Records a lineage taken from an MLflow run in that run: the manifest as artifact
-    `aichain/lineage.json`, and tags `aichain.root`, `aichain.subject`,
-    `aichain.model_digest`, `aichain.manifest_sha256` and one `aichain.dataset.N` per
-    local dataset input. Finished runs are written without being reopened. A run that
-    already records another lineage is refused."""
+    `aichain/lineage.json`, the records tying the run to it as `aichain/records.json`, and
+    tags `aichain.root`, `aichain.model` (the model's digest) and `aichain.status`; the run's
+    logged models holding the lineage's model, and their registered versions, get the root
+    and status too (docs/SPEC.md section 12.1). Finished runs are written without being
+    reopened. A run that already records another lineage is refused."""
     from aichain_audit import tracking
     from aichain_audit.tracking import client
 
@@ -420,20 +422,48 @@ def record_lineage(result: FingerprintResult) -> None:
             f"MLflow run {run.run_id} already records lineage {before}; a run's lineage is "
             "never replaced: record this one in a new run"
         )
-    tags = {
-        tracking.TAG_ROOT: manifest.root_hex,
-        tracking.TAG_SUBJECT: manifest.subject,
-        tracking.TAG_MANIFEST_SHA256: "sha256:" + hashlib.sha256(data).hexdigest(),
-    }
     models = [leaf for leaf in manifest.leaves if leaf["kind"] == "model"]
-    if models:
-        tags[tracking.TAG_MODEL_DIGEST] = str(models[0]["digest"])
-    if result.model_source is not None:
-        tags[tracking.TAG_MODEL_SOURCE] = result.model_source
-    for i, (ds, leaf) in enumerate(result.run_datasets):
-        tags[f"{tracking.TAG_DATASET_PREFIX}{i}"] = tracking.dataset_record(ds, leaf)
+    model_digest = str(models[0]["digest"]) if models else None
+    tags = {tracking.TAG_ROOT: manifest.root_hex, tracking.TAG_STATUS: tracking.STATUS_RECORDED}
+    if model_digest is not None:
+        tags[tracking.TAG_MODEL] = model_digest
+    records = tracking.records_document(
+        subject=manifest.subject,
+        manifest_sha256="sha256:" + hashlib.sha256(data).hexdigest(),
+        model_digest=model_digest,
+        model_source=result.model_source,
+        datasets=result.run_datasets,
+    )
     with client.session() as s:
-        client.write_lineage(s, run.run_id, data, tags)
+        client.write_lineage(s, run.run_id, data, records, tags)
+        if models:
+            held = _models_holding(s, run.run_id, models[0])
+            model_tags = {k: tags[k] for k in (tracking.TAG_ROOT, tracking.TAG_STATUS)}
+            client.tag_models(s, run.run_id, held, model_tags)
+
+
+def _models_holding(s: Session, run_id: str, leaf: Leaf) -> list[str]:
+    """The run's logged models whose ONNX file is the lineage's model (same size, then same
+    digest): the ones whose MLflow page may say which lineage they belong to."""
+    import tempfile
+
+    from aichain_audit.fingerprint.hashing import digest_file
+    from aichain_audit.tracking import client
+
+    run = client.read_run(s, run_id)
+    held: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="aichain-model-") as tmp:
+        for i, model in enumerate(run.models):
+            if model.model_id is None or model.model_id in held:
+                continue
+            if model.size is not None and model.size != leaf["size"]:
+                continue
+            folder = Path(tmp) / str(i)
+            folder.mkdir()
+            got = client.download(s, model.uri, folder)
+            if digest_file(str(got), shown=model.named, follow=False).digest == leaf["digest"]:
+                held.append(model.model_id)
+    return held
 
 
 def log_lineage(
@@ -488,7 +518,9 @@ def anchor(manifest_paths: Sequence[Path], settings: ChainSettings) -> list[Anch
 
 def record_anchor(manifest_paths: Sequence[Path], receipts: Sequence[AnchorReceipt]) -> list[str]:
     """Records each receipt on the MLflow run its lineage was recorded in (artifact
-    `aichain/lineage.receipt.json`, tags `aichain.anchor.*`); returns the runs written. A
+    `aichain/lineage.receipt.json`, tags `aichain.status`, `aichain.anchorer`, `aichain.tx`,
+    also on the run's logged models and versions that record the lineage); returns the runs
+    written. A
     manifest that names no run, or names one that does not record this lineage, is left
     alone."""
     from aichain_audit import tracking
@@ -505,16 +537,15 @@ def record_anchor(manifest_paths: Sequence[Path], receipts: Sequence[AnchorRecei
         return written
     with client.session() as s:
         for run_id, receipt in todo:
-            run = client.read_run(s, run_id, models=False)
+            run = client.read_run(s, run_id)
             if run.tags.get(tracking.TAG_ROOT) != receipt.root:
                 continue
-            tags = {
-                f"{tracking.TAG_ANCHOR_PREFIX}tx": receipt.tx,
-                f"{tracking.TAG_ANCHOR_PREFIX}chain_id": str(receipt.chain_id),
-                f"{tracking.TAG_ANCHOR_PREFIX}registry": receipt.registry,
-                f"{tracking.TAG_ANCHOR_PREFIX}block": str(receipt.block),
-            }
+            tags = tracking.anchor_tags(
+                tx=receipt.tx, chain_id=receipt.chain_id, block=receipt.block,
+                anchorer=receipt.anchorer, status=receipt.status,
+            )  # fmt: skip
             client.write_receipt(s, run_id, receipt.to_json(), tags)
+            client.tag_models(s, run_id, client.recorded_models(s, run, receipt.root), tags)
             written.append(run_id)
     return written
 

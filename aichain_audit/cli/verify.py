@@ -203,6 +203,8 @@ def render(result: Verification, *, stderr: bool = False) -> None:
     run = result.mlflow
     if run:
         out.print(f"mlflow: run {markup(run['run'])} at {markup(run['tracking_uri'])}")
+        for note in run.get("notes") or ():
+            out.print(f"[dim]note: {markup(str(note))}[/]")
     ledger = result.ledger
     if ledger:
         out.print(

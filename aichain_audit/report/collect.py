@@ -25,6 +25,7 @@ from aichain_audit.inputfile import open_regular, read_input
 from aichain_audit.lineage import (
     CONFIG,
     DATASET,
+    MLFLOW_INPUT,
     MLFLOW_PARAM,
     MLFLOW_RUN,
     MODEL,
@@ -50,6 +51,7 @@ from aichain_audit.report.evidence import (
     Receipt,
     Verdict,
 )
+from aichain_audit.tracking.client import dataset_input
 from aichain_audit.verify.document import MAX_DOCUMENT_BYTES, read_document, reconcile
 from aichain_audit.verify.findings import Finding, Verification
 from aichain_audit.verify.lineage_root import ReadManifest, read_manifest
@@ -110,7 +112,8 @@ def build_evidence(inputs: ReportInputs) -> Evidence:
         verification = _read_findings(inputs.findings, manifest)
         source = IMPORTED
     folders = _dataset_folders(inputs.verification if inputs.artifacts is None else None)
-    found = _artifacts(manifest, base, folders)
+    sources = _mlflow_sources(inputs.verification if inputs.artifacts is None else None, manifest)
+    found = _artifacts(manifest, base, folders, sources)
     artifacts = found if verification is None else _as_verified(found, verification)
     artifacts = _shown(artifacts, verification)
     model = _model_facts(manifest, base, artifacts, found)
@@ -314,11 +317,22 @@ def _verdict(
         imported_from=str(findings) if findings is not None else None,
         failing=failing,
         ledger=_ledger(v.ledger),
-        mlflow={str(k): str(v) for k, v in mlflow.items()} if isinstance(mlflow, dict) else None,
+        mlflow=_mlflow_facts(mlflow),
         checks=checks,
         checked=checked,
         not_checked=not_checked,
     )
+
+
+def _mlflow_facts(facts: Any) -> dict[str, str] | None:
+    """The verification's MLflow facts in words: its notes (a list) joined into one."""
+    if not isinstance(facts, dict):
+        return None
+    shown = {str(k): str(v) for k, v in facts.items() if k != "notes"}
+    notes = facts.get("notes")
+    if isinstance(notes, list) and notes:
+        shown["note"] = "; ".join(str(n) for n in notes)
+    return shown
 
 
 def _as_verified(artifacts: tuple[Artifact, ...], v: Verification) -> tuple[Artifact, ...]:
@@ -426,6 +440,30 @@ def _dataset_folders(v: Verification | None) -> dict[str, Path]:
     return folders
 
 
+def _mlflow_sources(v: Verification | None, manifest: ReadManifest) -> dict[str, Path]:
+    """Where a verification run for this report hashed the datasets of an MLflow lineage:
+    for each `mlflow-input` leaf naming a dataset leaf, whose source is a local file the
+    verification hashed (an `mlflow.datasets` pass or fail for that leaf), the folder the
+    leaf's path resolves in at that source. Only paths the lineage records; nothing remote."""
+    if v is None:
+        return {}
+    hashed = {f.artifact for f in v.findings
+              if f.name == "mlflow.datasets" and str(f.status) in ("pass", "fail")}  # fmt: skip
+    found: dict[str, Path] = {}
+    for leaf in manifest.of_kind(MLFLOW_INPUT):
+        leaf_path = leaf.get("dataset")
+        if not isinstance(leaf_path, str) or leaf_path not in hashed:
+            continue
+        key = (leaf["name"], leaf["digest"], leaf["source_type"], leaf["source"])
+        local = dataset_input(*key).local_path
+        if local is None:
+            continue
+        source = os.path.abspath(local)
+        if source.endswith("/" + leaf_path):
+            found.setdefault(leaf_path, Path(source[: -len(leaf_path)]))
+    return found
+
+
 def _dataset_base(path: str, base: Path, folders: dict[str, Path]) -> Path:
     for name, folder in folders.items():
         if path == name or path.startswith(name + "/"):
@@ -451,7 +489,10 @@ def _shown(artifacts: tuple[Artifact, ...], v: Verification | None) -> tuple[Art
 
 
 def _artifacts(
-    manifest: ReadManifest, base: Path, folders: dict[str, Path] | None = None
+    manifest: ReadManifest,
+    base: Path,
+    folders: dict[str, Path] | None = None,
+    sources: dict[str, Path] | None = None,
 ) -> tuple[Artifact, ...]:
     found: list[Artifact] = []
     order = {MODEL: 0, MODEL_DATA: 1, DATASET: 2}
@@ -461,7 +502,9 @@ def _artifacts(
     )
     for leaf in files:
         path, digest, size = str(leaf["path"]), str(leaf["digest"]), int(leaf["size"])
+        source = (sources or {}).get(path) if leaf["kind"] == DATASET else None
         where = _dataset_base(path, base, folders or {}) if leaf["kind"] == DATASET else base
+        where = source if source is not None else where
         sha, now, why = plain_sha256(where, path)
         if sha is None and where != base:  # not where the verification was given it: beside
             where = base
@@ -469,7 +512,11 @@ def _artifacts(
         if os.path.realpath(where) == os.path.realpath(base):
             where = base  # the verification's dataset was the one beside the lineage
         if sha is not None and where != base:
-            why = f"resolved under {where}, as the verification's --dataset"
+            why = (
+                f"resolved at its MLflow source {where / path}, as the verification hashed it"
+                if where == source
+                else f"resolved under {where}, as the verification's --dataset"
+            )
         if sha is None:
             matches = "absent" if why.startswith("absent") else "unreadable"
         elif digest.startswith("sha256:"):

@@ -26,6 +26,8 @@ from aichain_audit.lineage import MLFLOW_RUN_ID
 from aichain_audit.tracking.records import (
     LINEAGE_ARTIFACT,
     RECEIPT_ARTIFACT,
+    RECORDS_ARTIFACT,
+    TAG_ROOT,
     DatasetInput,
     MissingRun,
     ModelArtifact,
@@ -235,8 +237,9 @@ def dataset_input(name: str, digest: str, source_type: str, source: str) -> Data
     return DatasetInput(name, digest, source_type, source, _local_path(source_type, source))
 
 
-def _walk(list_fn: Any, path: str | None = None) -> Iterator[str]:
-    """File paths under an artifact folder, breadth first, at most `_MAX_LISTED` entries."""
+def _walk(list_fn: Any, path: str | None = None) -> Iterator[tuple[str, int | None]]:
+    """File paths (and sizes, when listed) under an artifact folder, breadth first, at most
+    `_MAX_LISTED` entries."""
     pending: list[str | None] = [path]
     seen = 0
     while pending:
@@ -248,7 +251,8 @@ def _walk(list_fn: Any, path: str | None = None) -> Iterator[str]:
             if entry.is_dir:
                 pending.append(entry.path)
             else:
-                yield str(entry.path)
+                size = getattr(entry, "file_size", None)
+                yield str(entry.path), int(size) if isinstance(size, int) else None
 
 
 def _onnx_models(s: Session, run: Any) -> list[ModelArtifact]:
@@ -257,16 +261,19 @@ def _onnx_models(s: Session, run: Any) -> list[ModelArtifact]:
     for output in getattr(outputs, "model_outputs", None) or []:
         model = s.client.get_logged_model(output.model_id)
         location = str(model.artifact_location).rstrip("/")
-        for path in _walk(lambda p, m=output.model_id: s.client.list_logged_model_artifacts(m, p)):
+        listed = _walk(lambda p, m=output.model_id: s.client.list_logged_model_artifacts(m, p))
+        for path, size in listed:
             if path.lower().endswith(".onnx"):
                 shown = f"logged model {model.name} ({model.model_id}): {path}"
                 named = f"models:/{model.model_id}/{path}"
-                found.append(ModelArtifact(f"{location}/{path}", shown, named))
+                found.append(
+                    ModelArtifact(f"{location}/{path}", shown, named, str(model.model_id), size)
+                )
     run_id = run.info.run_id
-    for path in _walk(lambda p: s.client.list_artifacts(run_id, p)):
+    for path, size in _walk(lambda p: s.client.list_artifacts(run_id, p)):
         if path.lower().endswith(".onnx") and not path.startswith("aichain/"):
             uri = f"runs:/{run_id}/{path}"
-            found.append(ModelArtifact(uri, f"run artifact {path}", uri))
+            found.append(ModelArtifact(uri, f"run artifact {path}", uri, None, size))
     return found
 
 
@@ -362,6 +369,50 @@ def download_onnx(s: Session, uri: str, folder: Path) -> Path:
     return found[0]
 
 
+def run_of_model_uri(s: Session, uri: str) -> str | None:
+    """The run an MLflow model URI names, when it names one: `runs:/RUN/…` is RUN; a
+    registered version (`models:/NAME/VERSION`, `models:/NAME@ALIAS`, a stage or `latest`)
+    is the version's run; `models:/MODEL_ID` is the logged model's source run. None when the
+    URI names no run (a version registered from outside any run)."""
+    if uri.startswith("runs:/"):
+        run_id = uri[len("runs:/") :].split("/", 1)[0]
+        return check_run_id(run_id) if run_id else None
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    named = get_model_name_and_version(s.client, uri)
+    model_id: str | None = None
+    if len(named) == 1:
+        model_id = str(named[0])
+    else:
+        version = s.client.get_model_version(*named)
+        if getattr(version, "run_id", None):
+            return check_run_id(str(version.run_id))
+        model_id = getattr(version, "model_id", None)
+    if not model_id:
+        return None
+    source = s.client.get_logged_model(model_id).source_run_id
+    return check_run_id(str(source)) if source else None
+
+
+_MAX_RECORDS = 4 << 20
+
+
+def read_records(s: Session, run_id: str, folder: Path) -> dict[str, Any] | None:
+    """The run's `aichain/records.json` (downloaded into `folder`, which the caller owns), or
+    None when the run has none (recorded before it existed) or it is not a JSON object."""
+    names = {str(e.path) for e in s.client.list_artifacts(check_run_id(run_id), "aichain")}
+    if RECORDS_ARTIFACT not in names:
+        return None
+    path = download(s, f"runs:/{run_id}/{RECORDS_ARTIFACT}", folder)
+    if path.stat().st_size > _MAX_RECORDS:
+        return None
+    try:
+        doc = json.loads(path.read_bytes())
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def download_lineage(s: Session, run_id: str, folder: Path) -> tuple[Path, Path | None]:
     """The run's lineage manifest (and its receipt, when one was recorded), downloaded."""
     names = {str(e.path) for e in s.client.list_artifacts(check_run_id(run_id), "aichain")}
@@ -438,25 +489,71 @@ def _log_file(s: Session, run_id: str, artifact: str, data: bytes) -> None:
         s.client.log_artifact(run_id, str(path), artifact_path=folder)
 
 
-def _write(s: Session, run_id: str, artifact: str, data: bytes, tags: dict[str, str]) -> None:
-    """The artifact, then the tags that point to it (so a run found by its tags always has
-    the artifact). Finished runs are written as they are, never reopened; every tag is
-    checked before anything is written."""
+def _write(s: Session, run_id: str, artifacts: dict[str, bytes], tags: dict[str, str]) -> None:
+    """The artifacts, then the tags that point to them (so a run found by its tags always has
+    them). Finished runs are written as they are, never reopened; every tag is checked before
+    anything is written."""
     from mlflow.entities import RunTag
 
     for key, value in tags.items():
         check_tag(key, value)
-    _log_file(s, run_id, artifact, data)
+    for artifact, data in artifacts.items():
+        _log_file(s, run_id, artifact, data)
     items = [RunTag(k, v) for k, v in tags.items()]
     for start in range(0, len(items), 100):  # MLflow takes at most 100 tags per batch
         s.client.log_batch(run_id, tags=items[start : start + 100])
 
 
-def write_lineage(s: Session, run_id: str, manifest: bytes, tags: dict[str, str]) -> None:
-    """The manifest as artifact `aichain/lineage.json`, and the tags that point to it."""
-    _write(s, run_id, LINEAGE_ARTIFACT, manifest, tags)
+def write_lineage(
+    s: Session, run_id: str, manifest: bytes, records: bytes, tags: dict[str, str]
+) -> None:
+    """The manifest as artifact `aichain/lineage.json`, the records that tie the run to it as
+    `aichain/records.json`, and the tags that point to them."""
+    _write(s, run_id, {LINEAGE_ARTIFACT: manifest, RECORDS_ARTIFACT: records}, tags)
 
 
 def write_receipt(s: Session, run_id: str, receipt: bytes, tags: dict[str, str]) -> None:
     """The anchor receipt as artifact `aichain/lineage.receipt.json`, and its tags."""
-    _write(s, run_id, RECEIPT_ARTIFACT, receipt, tags)
+    _write(s, run_id, {RECEIPT_ARTIFACT: receipt}, tags)
+
+
+def recorded_models(s: Session, run: RunRecord, root: str) -> list[str]:
+    """The run's logged models that record lineage `root` (tag `aichain.root`)."""
+    found = []
+    for model in run.models:
+        if model.model_id is not None and model.model_id not in found:
+            tags = s.client.get_logged_model(model.model_id).tags or {}
+            if tags.get(TAG_ROOT) == root:
+                found.append(model.model_id)
+    return found
+
+
+def _version_of(version: Any) -> str | None:
+    """The logged model a registered version was made from: its `model_id`, which MLflow
+    leaves empty for a version registered from `models:/MODEL_ID`, else its source."""
+    model_id = getattr(version, "model_id", None)
+    if model_id:
+        return str(model_id)
+    source = str(getattr(version, "source", "") or "")
+    if source.startswith("models:/"):
+        return source[len("models:/") :].split("/", 1)[0] or None
+    return None
+
+
+def tag_models(s: Session, run_id: str, model_ids: list[str], tags: dict[str, str]) -> list[str]:
+    """Tags the logged models `model_ids` of the run and every registered version of them
+    (MLflow's model pages are where deployers look); returns what was tagged, by URI."""
+    for key, value in tags.items():
+        check_tag(key, value)
+    tagged: list[str] = []
+    if not model_ids:
+        return tagged
+    for model_id in model_ids:
+        s.client.set_logged_model_tags(model_id, tags)
+        tagged.append(f"models:/{model_id}")
+    for version in s.client.search_model_versions(f"run_id = '{check_run_id(run_id)}'"):
+        if _version_of(version) in model_ids:
+            for key, value in tags.items():
+                s.client.set_model_version_tag(version.name, version.version, key, value)
+            tagged.append(f"models:/{version.name}/{version.version}")
+    return tagged

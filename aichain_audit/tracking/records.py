@@ -1,11 +1,17 @@
 """What is read from and written to MLflow, as plain objects (no mlflow import here).
 
-Names of what we write (docs/SPEC.md §12 "MLflow"):
+Names of what we write (docs/SPEC.md section 12.1): few tags, short enough to be told apart
+in MLflow's run and model pages, and the structured records in artifacts:
 - artifact `aichain/lineage.json`: the manifest, byte for byte as `-o` writes it;
+- artifact `aichain/records.json`: what ties the run to the lineage (subject, manifest
+  SHA-256, model digest and source, each dataset input and the leaf it became);
 - artifact `aichain/lineage.receipt.json`: the anchor receipt, once anchored;
-- tags `aichain.root`, `aichain.subject`, `aichain.model_digest` (the model file's digest,
-  what an auditor holding only the model searches for), `aichain.manifest_sha256`, and one
-  `aichain.dataset.N` per dataset input of the run: which lineage leaf it is.
+- tags `aichain.root`, `aichain.model` (the model file's digest, what an auditor holding
+  only the model searches for), `aichain.status`, and once anchored `aichain.anchorer` and
+  `aichain.tx`; the root and anchor tags also on the run's logged models and registered
+  versions that hold the lineage's model.
+Runs recorded before read the same: `aichain.model_digest` is still searched, and
+`aichain.model_source` still read (`OLD_TAG_*`).
 """
 
 from __future__ import annotations
@@ -18,14 +24,20 @@ from aichain_audit.errors import AichainError, InputError
 from aichain_audit.lineage import MLFLOW_PARAM_NAME as MLFLOW_KEY  # params and tags alike
 
 LINEAGE_ARTIFACT = "aichain/lineage.json"
+RECORDS_ARTIFACT = "aichain/records.json"
 RECEIPT_ARTIFACT = "aichain/lineage.receipt.json"
+RECORDS_SCHEMA = "aichain.mlflow-records/v1"
 TAG_ROOT = "aichain.root"
-TAG_SUBJECT = "aichain.subject"
-TAG_MODEL_DIGEST = "aichain.model_digest"
-TAG_MODEL_SOURCE = "aichain.model_source"  # set when the model was taken from the run
-TAG_MANIFEST_SHA256 = "aichain.manifest_sha256"
-TAG_DATASET_PREFIX = "aichain.dataset."
-TAG_ANCHOR_PREFIX = "aichain.anchor."
+TAG_MODEL = "aichain.model"  # the model file's digest: what discovery searches for
+TAG_STATUS = "aichain.status"
+TAG_ANCHORER = "aichain.anchorer"
+TAG_TX = "aichain.tx"
+STATUS_RECORDED = "recorded, not anchored"
+STATUS_ANCHORED = "anchored"
+# Written before aichain/records.json existed; still read, never written.
+OLD_TAG_MODEL_DIGEST = "aichain.model_digest"
+OLD_TAG_MODEL_SOURCE = "aichain.model_source"
+MODEL_DIGEST_TAGS = (TAG_MODEL, OLD_TAG_MODEL_DIGEST)
 
 # MLflow's limits (mlflow/utils/validation.py, 3.17.2): we refuse what it would truncate.
 MAX_TAG_VALUE = 8000
@@ -74,6 +86,8 @@ class ModelArtifact:
     uri: str  # downloadable: the logged model's artifact location/path, or runs:/RUN/path
     shown: str
     named: str  # how messages name it: models:/MODEL_ID/path or runs:/RUN/path
+    model_id: str | None = None  # its logged model, when in one
+    size: int | None = None  # as MLflow lists it, when it does
 
 
 @dataclass(frozen=True)
@@ -114,8 +128,50 @@ def is_model_uri(model: str) -> bool:
     return model.startswith(MODEL_URI_SCHEMES)
 
 
-def dataset_record(ds: DatasetInput, leaf: str) -> str:
-    """The `aichain.dataset.N` tag value that ties a dataset input of a run to the lineage
-    leaf it became: compact JSON of its name, MLflow digest, source and leaf path."""
-    doc = {"name": ds.name, "digest": ds.digest, "source": ds.source, "leaf": leaf}
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def records_document(
+    *,
+    subject: str,
+    manifest_sha256: str,
+    model_digest: str | None,
+    model_source: str | None,
+    datasets: list[tuple[DatasetInput, str]],
+) -> bytes:
+    """The `aichain/records.json` artifact: indented JSON a person reads in MLflow's artifact
+    view. Each dataset input's MLflow source document is shown parsed when it is JSON."""
+    doc = {
+        "schema": RECORDS_SCHEMA,
+        "subject": subject,
+        "manifest_sha256": manifest_sha256,
+        "model_digest": model_digest,
+        "model_source": model_source,
+        "datasets": [
+            {
+                "name": ds.name,
+                "mlflow_digest": ds.digest,
+                "source_type": ds.source_type,
+                "source": _parsed(ds.source),
+                "leaf": leaf,
+            }
+            for ds, leaf in datasets
+        ],
+    }
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _parsed(source: str) -> object:
+    try:
+        return json.loads(source)
+    except (ValueError, RecursionError):
+        return source
+
+
+def anchor_tags(
+    *, tx: str, chain_id: int, block: int, anchorer: str, status: str
+) -> dict[str, str]:
+    """The tags `aichain anchor` writes on the run, its logged models and versions."""
+    shown = STATUS_ANCHORED if status == "trusted" else f"{STATUS_ANCHORED} ({status})"
+    return {
+        TAG_STATUS: shown,
+        TAG_ANCHORER: anchorer,
+        TAG_TX: f"{tx} (chain {chain_id}, block {block})",
+    }

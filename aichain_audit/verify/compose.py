@@ -18,8 +18,14 @@ from aichain_audit.errors import AichainError, UsageError
 from aichain_audit.fingerprint.hashing import digest_file
 from aichain_audit.lineage import MLFLOW_RUN
 from aichain_audit.receipt import ReceiptPointer, load_receipt, receipt_path
-from aichain_audit.tracking import LINEAGE_ARTIFACT, RECEIPT_ARTIFACT, TAG_MODEL_DIGEST
-from aichain_audit.tracking.client import download_lineage, download_onnx, runs_tagged, session
+from aichain_audit.tracking import LINEAGE_ARTIFACT, MODEL_DIGEST_TAGS, RECEIPT_ARTIFACT
+from aichain_audit.tracking.client import (
+    download_lineage,
+    download_onnx,
+    run_of_model_uri,
+    runs_tagged,
+    session,
+)
 from aichain_audit.tracking.records import is_model_uri
 from aichain_audit.verify.datasets import check_datasets
 from aichain_audit.verify.findings import Finding, Verification, VerifiedModel
@@ -49,15 +55,17 @@ def _verify(request: VerifyRequest, tmp: Path) -> Verification:
     start = Verification(
         (), required_checks(record, None), request=record, model=seen, tool=__version__
     )
+    lineage, receipt, mlflow_run = request.lineage, request.receipt, request.mlflow_run
     if isinstance(model_arg, str) and is_model_uri(model_arg):
         try:
-            model = fetch_model(model_arg, tmp / "model")
+            model, uri_run = fetch_model(model_arg, tmp / "model")
         except AichainError as exc:
             return replace(start, findings=(Finding.error("model.digest", model_arg, exc),))
         seen = replace(seen, downloaded=True)
+        if lineage is None and mlflow_run is None:
+            mlflow_run = uri_run  # the run the URI names, rather than a search by digest
     else:
         model = Path(model_arg)
-    lineage, receipt, mlflow_run = request.lineage, request.receipt, request.mlflow_run
     found_in = "file"
     shown: dict[str, str] = {}  # downloaded files, named in findings by where they came from
     if lineage is None:
@@ -163,23 +171,26 @@ def _checks(
     )
 
 
-def fetch_model(uri: str, folder: Path) -> Path:
-    """An MLflow model URI downloaded into `folder` (private): its one ONNX file."""
+def fetch_model(uri: str, folder: Path) -> tuple[Path, str | None]:
+    """An MLflow model URI downloaded into `folder` (private): its one ONNX file, and the
+    run the URI names (`tracking.client.run_of_model_uri`), when it names one."""
     folder.mkdir(mode=0o700)
     with session() as s:
-        return download_onnx(s, uri, folder)
+        return download_onnx(s, uri, folder), run_of_model_uri(s, uri)
 
 
 def find_lineage(
     model: Path, mlflow_run: str | None, folder: Path
 ) -> tuple[str, Path, Path | None]:
     """(run id, manifest, receipt or None) recorded on `mlflow_run`, else on the one run
-    tagged with the model file's digest, downloaded into `folder` (private)."""
+    tagged with the model file's digest (`aichain.model`, or the `aichain.model_digest` of
+    runs recorded before), downloaded into `folder` (private)."""
     folder.mkdir(mode=0o700)
     with session() as s:
         if mlflow_run is None:
             digest = digest_file(str(model), shown=str(model)).digest
-            runs = runs_tagged(s, TAG_MODEL_DIGEST, digest)
+            runs = list({r.run_id: r for key in MODEL_DIGEST_TAGS
+                         for r in runs_tagged(s, key, digest)}.values())  # fmt: skip
             if not runs:
                 raise UsageError(
                     f"no lineage given, and no MLflow run at {s.shown} records this model "

@@ -2,7 +2,7 @@
 
 MLflow is the producer's record store: what it holds is evidence to compare, never a trust
 root. Its own dataset digest (8 hex digits of MD5 over the first 10,000 rows, numeric and
-all-string columns only) is reported as a `warn`, never as evidence.
+all-string columns only) is never evidence: it is no finding, only one note in the facts.
 
 - `mlflow.run`: the run exists (and is the one the lineage names, when it names one);
 - `mlflow.root`: its tag `aichain.root` equals the lineage's root;
@@ -11,7 +11,6 @@ all-string columns only) is reported as a `warn`, never as evidence.
   added and none removed; the file of one the lineage took as a dataset leaf, at the source
   the lineage names, when readable here, still has the leaf's digest. A source only the run
   names is never opened;
-- `mlflow.dataset_digest`: MLflow's digest of each dataset input, as a `warn`;
 - `mlflow.model`: an ONNX file the run holds has the lineage's model digest.
 """
 
@@ -25,18 +24,27 @@ from aichain_audit.errors import AichainError
 from aichain_audit.fingerprint.hashing import digest_file
 from aichain_audit.lineage import DATASET, MLFLOW_INPUT, MLFLOW_RUN, Leaf
 from aichain_audit.tracking import (
-    TAG_MODEL_SOURCE,
+    OLD_TAG_MODEL_SOURCE,
     TAG_ROOT,
     DatasetInput,
     MissingRun,
     RunRecord,
 )
-from aichain_audit.tracking.client import Session, dataset_input, download, read_run
+from aichain_audit.tracking.client import (
+    Session,
+    dataset_input,
+    download,
+    read_records,
+    read_run,
+)
 from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
 from aichain_audit.verify.params import check_params
 
 REQUIRED = ("mlflow.run", "mlflow.root")
+DATASET_DIGEST_NOTE = (
+    "MLflow's own dataset digests read the first 10,000 rows only: not evidence, not compared"
+)
 
 
 def check_mlflow(
@@ -63,6 +71,8 @@ def check_mlflow(
     findings.append(_root(run, manifest))
     findings += check_params(run.params, manifest.leaves)
     findings += _datasets(run, manifest)
+    if run.datasets:
+        facts["notes"] = [DATASET_DIGEST_NOTE]
     try:
         findings += _model(s, run, model_leaf)
     except AichainError as exc:
@@ -95,10 +105,6 @@ def _datasets(run: RunRecord, manifest: ReadManifest) -> list[Finding]:
         held.setdefault((ds.name, ds.digest, ds.source_type, ds.source), ds)
     findings: list[Finding] = []
     for key, ds in held.items():
-        findings.append(Finding(
-            "mlflow.dataset_digest", CheckStatus.WARN, ds.shown, None, ds.digest,
-            "MLflow's own digest covers the first 10,000 rows only: not evidence",
-        ))  # fmt: skip
         leaf = recorded.get(key)
         if leaf is None:
             findings.append(Finding("mlflow.datasets", CheckStatus.FAIL, ds.shown, None,
@@ -136,12 +142,23 @@ def _compare_file(path: Path, leaf: Leaf) -> Finding:
                    f"source {path}")  # fmt: skip
 
 
+def _model_source(s: Session, run: RunRecord) -> str | None:
+    """Where the lineage's model was taken from, when this run supplied it: its records
+    artifact's `model_source`, else (runs recorded before it existed) the old tag."""
+    with tempfile.TemporaryDirectory(prefix="aichain-verify-") as tmp:
+        records = read_records(s, run.run_id, Path(tmp))
+    if records is not None:
+        taken = records.get("model_source")
+        return taken if isinstance(taken, str) else None
+    return run.tags.get(OLD_TAG_MODEL_SOURCE)
+
+
 def _model(s: Session, run: RunRecord, model_leaf: Leaf | None) -> list[Finding]:
     if model_leaf is None:
         return []
     want = model_leaf["digest"]
     if not run.models:
-        taken = run.tags.get(TAG_MODEL_SOURCE)
+        taken = _model_source(s, run)
         if taken is not None:  # the lineage took its model from this run
             return [Finding("mlflow.model", CheckStatus.FAIL, taken, want, None,
                             "the lineage's model was taken from this run, which no longer "

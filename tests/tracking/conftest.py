@@ -42,6 +42,7 @@ SAMPLE_CONFIG = REPO / "samples" / "train.yaml"
 SERVER_START_TIMEOUT = 60.0
 LINEAGE_ARTIFACT = "aichain/lineage.json"
 RECEIPT_ARTIFACT = "aichain/lineage.receipt.json"
+RECORDS_ARTIFACT = "aichain/records.json"
 STORES = ("sqlite", "server")
 
 

@@ -8,6 +8,7 @@ from tests.ledger.conftest import aichain, ok_json, receipt_file
 from tests.tracking.conftest import (
     LINEAGE_ARTIFACT,
     RECEIPT_ARTIFACT,
+    RECORDS_ARTIFACT,
     Sample,
     Store,
     World,
@@ -32,17 +33,12 @@ def test_anchor_records_the_receipt_on_the_run(world: World, tmp_path: Path) -> 
         stored = artifact_bytes(world.store, run.run_id, RECEIPT_ARTIFACT, tmp_path / name)
 
         assert stored == receipt_file(run.lineage).read_bytes()
-        anchor_tags = {
-            k: v
-            for k, v in aichain_tags(world.store, run.run_id).items()
-            if k.startswith("aichain.anchor.")
-        }
-        assert anchor_tags == {
-            "aichain.anchor.tx": receipt["tx"],
-            "aichain.anchor.chain_id": str(receipt["chain_id"]),
-            "aichain.anchor.registry": receipt["registry"],
-            "aichain.anchor.block": str(receipt["block"]),
-        }
+        tags = aichain_tags(world.store, run.run_id)
+        assert tags["aichain.status"] == "anchored"
+        assert tags["aichain.anchorer"] == receipt["anchorer"]
+        assert tags["aichain.tx"] == (
+            f"{receipt['tx']} (chain {receipt['chain_id']}, block {receipt['block']})"
+        )
 
 
 def test_anchor_no_mlflow_leaves_the_run_alone(
@@ -58,5 +54,5 @@ def test_anchor_no_mlflow_leaves_the_run_alone(
     ok_json(aichain("anchor", "--no-mlflow", lineage, "--json", env=store.env(tmp_path / "home")))
 
     assert receipt_file(lineage).exists()  # anchored: the receipt is beside the manifest
-    assert artifact_paths(store, run.run_id) == {LINEAGE_ARTIFACT}
+    assert artifact_paths(store, run.run_id) == {LINEAGE_ARTIFACT, RECORDS_ARTIFACT}
     assert aichain_tags(store, run.run_id) == tags_before

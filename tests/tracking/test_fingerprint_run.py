@@ -16,6 +16,7 @@ from tests.conftest import REPO, assert_one_line_error
 from tests.ledger.conftest import aichain
 from tests.tracking.conftest import (
     LINEAGE_ARTIFACT,
+    RECORDS_ARTIFACT,
     SAMPLE_CONFIG,
     Sample,
     Store,
@@ -34,27 +35,27 @@ def leaves_of(manifest: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [leaf for leaf in manifest["leaves"] if leaf["kind"] == kind]
 
 
-def assert_recorded(store: Store, run_id: str, manifest: bytes, folder: Path) -> dict[str, str]:
-    """The run holds the manifest byte for byte, and the tags that point to it."""
+def assert_recorded(store: Store, run_id: str, manifest: bytes, folder: Path) -> dict[str, Any]:
+    """The run holds the manifest byte for byte, a few tags a person tells apart in MLflow's
+    run page, and the records tying the run to the lineage (returned) in an artifact."""
     assert artifact_bytes(store, run_id, LINEAGE_ARTIFACT, folder) == manifest
     doc = json.loads(manifest)
-    tags = aichain_tags(store, run_id)
     (model,) = leaves_of(doc, "model")
-    assert tags["aichain.root"] == doc["root"]
-    assert tags["aichain.subject"] == doc["subject"]
-    assert tags["aichain.model_digest"] == model["digest"]
-    assert tags["aichain.manifest_sha256"] == sha256(manifest)
-    return tags
+    assert aichain_tags(store, run_id) == {
+        "aichain.root": doc["root"],
+        "aichain.model": model["digest"],
+        "aichain.status": "recorded, not anchored",
+    }
+    records: dict[str, Any] = json.loads(artifact_bytes(store, run_id, RECORDS_ARTIFACT, folder))
+    assert records["subject"] == doc["subject"]
+    assert records["model_digest"] == model["digest"]
+    assert records["manifest_sha256"] == sha256(manifest)
+    return records
 
 
-def dataset_records(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """The `aichain.dataset.N` tags, by the source file each one names."""
-    found = {}
-    for key, value in tags.items():
-        if key.startswith("aichain.dataset."):
-            doc = json.loads(value)
-            found[json.loads(doc["source"])["uri"]] = doc
-    return found
+def dataset_records(records: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The records' dataset inputs, by the source file each one names."""
+    return {doc["source"]["uri"]: doc for doc in records["datasets"]}
 
 
 @pytest.mark.parametrize(
@@ -98,8 +99,8 @@ def test_fingerprint_from_run_takes_its_records_and_writes_lineage_back(
         "/export/opset",
     }
 
-    tags = assert_recorded(store, run.run_id, out.read_bytes(), tmp_path / "download")
-    records = dataset_records(tags)
+    recorded = assert_recorded(store, run.run_id, out.read_bytes(), tmp_path / "download")
+    records = dataset_records(recorded)
     assert {uri: doc["leaf"] for uri, doc in records.items()} == {
         str(p): p.name for p in sample.datasets
     }
@@ -173,8 +174,8 @@ def test_log_lineage_inside_a_training_script_records_the_lineage(
     datasets = {leaf["path"] for leaf in leaves_of(manifest, "dataset")}
     assert datasets == {"data/train.csv", "data/test.csv"}
 
-    tags = assert_recorded(store, run_id, manifest_bytes, tmp_path / "download")
-    records = dataset_records(tags)  # the run's inputs map to their place in the folder
+    recorded = assert_recorded(store, run_id, manifest_bytes, tmp_path / "download")
+    records = dataset_records(recorded)  # the run's inputs map to their place in the folder
     assert {uri: doc["leaf"] for uri, doc in records.items()} == {
         str(out / "data" / "train.csv"): "data/train.csv",
         str(out / "data" / "test.csv"): "data/test.csv",
@@ -202,7 +203,7 @@ def test_run_recording_another_root_is_refused_and_left_untouched(
     assert json.loads(first.read_bytes())["root"] in line
     assert not out.exists()
     assert store.client().get_run(run.run_id).data.tags == tags_before
-    assert artifact_paths(store, run.run_id) == {LINEAGE_ARTIFACT}
+    assert artifact_paths(store, run.run_id) == {LINEAGE_ARTIFACT, RECORDS_ARTIFACT}
     assert (
         artifact_bytes(store, run.run_id, LINEAGE_ARTIFACT, tmp_path / "dl") == first.read_bytes()
     )

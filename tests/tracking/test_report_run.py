@@ -50,3 +50,28 @@ def test_a_models_uri_verification_exports_the_downloaded_model_without_artifact
     assert proc.returncode == 0, proc.stderr
     model = json.loads(out.read_text())["metadata"]["component"]
     assert model["hashes"] == [{"alg": "SHA-256", "content": digest}]
+
+
+@pytest.mark.slow  # runs the CLI in a process
+def test_report_resolves_an_mlflow_lineages_datasets_at_the_sources_the_verification_hashed(
+    sqlite_world: World, tmp_path: Path
+) -> None:
+    world = sqlite_world
+    base = world.runs["base"]
+    assert base.model is not None and base.lineage is not None
+    # The datasets are not beside the lineage: they are at the run's (local) sources.
+    assert not any((base.lineage.parent / p.name).exists() for p in base.datasets)
+    out = tmp_path / "report.json"
+
+    proc = aichain("report", base.lineage, "--verify", base.model, "-o", out,
+                   env=world.store.env(world.home))  # fmt: skip
+
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr)
+    artifacts = json.loads(out.read_text())["artifacts"]
+    datasets = {a["path"]: a for a in artifacts if a["kind"] == "dataset"}
+    assert set(datasets) == {p.name for p in base.datasets}
+    for path in base.datasets:
+        found = datasets[path.name]
+        assert found["matches"] == "yes", found
+        assert found["sha256"] == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        assert str(path) in found["note"]

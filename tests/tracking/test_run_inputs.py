@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import assert_one_line_error
 from tests.ledger.conftest import aichain, ok_json
 from tests.tracking.conftest import (
+    RECORDS_ARTIFACT,
     SAMPLE_CONFIG,
     LoggedRun,
     Sample,
@@ -174,18 +175,14 @@ def test_verification_never_hashes_a_source_only_the_run_names(
             "(SELECT source_id FROM inputs WHERE destination_id = ?)",
             (new, old, run.run_id),
         ).rowcount
-        for key, value in db.execute(
-            "SELECT key, value FROM tags WHERE run_uuid = ? AND key LIKE 'aichain.dataset.%'",
-            (run.run_id,),
-        ).fetchall():
-            doc = json.loads(value)
-            if doc["source"] == old:
-                doc["source"] = new
-                db.execute(
-                    "UPDATE tags SET value = ? WHERE run_uuid = ? AND key = ?",
-                    (json.dumps(doc, sort_keys=True, separators=(",", ":")), run.run_id, key),
-                )
     assert changed == 1
+    stored = sqlite_store.local_file(sqlite_store.client().get_run(run.run_id).info.artifact_uri)
+    records = stored / RECORDS_ARTIFACT
+    doc = json.loads(records.read_text())
+    for item in doc["datasets"]:
+        if item["source"] == json.loads(old):
+            item["source"] = json.loads(new)
+    records.write_text(json.dumps(doc))
 
     proc = verify(run, env)
 

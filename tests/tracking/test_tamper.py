@@ -78,7 +78,8 @@ def test_row_beyond_mlflows_first_10000_fails_mlflow_datasets_where_its_digest_i
     assert failing(doc) == {"mlflow.datasets": {path.name}}
     (finding,) = [c for c in doc["checks"] if c["status"] == "fail"]
     assert finding["actual"] == sha256(path.read_bytes())
-    assert [c["status"] for c in doc["checks"] if c["name"] == "mlflow.dataset_digest"] == ["warn"]
+    assert [c for c in doc["checks"] if c["name"] == "mlflow.dataset_digest"] == []
+    assert len(doc["mlflow"]["notes"]) == 1  # MLflow's digest: a note, never evidence
 
 
 def test_logged_model_bytes_changed_fail_mlflow_model(world: World) -> None:

@@ -16,11 +16,14 @@ from tests.ledger.conftest import aichain
 from tests.tracking.conftest import (
     LINEAGE_ARTIFACT,
     RECEIPT_ARTIFACT,
+    SAMPLE_CONFIG,
     Sample,
     Store,
     World,
     checks,
     failing,
+    log_run,
+    record,
     statuses,
     tracking,
     unique_model,
@@ -31,14 +34,14 @@ MLFLOW_CHECKS = ("mlflow.run", "mlflow.root", "mlflow.params", "mlflow.datasets"
 
 def verified(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     """The --json document of a verification that passed: exit 0, `verified`, nothing
-    failed, and every mlflow.* check ran and passed (MLflow's own digest only warns)."""
+    failed, and every mlflow.* check ran and passed (MLflow's own digest is a note)."""
     assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr)
     doc: dict[str, Any] = json.loads(proc.stdout)
     assert doc["verified"] is True
     assert failing(doc) == {}
     for name in MLFLOW_CHECKS:
         assert statuses(doc, name) == {"pass"}, (name, checks(doc, name))
-    assert statuses(doc, "mlflow.dataset_digest") == {"warn"}
+    assert checks(doc, "mlflow.dataset_digest") == []  # a note, never a finding (below)
     return doc
 
 
@@ -55,6 +58,25 @@ def test_verify_with_lineage_passes_every_mlflow_check(world: World) -> None:
     assert {c["artifact"] for c in checks(doc, "mlflow.datasets")} == {"train.csv", "test.csv"}
     assert base.model_id in checks(doc, "mlflow.model")[0]["artifact"]
     assert "View run" not in proc.stdout
+
+
+def test_mlflow_dataset_digest_is_one_note_rather_than_a_warning_per_input(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    base = world.runs["base"]
+    args = ("verify", base.model, "--lineage", base.lineage)
+
+    doc = verified(aichain(*args, "--json", env=world.store.env(world.home)))
+    text = aichain(*args, env=world.store.env(world.home))
+
+    assert not any(c["status"] == "warn" and "10,000" in c["detail"] for c in doc["checks"])
+    (note,) = doc["mlflow"]["notes"]
+    assert "10,000 rows" in note and "not evidence" in note
+    assert text.returncode == 0, text.stdout[-3000:]
+    assert "mlflow.dataset_digest" not in text.stdout
+    noted = [line for line in text.stdout.splitlines() if line.startswith("note:")]
+    assert len(noted) == 1 and "not evidence" in noted[0]
 
 
 def test_verify_finds_the_run_by_model_digest_even_in_a_deleted_experiment(world: World) -> None:
@@ -88,6 +110,28 @@ def test_verify_refuses_to_choose_between_two_runs_of_one_model_until_told(
     assert doc["verified"] is False and doc["checks"][0]["name"] == "lineage.root"
     doc = verified(aichain("verify", a.model, "--mlflow-run", a.run_id, "--json", env=env))
     assert doc["mlflow"]["run"] == a.run_id
+
+
+def test_verify_a_model_uri_uses_the_run_it_names_though_other_runs_logged_the_same_bytes(
+    sqlite_world: World, tmp_path: Path
+) -> None:
+    import mlflow
+
+    world = sqlite_world
+    a, b = world.runs["twin_a"], world.runs["twin_b"]
+    assert a.model is not None and b.model_id is not None
+    third = log_run(world.store, world.store.new_experiment("twin-c"), model=a.model)
+    record(world.store, third, tmp_path / "third.json", [SAMPLE_CONFIG])  # 3 runs, 1 digest
+    name = f"aichain-{uuid.uuid4().hex[:12]}"
+    with tracking(world.store.uri):
+        version = mlflow.register_model(f"models:/{b.model_id}", name)
+    env = world.store.env(world.home)
+
+    for uri in (f"models:/{name}/{version.version}", f"models:/{b.model_id}"):
+        doc = verified(aichain("verify", uri, "--json", env=env))
+
+        assert doc["mlflow"]["run"] == b.run_id, uri
+        assert doc["lineage"]["from"] == "mlflow run"
 
 
 def test_verify_without_any_run_of_the_model_says_what_to_give(
