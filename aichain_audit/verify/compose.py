@@ -16,10 +16,11 @@ from pathlib import Path
 from aichain_audit import __version__
 from aichain_audit.errors import AichainError, UsageError
 from aichain_audit.fingerprint.hashing import digest_file
+from aichain_audit.fingerprint.model import MODEL_SUFFIXES
 from aichain_audit.lineage import MLFLOW_RUN
 from aichain_audit.receipt import ReceiptPointer, load_receipt, receipt_path
 from aichain_audit.tracking import LINEAGE_ARTIFACT, RECEIPT_ARTIFACT, TAG_MODEL_DIGEST
-from aichain_audit.tracking.client import download_lineage, download_onnx, runs_tagged, session
+from aichain_audit.tracking.client import download_lineage, download_model, runs_tagged, session
 from aichain_audit.tracking.records import is_model_uri
 from aichain_audit.verify.datasets import check_datasets
 from aichain_audit.verify.findings import Finding, Verification, VerifiedModel
@@ -167,7 +168,7 @@ def fetch_model(uri: str, folder: Path) -> Path:
     """An MLflow model URI downloaded into `folder` (private): its one ONNX file."""
     folder.mkdir(mode=0o700)
     with session() as s:
-        return download_onnx(s, uri, folder)
+        return download_model(s, uri, folder, MODEL_SUFFIXES)
 
 
 def find_lineage(
