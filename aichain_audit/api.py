@@ -61,7 +61,7 @@ from aichain_audit.verify.request import VerifyRequest
 
 if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports these
     from aichain_audit.anchoring import LedgerCheck, Revocation
-    from aichain_audit.fingerprint.onnx_model import ModelFingerprint
+    from aichain_audit.fingerprint.model import ModelFingerprint
     from aichain_audit.ledger import ChainSettings
     from aichain_audit.ledger.admin import RegistryState
     from aichain_audit.receipt import AnchorReceipt
@@ -297,10 +297,11 @@ def _read_run(
     """The run; (when asked) its one ONNX model downloaded into a private folder that lives
     as long as `stack`; and which of its local dataset inputs are records MLflow shares
     with another run (`tracking.client.shared_inputs`)."""
+    from aichain_audit.fingerprint.model import MODEL_SUFFIXES
     from aichain_audit.tracking import client as tracking
 
     with tracking.session() as s:
-        run = tracking.read_run(s, run_id, models=want_model)
+        run = tracking.read_run(s, run_id, models=MODEL_SUFFIXES if want_model else ())
         shared = tracking.shared_inputs(s, run)
         if not want_model or not run.models:
             return run, None, shared
@@ -448,9 +449,10 @@ def _models_holding(s: Session, run_id: str, leaf: Leaf) -> list[str]:
     import tempfile
 
     from aichain_audit.fingerprint.hashing import digest_file
+    from aichain_audit.fingerprint.model import MODEL_SUFFIXES
     from aichain_audit.tracking import client
 
-    run = client.read_run(s, run_id)
+    run = client.read_run(s, run_id, models=MODEL_SUFFIXES)
     held: list[str] = []
     with tempfile.TemporaryDirectory(prefix="aichain-model-") as tmp:
         for i, model in enumerate(run.models):
@@ -537,7 +539,7 @@ def record_anchor(manifest_paths: Sequence[Path], receipts: Sequence[AnchorRecei
         return written
     with client.session() as s:
         for run_id, receipt in todo:
-            run = client.read_run(s, run_id)
+            run = client.read_run(s, run_id, models=())
             if run.tags.get(tracking.TAG_ROOT) != receipt.root:
                 continue
             tags = tracking.anchor_tags(

@@ -57,6 +57,9 @@ _DIGEST = re.compile(r"^(sha256|sha256-shards):[0-9a-f]{64}$")
 _SUBJECT = re.compile(r"^(sha256|sha256-shards|sha256-modelset):[0-9a-f]{64}$")
 _POINTER = re.compile(r"^(/([^~/]|~[01])*)*$")
 _TENSOR_ID = re.compile(r"^[\x21-\x7e]{1,512}$")
+# The schemes a model-semantic leaf may name (docs/SPEC.md section 8): one per model format
+# (`fingerprint.model.FORMATS`); adding one is a change to SPEC.
+SEMANTIC_SCHEMES = frozenset({"onnx-semantic/v1"})
 
 Leaf = dict[str, Any]
 
@@ -284,7 +287,8 @@ def validate_leaf(leaf: Any, where: Where) -> Leaf:
             raise ManifestError(f"{where}: {exc}") from None
     elif kind == MODEL_SEMANTIC:
         _path(leaf, where)
-        _str(leaf, "scheme", where, re.compile(r"^onnx-semantic/v1$"))
+        if _str(leaf, "scheme", where) not in SEMANTIC_SCHEMES:
+            raise ManifestError(f"{where}: field 'scheme' is missing or malformed")
         for k in ("graph", "weights", "metadata"):
             _str(leaf, k, where, _DIGEST)
     elif kind == TENSOR:

@@ -2,7 +2,7 @@
 `fingerprint` does: a `Fingerprinter` turns the paths a user names into lineage leaves.
 
 One implementation per kind: datasets (files and folders, under a path policy), training
-configs, and ONNX models.
+configs, and models (one `fingerprint.model.ModelFormat` per format).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from aichain_audit.lineage import (
 )
 
 if TYPE_CHECKING:  # onnx is imported only when a model is fingerprinted
-    from aichain_audit.fingerprint.onnx_model import ModelFingerprint
+    from aichain_audit.fingerprint.model import ModelFingerprint
 
 
 class Progress(Protocol):
@@ -153,10 +153,11 @@ class ConfigFingerprinter(Fingerprinter):
 
 
 class ModelFingerprinter(Fingerprinter):
-    """One ONNX model: file digest, external data files, `onnx-semantic/v1` and its tensors."""
+    """One model, in the format that recognises it (`fingerprint.model.format_of`): file
+    digest, model-data files, its semantic fingerprint and its tensors."""
 
     def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted:
-        from aichain_audit.fingerprint.onnx_model import SCHEME, fingerprint_model
+        from aichain_audit.fingerprint.model import format_of
 
         if len(paths) != 1:
             raise InputError("a lineage has one model")
@@ -164,10 +165,11 @@ class ModelFingerprinter(Fingerprinter):
         conflict = item_conflict(argument_name(model))
         if conflict is not None:
             raise InputError(conflict)
-        fp = fingerprint_model(model)
+        fmt = format_of(model)
+        fp = fmt.fingerprint(model)
         leaves: list[Leaf] = [file_leaf("model", fp.name, fp.file.digest, fp.file.size)]
         leaves.extend(file_leaf("model-data", n, d.digest, d.size) for n, d in fp.external)
         s = fp.semantic
-        leaves.append(semantic_leaf(fp.name, SCHEME, s.graph, s.weights, s.metadata))
+        leaves.append(semantic_leaf(fp.name, fmt.scheme, s.graph, s.weights, s.metadata))
         leaves.extend(tensor_leaf(fp.name, t.id, t.name, t.digest) for t in s.tensors)
         return Fingerprinted(leaves, fp.file.size, model=fp)

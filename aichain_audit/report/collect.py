@@ -21,6 +21,7 @@ from typing import Any
 
 from aichain_audit import __version__
 from aichain_audit.errors import AichainError, InputError, UsageError
+from aichain_audit.fingerprint.model import FORMATS as MODEL_FORMATS
 from aichain_audit.inputfile import open_regular, read_input
 from aichain_audit.lineage import (
     CONFIG,
@@ -76,14 +77,8 @@ _FORMATS = {
     ".yaml": "YAML",
     ".yml": "YAML",
     ".toml": "TOML",
-    ".onnx": "ONNX model",
+    **{s: f"{f.name} model" for f in MODEL_FORMATS for s in f.suffixes},
 }
-
-_STRING = 8  # onnx.TensorProto.STRING: counted by its bytes
-# AttributeProto types: FLOAT 1, INT 2, STRING 3, TENSOR 4, GRAPH 5, TENSORS 9, GRAPHS 10,
-# SPARSE_TENSOR 11, SPARSE_TENSORS 12.
-_ATTR_TENSOR, _ATTR_GRAPH, _ATTR_TENSORS, _ATTR_GRAPHS = 4, 5, 9, 10
-_ATTR_SPARSE, _ATTR_SPARSES = 11, 12
 
 
 @dataclass(frozen=True)
@@ -589,87 +584,23 @@ def _replace(facts: ModelFacts, **changes: Any) -> ModelFacts:
 
 
 def _read_model(facts: ModelFacts, base: Path, path: str) -> ModelFacts:
-    """Opsets, operators and tensors, read through the public fingerprint API."""
-    from aichain_audit.fingerprint.onnx_model import (
-        MODEL_LIMIT,
-        WEIGHT_ATTRIBUTES,
-        parse_model,
-        value_size,
-    )
+    """Opsets, operators and tensors, as the model's format describes them."""
+    from aichain_audit.fingerprint.model import format_of
     from aichain_audit.fingerprint.paths import resolve_inside
-    from aichain_audit.inputfile import read_regular
 
     target = resolve_inside(base, path)
-    model = parse_model(read_regular(target, path, limit=MODEL_LIMIT, what="model"), path)
-    ops: Counter[str] = Counter()
-    tally = {"tensors": 0, "bytes": 0, "nodes": 0}
-
-    def tensor(t: Any) -> None:
-        tally["tensors"] += 1
-        if t.data_type == _STRING:
-            tally["bytes"] += sum(len(v) for v in t.string_data)
-        else:  # the size rule the fingerprint checks stored bytes against (SPEC §8.1)
-            tally["bytes"] += value_size(t, path)
-
-    def graph(g: Any) -> None:
-        for t in g.initializer:
-            tensor(t)
-        for sp in g.sparse_initializer:
-            tensor(sp.values)  # one tensor per sparse initializer
-        nodes(g.node)
-
-    def nodes(node_list: Any) -> None:
-        for n in node_list:
-            tally["nodes"] += 1
-            domain = n.domain if n.domain not in ("", "ai.onnx") else ""
-            ops[f"{domain}.{n.op_type}" if domain else n.op_type] += 1
-            fitted = WEIGHT_ATTRIBUTES.get((domain, n.op_type), frozenset())
-            for a in n.attribute:
-                if a.type == _ATTR_TENSOR:
-                    tensor(a.t)
-                elif a.type == _ATTR_TENSORS:
-                    for t in a.tensors:
-                        tensor(t)
-                elif a.type == _ATTR_SPARSE:
-                    tensor(a.sparse_tensor.values)
-                elif a.type == _ATTR_SPARSES:
-                    for sp in a.sparse_tensors:
-                        tensor(sp.values)
-                elif a.type == _ATTR_GRAPH:
-                    graph(a.g)
-                elif a.type == _ATTR_GRAPHS:
-                    for sub in a.graphs:
-                        graph(sub)
-                elif a.name in fitted:  # a fitted parameter kept in a plain attribute
-                    tally["tensors"] += 1
-                    tally["bytes"] += (
-                        4 * len(a.floats)
-                        + 8 * len(a.ints)
-                        + sum(len(x) for x in a.strings)
-                        + (4 if a.type == 1 else 8 if a.type == 2 else len(a.s))
-                    )
-
-    graph(model.graph)
-    for f in model.functions:
-        nodes(f.node)
-    producer = " ".join(p for p in (model.producer_name, model.producer_version) if p)
-    opsets = tuple(
-        sorted(
-            ((o.domain or "ai.onnx", int(o.version)) for o in model.opset_import),
-            key=lambda o: o[0],
-        )
-    )
+    d = format_of(target).describe(target, path)
     return _replace(
         facts,
         read=True,
-        ir_version=int(model.ir_version),
-        producer=producer,
-        doc_string=str(model.doc_string)[:4000],
-        opsets=opsets,
-        operators=tuple(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
-        nodes=tally["nodes"],
-        tensors=tally["tensors"],
-        tensor_bytes=tally["bytes"],
+        ir_version=d.ir_version,
+        producer=d.producer,
+        doc_string=d.doc_string,
+        opsets=d.opsets,
+        operators=d.operators,
+        nodes=d.nodes,
+        tensors=d.tensors,
+        tensor_bytes=d.tensor_bytes,
     )
 
 

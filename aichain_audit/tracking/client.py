@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,7 +255,9 @@ def _walk(list_fn: Any, path: str | None = None) -> Iterator[tuple[str, int | No
                 yield str(entry.path), int(size) if isinstance(size, int) else None
 
 
-def _onnx_models(s: Session, run: Any) -> list[ModelArtifact]:
+def _models(s: Session, run: Any, suffixes: Sequence[str]) -> list[ModelArtifact]:
+    """The run's model files: those named with one of `suffixes` (lower case), in its
+    logged models and among its own artifacts."""
     found: list[ModelArtifact] = []
     outputs = getattr(run, "outputs", None)
     for output in getattr(outputs, "model_outputs", None) or []:
@@ -263,7 +265,7 @@ def _onnx_models(s: Session, run: Any) -> list[ModelArtifact]:
         location = str(model.artifact_location).rstrip("/")
         listed = _walk(lambda p, m=output.model_id: s.client.list_logged_model_artifacts(m, p))
         for path, size in listed:
-            if path.lower().endswith(".onnx"):
+            if path.lower().endswith(tuple(suffixes)):
                 shown = f"logged model {model.name} ({model.model_id}): {path}"
                 named = f"models:/{model.model_id}/{path}"
                 found.append(
@@ -271,14 +273,15 @@ def _onnx_models(s: Session, run: Any) -> list[ModelArtifact]:
                 )
     run_id = run.info.run_id
     for path, size in _walk(lambda p: s.client.list_artifacts(run_id, p)):
-        if path.lower().endswith(".onnx") and not path.startswith("aichain/"):
+        if path.lower().endswith(tuple(suffixes)) and not path.startswith("aichain/"):
             uri = f"runs:/{run_id}/{path}"
             found.append(ModelArtifact(uri, f"run artifact {path}", uri, None, size))
     return found
 
 
-def read_run(s: Session, run_id: str, *, models: bool = True) -> RunRecord:
-    """The run's params, tags, dataset inputs and (with `models`) the ONNX files it holds."""
+def read_run(s: Session, run_id: str, *, models: Sequence[str]) -> RunRecord:
+    """The run's params, tags, dataset inputs and the model files it holds, found by the
+    suffixes in `models` (the caller's: `fingerprint.model.MODEL_SUFFIXES`; none: no lookup)."""
     run = s.client.get_run(check_run_id(run_id))
     datasets = []
     for item in run.inputs.dataset_inputs if run.inputs else []:
@@ -294,7 +297,7 @@ def read_run(s: Session, run_id: str, *, models: bool = True) -> RunRecord:
         params={str(k): str(v) for k, v in run.data.params.items()},
         tags={str(k): str(v) for k, v in run.data.tags.items()},
         datasets=tuple(datasets),
-        models=tuple(_onnx_models(s, run)) if models else (),
+        models=tuple(_models(s, run, models)) if models else (),
     )
 
 
@@ -352,20 +355,23 @@ def download(s: Session, uri: str, folder: Path) -> Path:
     return Path(download_artifacts(artifact_uri=uri, dst_path=str(folder), tracking_uri=s.uri))
 
 
-def download_onnx(s: Session, uri: str, folder: Path) -> Path:
+def download_model(s: Session, uri: str, folder: Path, suffixes: Sequence[str]) -> Path:
     """An MLflow model URI (`runs:/RUN/path`, `models:/NAME/VERSION`, `models:/MODEL_ID`) or
-    artifact URI, downloaded into `folder`: the one `.onnx` file it holds."""
+    artifact URI, downloaded into `folder`: the one model file it holds, found by the caller's
+    `suffixes` (lower case, with the dot)."""
     if not is_model_uri(uri):
         raise UsageError(f"{uri!r} is not an MLflow model URI (runs:/… or models:/…)")
     got = download(s, uri, folder)
+    ends = tuple(suffixes)
+    named = " or ".join(ends)
     if got.is_file():
-        if not got.name.lower().endswith(".onnx"):
-            raise InputError(f"{uri} is not an ONNX file ({got.name})")
+        if not got.name.lower().endswith(ends):
+            raise InputError(f"{uri} is not a model file ({got.name}: no {named} file)")
         return got
-    found = sorted(p for p in got.rglob("*") if p.is_file() and p.name.lower().endswith(".onnx"))
+    found = sorted(p for p in got.rglob("*") if p.is_file() and p.name.lower().endswith(ends))
     if len(found) != 1:
-        what = "no .onnx file" if not found else f"{len(found)} .onnx files"
-        raise InputError(f"{uri} holds {what}; name the file (runs:/RUN/path/model.onnx)")
+        what = f"no {named} file" if not found else f"{len(found)} {named} files"
+        raise InputError(f"{uri} holds {what}; name the file (runs:/RUN/path/model{ends[0]})")
     return found[0]
 
 

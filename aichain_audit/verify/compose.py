@@ -16,12 +16,13 @@ from pathlib import Path
 from aichain_audit import __version__
 from aichain_audit.errors import AichainError, UsageError
 from aichain_audit.fingerprint.hashing import digest_file
+from aichain_audit.fingerprint.model import MODEL_SUFFIXES
 from aichain_audit.lineage import MLFLOW_RUN
 from aichain_audit.receipt import ReceiptPointer, load_receipt, receipt_path
 from aichain_audit.tracking import LINEAGE_ARTIFACT, MODEL_DIGEST_TAGS, RECEIPT_ARTIFACT
 from aichain_audit.tracking.client import (
     download_lineage,
-    download_onnx,
+    download_model,
     run_of_model_uri,
     runs_tagged,
     session,
@@ -176,7 +177,7 @@ def fetch_model(uri: str, folder: Path) -> tuple[Path, str | None]:
     run the URI names (`tracking.client.run_of_model_uri`), when it names one."""
     folder.mkdir(mode=0o700)
     with session() as s:
-        return download_onnx(s, uri, folder), run_of_model_uri(s, uri)
+        return download_model(s, uri, folder, MODEL_SUFFIXES), run_of_model_uri(s, uri)
 
 
 def find_lineage(

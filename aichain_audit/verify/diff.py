@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aichain_audit.canonical import canonical_json
 from aichain_audit.errors import InputError, ManifestError, UsageError
 from aichain_audit.fingerprint.config import FORMATS as CONFIG_SUFFIXES
+from aichain_audit.fingerprint.model import format_for
 from aichain_audit.fingerprint.paths import PathPolicy, argument_name
 from aichain_audit.inputfile import kind_of, read_input
 from aichain_audit.lineage import (
@@ -179,9 +180,9 @@ def _artifact_kind(found: _Found, recorded: Sequence[Leaf] | None) -> InputKind:
     the manifest it is compared with (None: compared with another artifact)."""
     if found.folder:
         return InputKind.DATASET
-    suffix = found.path.suffix.lower()
-    if suffix == ".onnx":
+    if format_for(found.path) is not None:
         return InputKind.MODEL
+    suffix = found.path.suffix.lower()
     if recorded is None:
         return InputKind.CONFIG if suffix in CONFIG_SUFFIXES else InputKind.DATASET
     name = argument_name(found.path)

@@ -22,6 +22,7 @@ from typing import Any
 
 from aichain_audit.errors import AichainError
 from aichain_audit.fingerprint.hashing import digest_file
+from aichain_audit.fingerprint.model import MODEL_SUFFIXES
 from aichain_audit.lineage import DATASET, MLFLOW_INPUT, MLFLOW_RUN, Leaf
 from aichain_audit.tracking import (
     OLD_TAG_MODEL_SOURCE,
@@ -54,7 +55,7 @@ def check_mlflow(
     facts: dict[str, Any] = {"tracking_uri": s.shown, "run": run_id}
     named = [leaf["run_id"] for leaf in manifest.of_kind(MLFLOW_RUN)]
     try:
-        run = read_run(s, run_id)
+        run = read_run(s, run_id, models=MODEL_SUFFIXES)
     except MissingRun as exc:
         return [Finding("mlflow.run", CheckStatus.FAIL, run_id, "a run", None, exc.message)], facts
     except AichainError as exc:

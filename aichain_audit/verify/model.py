@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aichain_audit.errors import AichainError, Unreadable
 from aichain_audit.fingerprint.hashing import FileDigest, digest_bytes
-from aichain_audit.fingerprint.onnx_model import MODEL_LIMIT, digest_external_file
+from aichain_audit.fingerprint.model import format_of
 from aichain_audit.fingerprint.paths import argument_name, model_folder
 from aichain_audit.inputfile import read_input
 from aichain_audit.lineage import Leaf, derive_subject, file_leaf
@@ -50,7 +50,8 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
                     "the lineage names no model: it does not describe this (or any) model")
         ])  # fmt: skip
     leaf = models[0]
-    data = read_input(model, limit=MODEL_LIMIT, what="model")
+    fmt = format_of(model)
+    data = read_input(model, limit=fmt.max_file_size, what="model")
     actual = FileDigest(digest_bytes(data), len(data))
     plain = (
         actual.digest
@@ -65,7 +66,7 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
     for data_leaf in manifest.of_kind("model-data"):
         path = data_file_shown(shown, str(data_leaf["path"]))
         try:
-            got = digest_external_file(base, data_leaf["path"], str(path))
+            got = fmt.digest_data_file(base, data_leaf["path"], str(path))
         except AichainError as exc:  # missing, a folder or FIFO, outside: not the file recorded
             # Unreadable: what it holds is unknown, so an error (no verdict), not a failure.
             status = CheckStatus.ERROR if isinstance(exc, Unreadable) else CheckStatus.FAIL

@@ -21,7 +21,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from aichain_audit.canonical import canonical_json
 from aichain_audit.errors import ModelError
-from aichain_audit.fingerprint.onnx_model import ModelFingerprint, fingerprint_model
+from aichain_audit.fingerprint.model import ModelFingerprint
+from aichain_audit.fingerprint.model.onnx.fingerprint import fingerprint_model
 from tests.fingerprint.test_onnx_model import (
     OPSET,
     changed,

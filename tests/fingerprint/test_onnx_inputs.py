@@ -18,8 +18,8 @@ import pytest
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from aichain_audit.errors import InputError, ModelError
-from aichain_audit.fingerprint import onnx_model
-from aichain_audit.fingerprint.onnx_model import fingerprint_model
+from aichain_audit.fingerprint.model.onnx import fingerprint as onnx_fingerprint
+from aichain_audit.fingerprint.model.onnx.fingerprint import fingerprint_model
 from tests.fingerprint.test_onnx_model import (
     OPSET,
     W0,
@@ -69,7 +69,7 @@ def test_model_that_is_not_a_regular_file_is_an_input_error(tmp_path: Path, kind
 
 
 def test_model_file_limit_is_protobufs_maximum_message_size() -> None:
-    assert onnx_model.MODEL_LIMIT == 2**31
+    assert onnx_fingerprint.MODEL_LIMIT == 2**31
 
 
 def test_model_larger_than_the_limit_is_refused(
@@ -77,11 +77,11 @@ def test_model_larger_than_the_limit_is_refused(
 ) -> None:
     path = tmp_path / "model.onnx"
     path.write_bytes(matmul_add().SerializeToString())
-    monkeypatch.setattr(onnx_model, "MODEL_LIMIT", path.stat().st_size - 1)
+    monkeypatch.setattr(onnx_fingerprint, "MODEL_LIMIT", path.stat().st_size - 1)
     with pytest.raises(InputError, match="larger than") as info:
         fingerprint_model(path)
     assert str(path) in info.value.message
-    monkeypatch.setattr(onnx_model, "MODEL_LIMIT", path.stat().st_size)
+    monkeypatch.setattr(onnx_fingerprint, "MODEL_LIMIT", path.stat().st_size)
     fingerprint_model(path)  # exactly at the limit is accepted
 
 

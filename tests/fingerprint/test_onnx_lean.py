@@ -1,4 +1,4 @@
-"""A model parsed without its large weights (`onnx_model._parse_lean`, `onnx_wire`) gets exactly
+"""A model parsed without its large weights (`onnx.parse._parse_lean`, `onnx.wire`) gets exactly
 the fingerprint, or exactly the error, that parsing the whole file gives; its weights are
 hashed in the one read of the file that gives its digest, and a file changed between that
 read and the parse is refused."""
@@ -18,8 +18,11 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 from aichain_audit.errors import InputError, ModelError
-from aichain_audit.fingerprint import hashing, onnx_model, onnx_wire
-from aichain_audit.fingerprint.onnx_model import ModelFingerprint, fingerprint_model
+from aichain_audit.fingerprint import hashing
+from aichain_audit.fingerprint.model import ModelFingerprint
+from aichain_audit.fingerprint.model.onnx import fingerprint as onnx_fingerprint
+from aichain_audit.fingerprint.model.onnx import wire as onnx_wire
+from aichain_audit.fingerprint.model.onnx.fingerprint import fingerprint_model
 
 # dtype -> bits per element, for the types the generator uses
 _BITS: dict[int, int] = {
@@ -45,16 +48,16 @@ def _both(path: Path, mp: pytest.MonkeyPatch) -> tuple[ModelFingerprint | str, A
     mp.setattr(onnx_wire, "MIN_PAYLOAD", 1 << 40)
     whole = _outcome(path)
     mp.setattr(onnx_wire, "MIN_PAYLOAD", 1)
-    mp.setattr(onnx_model, "_LEAN_SHARE", 0)
+    mp.setattr(onnx_fingerprint, "_LEAN_SHARE", 0)
     taken: list[bool] = []
-    real = onnx_model._parse_lean
+    real = onnx_fingerprint._parse_lean
 
     def spy(*args: Any) -> Any:
         out = real(*args)
         taken.append(out is not None)
         return out
 
-    mp.setattr(onnx_model, "_parse_lean", spy)
+    mp.setattr(onnx_fingerprint, "_parse_lean", spy)
     lean = _outcome(path)
     return whole, lean, any(taken)
 
@@ -146,13 +149,13 @@ def test_a_model_with_large_weights_takes_the_lean_parse_by_default(tmp_path: Pa
     path = _big_model(tmp_path, (300_000, 70_000, 100_000))
     with pytest.MonkeyPatch.context() as mp:
         taken: list[bool] = []
-        real = onnx_model._parse_lean
+        real = onnx_fingerprint._parse_lean
 
         def spy(*args: Any) -> Any:
             taken.append(True)
             return real(*args)
 
-        mp.setattr(onnx_model, "_parse_lean", spy)
+        mp.setattr(onnx_fingerprint, "_parse_lean", spy)
         lean = fingerprint_model(path)
         mp.setattr(onnx_wire, "MIN_PAYLOAD", 1 << 40)
         whole = fingerprint_model(path)
@@ -233,7 +236,7 @@ def test_a_model_changed_between_its_parse_and_its_read_is_refused(tmp_path: Pat
         return real(fd, *args)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("aichain_audit.fingerprint.onnx_model.digest_fd", changed_meanwhile)
+        mp.setattr("aichain_audit.fingerprint.model.onnx.walk.digest_fd", changed_meanwhile)
         with pytest.raises(ModelError, match="changed while being read"):
             fingerprint_model(path)
 
@@ -247,6 +250,6 @@ def test_a_model_truncated_before_its_read_is_refused(tmp_path: Path) -> None:
         return real(fd, *args)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("aichain_audit.fingerprint.onnx_model.digest_fd", truncated_meanwhile)
+        mp.setattr("aichain_audit.fingerprint.model.onnx.walk.digest_fd", truncated_meanwhile)
         with pytest.raises(ModelError, match=r"shrank|changed"):
             fingerprint_model(path)

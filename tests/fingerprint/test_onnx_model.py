@@ -31,7 +31,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from aichain_audit.errors import InputError, ModelError
 from aichain_audit.fingerprint.hashing import FileDigest, digest_bytes, digest_file
-from aichain_audit.fingerprint.onnx_model import ModelFingerprint, fingerprint_model
+from aichain_audit.fingerprint.model import ModelFingerprint
+from aichain_audit.fingerprint.model.onnx.fingerprint import fingerprint_model
 
 REPO = Path(__file__).resolve().parents[2]
 OPSET = [helper.make_opsetid("", 17)]
@@ -853,10 +854,10 @@ def test_a_symlinked_model_is_fingerprinted_with_the_external_data_beside_the_li
 ) -> None:
     # deploy/model.onnx -> orig/model.onnx: onnx and onnxruntime read deploy/weights.bin, so the
     # fingerprint must too (it read orig/weights.bin and called the substituted model the same).
-    from aichain_audit.fingerprint import onnx_model
+    from aichain_audit.fingerprint.model.onnx import fingerprint as onnx_fingerprint
 
     if prefetch:  # read while the model is parsed, as a large data file is
-        monkeypatch.setattr(onnx_model._Prefetch, "MIN_SIZE", 0)
+        monkeypatch.setattr(onnx_fingerprint._Prefetch, "MIN_SIZE", 0)
     orig = _save_external(matmul_add(), tmp_path / "orig" / "model.onnx")
     link = _linked_model(tmp_path, orig, tmp_path / "deploy" / "model.onnx", how)
     assert not np.array_equal(_outputs(orig), _outputs(link))

@@ -1,4 +1,4 @@
-"""External data files read before the model is parsed (`onnx_model._Prefetch`, guessed from the
+"""External data files read before the model is parsed (`onnx.external._Prefetch`, guessed from the
 wire format) give exactly the fingerprint, or the error, that reading them after the parse
 gives; and `hashing.digest_parallel` gives `digest_fd`'s digests."""
 
@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 from aichain_audit.errors import InputError, ModelError
-from aichain_audit.fingerprint import hashing, onnx_model
+from aichain_audit.fingerprint import hashing
 from aichain_audit.fingerprint.hashing import Segment, digest_fd, digest_parallel
-from aichain_audit.fingerprint.onnx_model import ModelFingerprint, fingerprint_model
+from aichain_audit.fingerprint.model import ModelFingerprint
+from aichain_audit.fingerprint.model.onnx import fingerprint as onnx_fingerprint
+from aichain_audit.fingerprint.model.onnx.fingerprint import fingerprint_model
 
 
 def _outcome(path: Path) -> ModelFingerprint | str:
@@ -31,17 +33,17 @@ def _outcome(path: Path) -> ModelFingerprint | str:
 def _both(path: Path) -> tuple[ModelFingerprint | str, ModelFingerprint | str, bool]:
     """Without the prefetch, with it (for files of any size), and whether it read a file."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(onnx_model._Prefetch, "MIN_SIZE", 1 << 40)
+        mp.setattr(onnx_fingerprint._Prefetch, "MIN_SIZE", 1 << 40)
         after = _outcome(path)
-        mp.setattr(onnx_model._Prefetch, "MIN_SIZE", 0)
+        mp.setattr(onnx_fingerprint._Prefetch, "MIN_SIZE", 0)
         used: list[bool] = []
-        real = onnx_model._Prefetch.result
+        real = onnx_fingerprint._Prefetch.result
 
         def spy(self: Any, location: str) -> Any:
             used.append(True)
             return real(self, location)
 
-        mp.setattr(onnx_model._Prefetch, "result", spy)
+        mp.setattr(onnx_fingerprint._Prefetch, "result", spy)
         before = _outcome(path)
     return after, before, bool(used)
 
@@ -185,7 +187,7 @@ def test_a_refused_model_leaves_no_prefetch_thread_or_open_file(tmp_path: Path) 
     path.write_bytes(model.SerializeToString())
     fds_before = set(os.listdir("/proc/self/fd"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(onnx_model._Prefetch, "MIN_SIZE", 0)
+        mp.setattr(onnx_fingerprint._Prefetch, "MIN_SIZE", 0)
         with pytest.raises(ModelError, match="checker"):
             fingerprint_model(path)
     assert not [t for t in threading.enumerate() if t.name.startswith("aichain-")]
@@ -281,7 +283,7 @@ def test_pieces_held_by_segments_are_hashed_from_their_blocks(
 def test_a_model_with_large_raw_weights_and_external_data_takes_both_fast_paths(
     tmp_path: Path,
 ) -> None:
-    from aichain_audit.fingerprint import onnx_wire
+    from aichain_audit.fingerprint.model.onnx import wire as onnx_wire
 
     (tmp_path / "w.bin").write_bytes(os.urandom(4096))
     raw = TensorProto(name="R", data_type=TensorProto.INT8, dims=[100_000])
@@ -298,17 +300,16 @@ def test_a_model_with_large_raw_weights_and_external_data_takes_both_fast_paths(
     path = tmp_path / "model.onnx"
     path.write_bytes(model.SerializeToString())
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(onnx_model._Prefetch, "MIN_SIZE", 1 << 40)
+        mp.setattr(onnx_fingerprint._Prefetch, "MIN_SIZE", 1 << 40)
         mp.setattr(onnx_wire, "MIN_PAYLOAD", 1 << 40)
         plain = fingerprint_model(path)
-        mp.setattr(onnx_model._Prefetch, "MIN_SIZE", 0)
+        mp.setattr(onnx_fingerprint._Prefetch, "MIN_SIZE", 0)
         mp.setattr(onnx_wire, "MIN_PAYLOAD", 1024)
         taken: list[str] = []
-        lean, prefetch = onnx_model._parse_lean, onnx_model._Prefetch.result
-        mp.setattr(onnx_model, "_parse_lean", lambda *a: taken.append("lean") or lean(*a))
-        mp.setattr(
-            onnx_model._Prefetch, "result", lambda s, loc: taken.append("pre") or prefetch(s, loc)
-        )
+        lean, prefetch = onnx_fingerprint._parse_lean, onnx_fingerprint._Prefetch.result
+        mp.setattr(onnx_fingerprint, "_parse_lean", lambda *a: taken.append("lean") or lean(*a))
+        prefetched = onnx_fingerprint._Prefetch
+        mp.setattr(prefetched, "result", lambda s, loc: taken.append("pre") or prefetch(s, loc))
         fast = fingerprint_model(path)
     assert sorted(taken) == ["lean", "pre"]
     assert fast == plain

@@ -17,12 +17,13 @@ import onnx
 import pytest
 from onnx import AttributeProto, TensorProto, defs, helper, numpy_helper
 
-from aichain_audit.fingerprint import onnx_model
-from aichain_audit.fingerprint.onnx_model import SemanticFingerprint, semantic_fingerprint
+from aichain_audit.fingerprint.model import SemanticFingerprint
+from aichain_audit.fingerprint.model.onnx import tables
+from aichain_audit.fingerprint.model.onnx.walk import semantic_fingerprint
 from tests.fingerprint.test_onnx_model import changed, fingerprint_both
 
 A = AttributeProto
-TABLE: dict[tuple[str, str], frozenset[str]] = dict(getattr(onnx_model, "WEIGHT_ATTRIBUTES", {}))
+TABLE: dict[tuple[str, str], frozenset[str]] = dict(getattr(tables, "WEIGHT_ATTRIBUTES", {}))
 DOMAINS = ("", "ai.onnx.ml")
 SCALAR_OR_LIST = (A.FLOAT, A.INT, A.STRING, A.FLOATS, A.INTS, A.STRINGS)
 TENSOR_TYPES = (A.TENSOR, A.SPARSE_TENSOR, A.TENSORS, A.SPARSE_TENSORS)

@@ -19,315 +19,44 @@ refused rather than ignored, so nothing can change without changing a digest.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 import struct
-import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from aichain_audit.canonical import canonical_json
 from aichain_audit.errors import InputError, ModelError
-from aichain_audit.fingerprint import onnx_wire
-from aichain_audit.fingerprint.hashing import (
-    FileDigest,
-    Segment,
-    Stopped,
-    digest_bytes,
-    digest_fd,
-    digest_parallel,
+from aichain_audit.fingerprint.hashing import FileDigest, Segment, digest_fd, digest_parallel
+from aichain_audit.fingerprint.model.interface import SemanticFingerprint, TensorDigest
+from aichain_audit.fingerprint.model.onnx import wire
+from aichain_audit.fingerprint.model.onnx.external import (
+    Digest,
+    _ExternalFile,
+    _now,
+    _Pending,
+    _Prefetch,
+    _resolved,
+    _segment_key,
 )
-from aichain_audit.fingerprint.paths import argument_name, model_folder, resolve_inside
-from aichain_audit.inputfile import fstat_size, open_regular, read_fd, refuse_larger
+from aichain_audit.fingerprint.model.onnx.framing import _framed, _sha
+from aichain_audit.fingerprint.model.onnx.parse import _Lean, _repeated
+from aichain_audit.fingerprint.model.onnx.tables import (
+    _KNOWN,
+    _MAX_DIGITS,
+    _NOT_VALUE,
+    _SCALAR_TYPES,
+    _STRING,
+    ATTR_GRAPH,
+    ATTR_GRAPHS,
+    SCHEME,
+    WEIGHT_ATTRIBUTES,
+    value_size,
+)
+from aichain_audit.fingerprint.paths import resolve_inside
 
-SCHEME = "onnx-semantic/v1"
 _ATTRIBUTE_NAME = re.compile(r"[\x21-\x7e]{1,256}")
-_GRAPH, _GRAPHS = 5, 10  # AttributeProto.GRAPH and GRAPHS
-# Protobuf cannot parse a message of 2 GiB or more, so no larger file can be an ONNX model:
-# anything beyond is refused before it is read whole (a FIFO or device never gets this far).
-MODEL_LIMIT = 1 << 31
-_CHUNK = 4 * 1024 * 1024
-_DATA_FIELDS = (
-    "float_data",
-    "int32_data",
-    "string_data",
-    "int64_data",
-    "raw_data",
-    "double_data",
-    "uint64_data",
-)
-# Bits per element of every numeric ONNX data type (TensorProto.DataType), so that stored bytes
-# can be checked: a tensor of n elements takes ceil(n * bits / 8) bytes (the 4-, 2- and 6-bit
-# types are packed, the last byte padded). STRING (8) is counted in elements; any other type
-# (UNDEFINED, or one a newer onnx adds) is refused.
-_BITS: Mapping[int, int] = {
-    1: 32,  # FLOAT
-    2: 8,  # UINT8
-    3: 8,  # INT8
-    4: 16,  # UINT16
-    5: 16,  # INT16
-    6: 32,  # INT32
-    7: 64,  # INT64
-    9: 8,  # BOOL
-    10: 16,  # FLOAT16
-    11: 64,  # DOUBLE
-    12: 32,  # UINT32
-    13: 64,  # UINT64
-    14: 64,  # COMPLEX64
-    15: 128,  # COMPLEX128
-    16: 16,  # BFLOAT16
-    17: 8,  # FLOAT8E4M3FN
-    18: 8,  # FLOAT8E4M3FNUZ
-    19: 8,  # FLOAT8E5M2
-    20: 8,  # FLOAT8E5M2FNUZ
-    21: 4,  # UINT4
-    22: 4,  # INT4
-    23: 4,  # FLOAT4E2M1
-    24: 8,  # FLOAT8E8M0
-    25: 2,  # UINT2
-    26: 2,  # INT2
-    27: 6,  # FLOAT6E2M3
-    28: 6,  # FLOAT6E3M2
-}
-_STRING = 8
-
-# The fitted (learned) parameters that operators of the default domain ("") and of ai.onnx.ml
-# keep in non-tensor attributes: these count as weights, every other non-tensor attribute as
-# graph. Tensor-typed attributes are weights for every operator, so they are not listed.
-# docs/SPEC.md 8.3 prints this table; tests check it against every schema onnx knows.
-WEIGHT_ATTRIBUTES: Mapping[tuple[str, str], frozenset[str]] = {
-    ("", "Constant"): frozenset(
-        {"value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings"}
-    ),
-    ("", "TfIdfVectorizer"): frozenset(
-        {"ngram_counts", "ngram_indexes", "pool_int64s", "pool_strings", "weights"}
-    ),
-    ("ai.onnx.ml", "CategoryMapper"): frozenset({"cats_int64s", "cats_strings"}),
-    ("ai.onnx.ml", "DictVectorizer"): frozenset({"int64_vocabulary", "string_vocabulary"}),
-    ("ai.onnx.ml", "Imputer"): frozenset({"imputed_value_floats", "imputed_value_int64s"}),
-    ("ai.onnx.ml", "LabelEncoder"): frozenset(
-        {
-            "classes_strings",
-            "keys_floats",
-            "keys_int64s",
-            "keys_strings",
-            "values_floats",
-            "values_int64s",
-            "values_strings",
-        }
-    ),
-    ("ai.onnx.ml", "LinearClassifier"): frozenset(
-        {"classlabels_ints", "classlabels_strings", "coefficients", "intercepts"}
-    ),
-    ("ai.onnx.ml", "LinearRegressor"): frozenset({"coefficients", "intercepts"}),
-    ("ai.onnx.ml", "OneHotEncoder"): frozenset({"cats_int64s", "cats_strings"}),
-    ("ai.onnx.ml", "SVMClassifier"): frozenset(
-        {
-            "classlabels_ints",
-            "classlabels_strings",
-            "coefficients",
-            "kernel_params",
-            "prob_a",
-            "prob_b",
-            "rho",
-            "support_vectors",
-            "vectors_per_class",
-        }
-    ),
-    ("ai.onnx.ml", "SVMRegressor"): frozenset(
-        {"coefficients", "kernel_params", "n_supports", "rho", "support_vectors"}
-    ),
-    ("ai.onnx.ml", "Scaler"): frozenset({"offset", "scale"}),
-    ("ai.onnx.ml", "TreeEnsemble"): frozenset(
-        {
-            "leaf_targetids",
-            "nodes_falseleafs",
-            "nodes_falsenodeids",
-            "nodes_featureids",
-            "nodes_missing_value_tracks_true",
-            "nodes_trueleafs",
-            "nodes_truenodeids",
-            "tree_roots",
-        }
-    ),
-    ("ai.onnx.ml", "TreeEnsembleClassifier"): frozenset(
-        {
-            "base_values",
-            "class_ids",
-            "class_nodeids",
-            "class_treeids",
-            "class_weights",
-            "classlabels_int64s",
-            "classlabels_strings",
-            "nodes_falsenodeids",
-            "nodes_featureids",
-            "nodes_hitrates",
-            "nodes_missing_value_tracks_true",
-            "nodes_modes",
-            "nodes_nodeids",
-            "nodes_treeids",
-            "nodes_truenodeids",
-            "nodes_values",
-        }
-    ),
-    ("ai.onnx.ml", "TreeEnsembleRegressor"): frozenset(
-        {
-            "base_values",
-            "nodes_falsenodeids",
-            "nodes_featureids",
-            "nodes_hitrates",
-            "nodes_missing_value_tracks_true",
-            "nodes_modes",
-            "nodes_nodeids",
-            "nodes_treeids",
-            "nodes_truenodeids",
-            "nodes_values",
-            "target_ids",
-            "target_nodeids",
-            "target_treeids",
-            "target_weights",
-        }
-    ),
-    ("ai.onnx.ml", "ZipMap"): frozenset({"classlabels_int64s", "classlabels_strings"}),
-}
-
-# Fields of each message that the walk below covers; any other field that is set
-# makes the model unsupported (fail closed).
-_KNOWN = {
-    "ModelProto": {
-        "ir_version",
-        "opset_import",
-        "producer_name",
-        "producer_version",
-        "domain",
-        "model_version",
-        "doc_string",
-        "graph",
-        "metadata_props",
-        "functions",
-    },
-    "GraphProto": {
-        "node",
-        "name",
-        "initializer",
-        "sparse_initializer",
-        "doc_string",
-        "input",
-        "output",
-        "value_info",
-        "metadata_props",
-    },
-    "NodeProto": {
-        "input",
-        "output",
-        "name",
-        "op_type",
-        "domain",
-        "overload",
-        "attribute",
-        "doc_string",
-        "metadata_props",
-    },
-    "AttributeProto": {
-        "name",
-        "ref_attr_name",
-        "doc_string",
-        "type",
-        "f",
-        "i",
-        "s",
-        "t",
-        "g",
-        "sparse_tensor",
-        "tp",
-        "floats",
-        "ints",
-        "strings",
-        "tensors",
-        "graphs",
-        "sparse_tensors",
-        "type_protos",
-    },
-    "TensorProto": {
-        "dims",
-        "data_type",
-        "float_data",
-        "int32_data",
-        "string_data",
-        "int64_data",
-        "name",
-        "doc_string",
-        "raw_data",
-        "external_data",
-        "data_location",
-        "double_data",
-        "uint64_data",
-        "metadata_props",
-    },
-    "FunctionProto": {
-        "name",
-        "input",
-        "output",
-        "attribute",
-        "attribute_proto",
-        "node",
-        "doc_string",
-        "opset_import",
-        "domain",
-        "overload",
-        "value_info",
-        "metadata_props",
-    },
-    "ValueInfoProto": {"name", "type", "doc_string", "metadata_props"},
-    "SparseTensorProto": {"values", "indices", "dims"},
-}
-# AttributeProto fields that are not its value: a reference attribute may set only these.
-_NOT_VALUE = frozenset({"name", "ref_attr_name", "doc_string", "type"})
-# Numbers in external data entries with more digits than this lie past the end of any file.
-_MAX_DIGITS = 30
-
-
-@dataclass(frozen=True, slots=True)
-class TensorDigest:
-    """The digest of one weight: its canonical id, its name in the model, its value digest."""
-
-    id: str
-    name: str
-    digest: str
-
-
-@dataclass(frozen=True, slots=True)
-class SemanticFingerprint:
-    graph: str
-    weights: str
-    metadata: str
-    tensors: tuple[TensorDigest, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ModelFingerprint:
-    """A model's file digests (model file, then external data files) and its semantics."""
-
-    name: str
-    file: FileDigest
-    external: tuple[tuple[str, FileDigest], ...]
-    semantic: SemanticFingerprint
-
-
-def _sha(doc: Any) -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(doc)).hexdigest()
-
-
-def _framed(header: Any, *payload: bytes) -> hashlib._Hash:
-    """SHA-256 over u64be(len(H)) || H || payload, H the JCS of `header`."""
-    h = canonical_json(header)
-    out = hashlib.sha256(struct.pack(">Q", len(h)) + h)
-    for part in payload:
-        out.update(part)
-    return out
 
 
 _OTHER_FIELDS: dict[str, list[tuple[str, bool]]] = {}  # per message: (field, repeated) not known
@@ -413,19 +142,6 @@ def _dtype_name(data_type: int) -> str:
         return str(data_type)
 
 
-def value_size(t: Any, where: str) -> int:
-    """The bytes the tensor's values take: ceil(elements * bits / 8) (strings: elements)."""
-    if t.data_type == 0:
-        raise ModelError(f"{where}: tensor has no data type")
-    elements = math.prod(int(d) for d in t.dims)
-    if t.data_type == _STRING:
-        return elements
-    bits = _BITS.get(t.data_type)
-    if bits is None:
-        raise ModelError(f"{where}: tensor data type {t.data_type} is not one {SCHEME} knows")
-    return -(-elements * bits // 8)
-
-
 def _mismatch(t: Any, where: str, what: str, have: int, need: int) -> ModelError:
     return ModelError(
         f"{where}: {what} holds {have} bytes, but a {_dtype_name(t.data_type)} tensor of "
@@ -462,193 +178,6 @@ class _Scope:
 
 def _value_number(vid: str) -> int:
     return int(vid.rsplit("v", 1)[1])
-
-
-class _ExternalFile:
-    """An external data file, opened once: its tensors are hashed with its digest."""
-
-    def __init__(self, fd: int, path: Path, shown: str, size: int, *, owned: bool = True) -> None:
-        self.fd = fd
-        self.path = path
-        self.shown = shown
-        self.size = size
-        self.tensors: list[_Pending] = []
-        self.owned = owned  # closed by the walk (else by the `_Prefetch` that opened it)
-
-    @classmethod
-    def open(cls, path: Path, shown: str, *, owned: bool = True) -> _ExternalFile:
-        """Opens an external data file: non-blocking, a regular file only, and no final
-        symlink swapped in after `resolve_inside` checked the real path (else InputError)."""
-        fd = open_regular(path, shown, follow=False)
-        try:
-            return cls(fd, path, shown, fstat_size(fd, shown), owned=owned)
-        except InputError:  # pragma: no cover - fstat of an open descriptor
-            os.close(fd)
-            raise
-
-
-def digest_external_file(folder: Path, location: str, shown: str) -> FileDigest:
-    """The file digest of the external data file at `location` (as a model writes it) for a
-    model in `folder` (`paths.model_folder`), found and opened as the fingerprint finds and
-    opens it, in one read. Raises `PathPolicyError` for a location outside the folder,
-    `Unreadable` when the file cannot be opened or read, and `InputError` when it is missing
-    or no regular file."""
-    ext = _ExternalFile.open(resolve_inside(folder, location), shown)
-    try:
-        return digest_parallel(ext.fd, ext.size, shown)
-    finally:
-        os.close(ext.fd)
-
-
-def _segment_key(offset: int, count: int, hasher: Any) -> tuple[int, int, bytes]:
-    """A tensor's bytes and header: its range and the digest of what its hasher was fed (the
-    framed header, before any of its bytes)."""
-    return offset, count, hasher.copy().digest()
-
-
-class _Prefetch:
-    """External data files read while onnx is imported and the model parsed.
-
-    The wire format names them (`onnx_wire.ExternalGuess`); each is opened as the walk opens
-    it (`_Walk._hash_external`) and read once on another thread, giving its file digest and
-    the digests of the tensors the guess describes. The walk then takes this open file, and
-    a tensor's digest only where the parsed model asks for the same bytes under the same
-    header (`_segment_key`); any other tensor is read on its own. So a wrong guess costs
-    time, never a digest.
-    """
-
-    MIN_SIZE = 4 * 1024 * 1024  # smaller files are read after the parse: no time to win
-    MAX_FILES = 64  # open at once; a model with more files has the others read after the parse
-
-    def __init__(self) -> None:
-        self.files: dict[str, _ExternalFile] = {}
-        self._segments: dict[str, list[Segment]] = {}
-        self._results: dict[str, FileDigest | Exception] = {}
-        self._digests: dict[str, dict[tuple[int, int, bytes], str]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @classmethod
-    def start(cls, guesses: list[onnx_wire.ExternalGuess], base_dir: Path, shown: str) -> _Prefetch:
-        self = cls()
-        for guess in guesses:
-            entries = dict(guess.entries)
-            location = entries.get("location")
-            if not location or len(entries) != len(guess.entries):
-                continue
-            ext = self.files.get(location)
-            if ext is None and location not in self._segments:
-                if len(self.files) >= self.MAX_FILES:
-                    continue
-                ext = self._open(location, base_dir, shown)
-            if ext is None:
-                self._segments[location] = []  # not to be opened again
-                continue
-            try:
-                offset = int(entries.get("offset", "0"))
-                count = int(entries["length"]) if "length" in entries else ext.size - offset
-            except ValueError:
-                continue
-            if offset >= 0 and count >= 0 and offset + count <= ext.size:
-                header = {
-                    "kind": "dense",
-                    "dtype": guess.data_type,
-                    "dims": list(map(str, guess.dims)),
-                }
-                self._segments[location].append(Segment(offset, count, _framed(header)))
-        if self.files:
-            self._thread = threading.Thread(target=self._run, name="aichain-prefetch", daemon=True)
-            self._thread.start()
-        return self
-
-    def _open(self, location: str, base_dir: Path, shown: str) -> _ExternalFile | None:
-        try:
-            path = resolve_inside(base_dir, location)
-            ext = _ExternalFile.open(path, f"{shown}: external data {location!r}", owned=False)
-        except InputError:
-            return None  # the walk will say why
-        if ext.size < self.MIN_SIZE:
-            os.close(ext.fd)
-            return None
-        self.files[location] = ext
-        self._segments[location] = []
-        return ext
-
-    def _run(self) -> None:
-        for location, ext in self.files.items():
-            segments = self._segments[location]
-            keys = [_segment_key(s.offset, s.count, s.hasher) for s in segments]
-            try:
-                digest = digest_parallel(ext.fd, ext.size, ext.shown, segments, self._stop)
-            except Stopped:
-                return
-            except Exception as exc:  # reported if the walk reads this file: `result`
-                self._results[location] = exc
-                continue
-            self._results[location] = digest
-            self._digests[location] = {
-                key: "sha256:" + s.hasher.hexdigest() for key, s in zip(keys, segments, strict=True)
-            }
-
-    def result(self, location: str) -> tuple[FileDigest, dict[tuple[int, int, bytes], str]]:
-        """The file digest and the guessed tensors' digests, once read (an `InputError` from
-        reading is raised as a `ModelError`, as the walk's own read would)."""
-        assert self._thread is not None
-        self._thread.join()
-        got = self._results[location]
-        if isinstance(got, InputError):
-            raise ModelError(got.message)
-        if isinstance(got, Exception):  # pragma: no cover - digest_fd raises InputError
-            raise got
-        return got, self._digests[location]
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        for ext in self.files.values():
-            os.close(ext.fd)
-        self.files.clear()
-
-
-@dataclass(eq=False, slots=True)
-class _Pending(Segment):
-    """An external tensor's digest: its hasher holds the header, the bytes come later."""
-
-    file: _ExternalFile | None = None
-    where: str = ""
-    digest: str | None = None
-
-
-Digest = str | _Pending
-
-
-def _now(d: Digest) -> str:
-    """A digest needed before the external data files are read (an unused initializer is
-    numbered by its digest): its bytes are read on their own, as they were before one read."""
-    if isinstance(d, str):
-        return d
-    if d.digest is None:
-        assert d.file is not None
-        done = 0
-        try:
-            while done < d.count:
-                block = os.pread(d.file.fd, min(_CHUNK, d.count - done), d.offset + done)
-                if not block:  # the file shrank while being read
-                    raise ModelError(f"{d.where}: external data is shorter than declared")
-                d.hasher.update(block)
-                done += len(block)
-        except OSError as exc:
-            raise ModelError(f"{d.file.shown}: {exc.strerror}") from None
-        d.digest = "sha256:" + d.hasher.hexdigest()
-    return d.digest
-
-
-def _resolved(d: Digest) -> str:
-    if isinstance(d, str):
-        return d
-    assert d.digest is not None, "external data not read yet"
-    return d.digest
 
 
 class _Walk:
@@ -844,7 +373,7 @@ class _Walk:
         return out
 
     def _hash_values(
-        self, t: Any, where: str, h: Any, payload: onnx_wire.Payload | None = None
+        self, t: Any, where: str, h: Any, payload: wire.Payload | None = None
     ) -> _Pending | None:
         """Feeds the tensor's canonical value bytes to `h`, wherever they are stored; for
         external data, and raw_data left in the model file (`payload`, `_parse_lean`),
@@ -890,9 +419,7 @@ class _Walk:
             h.update(raw)
         return None
 
-    def _tensor_digest(
-        self, t: Any, where: str, payload: onnx_wire.Payload | None = None
-    ) -> Digest:
+    def _tensor_digest(self, t: Any, where: str, payload: wire.Payload | None = None) -> Digest:
         h = _framed({"kind": "dense", "dtype": t.data_type, "dims": _dims(t)})
         pending = self._hash_values(t, where, h, payload)
         return pending if pending is not None else "sha256:" + h.hexdigest()
@@ -1118,7 +645,7 @@ class _Walk:
             self.meta.append([f"{owner}.metadata_props", _props(f.metadata_props)])
         nodes = [self.node(n, names, (*path, k)) for k, n in enumerate(f.node)]
         for a in f.attribute_proto:
-            if a.type in (_GRAPH, _GRAPHS) or len(a.graphs) or a.HasField("g"):
+            if a.type in (ATTR_GRAPH, ATTR_GRAPHS) or len(a.graphs) or a.HasField("g"):
                 raise ModelError(
                     f"{self.shown}: function {f.domain}:{f.name} gives attribute {a.name!r} a "
                     f"graph as its default, which {SCHEME} refuses"
@@ -1147,16 +674,6 @@ class _Walk:
 
 def _opsets(imports: Any) -> list[list[str]]:
     return sorted([_domain(o.domain), str(o.version)] for o in imports)
-
-
-_SCALAR_TYPES = frozenset({1, 2, 3, 6, 7, 8})  # FLOAT, INT, STRING, FLOATS, INTS, STRINGS
-
-
-def _repeated(fd: Any) -> bool:
-    repeated = getattr(fd, "is_repeated", None)  # protobuf >= 5.28
-    if repeated is None:  # pragma: no cover - older protobuf
-        return bool(fd.label == fd.LABEL_REPEATED)
-    return bool(repeated)
 
 
 def _scalar_attribute_doc(a: Any) -> Any:
@@ -1189,243 +706,6 @@ def _scalar_attribute_bytes(a: Any) -> bytes:
     if a.type == A.INTS:
         return struct.pack(f"<{len(a.ints)}q", *a.ints)
     return b"".join(struct.pack("<Q", len(s)) + s for s in a.strings)
-
-
-_SCANNED: dict[str, list[tuple[str, bool, bool]]] = {}  # (field, is a message, repeated)
-
-
-def _scanned_fields(msg: Any) -> list[tuple[str, bool, bool]]:
-    """A message's message and string fields, by field number (as ListFields orders them)."""
-    name = msg.DESCRIPTOR.full_name
-    fields = _SCANNED.get(name)
-    if fields is None:
-        fields = _SCANNED[name] = [
-            (fd.name, fd.type == fd.TYPE_MESSAGE, _repeated(fd))
-            for fd in sorted(msg.DESCRIPTOR.fields, key=lambda fd: fd.number)
-            if fd.type in (fd.TYPE_MESSAGE, fd.TYPE_STRING)
-        ]
-    return fields
-
-
-def _scan(msg: Any, shown: str, external: list[Any]) -> None:
-    """Refuses string fields that are not UTF-8 and collects the tensors with external data.
-
-    Protobuf hands back a proto2 `string` field holding invalid UTF-8 as `bytes`; the walk
-    would then fail with a ValueError or TypeError (an internal error) instead of a ModelError.
-    """
-    from onnx import TensorProto
-
-    # The set message and string fields, in field order, as ListFields() would give them, but
-    # without reading the bytes fields (ListFields copies each tensor's raw_data).
-    for name, message, repeated in _scanned_fields(msg):
-        if repeated:
-            values = getattr(msg, name)
-            if not len(values):
-                continue
-        elif msg.HasField(name):
-            values = (getattr(msg, name),)
-        else:
-            continue
-        if message:
-            for sub in values:
-                _scan(sub, shown, external)
-        else:
-            for text in values:
-                if not isinstance(text, str):
-                    raise ModelError(
-                        f"{shown}: {type(msg).__name__}.{name} is not valid UTF-8 (corrupt model?)"
-                    )
-    if isinstance(msg, TensorProto) and msg.data_location == TensorProto.EXTERNAL:
-        external.append(msg)
-    if type(msg).__name__ == "SparseTensorProto" and any(
-        part.data_location == TensorProto.EXTERNAL for part in (msg.values, msg.indices)
-    ):
-        # The checker cannot check a sparse tensor whose parts it cannot see, and no external
-        # data is given to it (docs/SPEC.md section 8.1, rule 5).
-        raise ModelError(
-            f"{shown}: sparse tensor {msg.values.name!r} stores its values or indices as "
-            f"external data, which {SCHEME} refuses; store them inline"
-        )
-
-
-def _stub(t: Any) -> None:
-    """A tensor as the checker is shown it in place of one whose data it is not given: no data,
-    no data location, no elements (docs/SPEC.md section 8.1, rule 2)."""
-    dims = list(t.dims)
-    t.ClearField("external_data")
-    t.ClearField("data_location")
-    del t.dims[:]
-    t.dims.extend([0, *dims[1:]] if dims else [0])  # no elements: no data to check
-
-
-def _checker_view(model: Any, external: list[Any], shown: str, lean: Iterable[int] = ()) -> Any:
-    """The model as the ONNX checker should see it: external tensors without their locations,
-    and the main-graph initializers numbered in `lean` (parsed without their raw_data, which
-    they were checked to hold exactly as the checker asks: `_plain_raw`) as stubs too.
-
-    Given a ModelProto, `onnx.checker.check_model` resolves external data locations against
-    the process's working directory, not the model's folder, so a valid model failed whenever
-    it was not run from the model's folder (and the checker probed unrelated paths). External
-    data is the walk's job (`_Walk._hash_external`: location policy, regular file, length);
-    here its tensors keep everything else, become empty inline tensors for the checker, and
-    the one check the checker made on them that the walk does not make is made here.
-    """
-    import onnx
-
-    for t in external:
-        for name in _DATA_FIELDS:
-            if len(getattr(t, name)):
-                raise ModelError(
-                    f"{shown}: tensor {t.name!r} is stored externally but also has {name}"
-                )
-    lean = list(lean)
-    if not external and not lean:
-        return model
-    view = onnx.ModelProto()
-    view.CopyFrom(model)
-    stubs: list[Any] = []
-    _scan(view, shown, stubs)
-    stubs.extend(view.graph.initializer[i] for i in lean)
-    for t in stubs:
-        _stub(t)
-    return view
-
-
-def _has_unknown_fields(msg: Any) -> bool:
-    """Whether the message, or any message inside it, holds fields unknown to this onnx."""
-    from google.protobuf.unknown_fields import UnknownFieldSet
-
-    def walk(m: Any) -> bool:
-        if len(UnknownFieldSet(m)):
-            return True
-        for name, message, repeated in _scanned_fields(m):
-            if not message:
-                continue
-            if repeated:
-                if any(walk(sub) for sub in getattr(m, name)):
-                    return True
-            elif m.HasField(name) and walk(getattr(m, name)):
-                return True
-        return False
-
-    return walk(msg)
-
-
-def parse_model(data: bytes, shown: str) -> Any:
-    """Parses ONNX bytes and runs the ONNX checker; any failure is a ModelError."""
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    if not data:
-        raise ModelError(f"{shown}: empty file, not an ONNX model")
-    model = onnx.ModelProto()
-    try:
-        model.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError, RecursionError) as exc:
-        raise ModelError(f"{shown}: not an ONNX model (protobuf parse failed: {exc})") from None
-    if not model.HasField("graph") or not model.ir_version:
-        raise ModelError(f"{shown}: not an ONNX model (no graph or IR version)")
-    # Fix: fields this onnx release does not know (from a newer release, or corruption) are
-    # kept by protobuf as unknown fields, which ListFields() never shows, so they escaped the
-    # refusal of unknown fields (docs/SPEC.md section 8) and all three digests. Looked for
-    # message by message (ByteSize() serialises the whole model, twice as slow as parsing it).
-    if _has_unknown_fields(model):
-        raise ModelError(
-            f"{shown}: uses protobuf fields unknown to onnx {onnx.__version__}, "
-            f"which {SCHEME} does not cover"
-        )
-    external: list[Any] = []
-    _scan(model, shown, external)
-    view = _checker_view(model, external, shown)
-    try:
-        # Without external data the checker is given the file's bytes, which parse to this
-        # very model (no unknown fields), instead of the model, which it would serialise again.
-        onnx.checker.check_model(view if external else data)
-    except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
-        raise ModelError(f"{shown}: fails the ONNX checker: {first}") from None
-    except Exception as exc:  # the checker raises plain errors on some corrupt inputs
-        raise ModelError(f"{shown}: fails the ONNX checker: {exc}") from None
-    return model
-
-
-def _plain_raw(t: Any, size: int) -> bool:
-    """Whether a tensor parsed without its raw_data of `size` bytes passes, with them, every
-    check the ONNX checker makes of a tensor: raw_data its one value field, a numeric type,
-    n > 0 elements and no fewer bytes than they need. Exactly the bytes of docs/SPEC.md
-    section 8.1 rule 4 are asked for, so the walk finds nothing wrong with them either."""
-    from onnx import TensorProto
-
-    if t.HasField("raw_data") or t.data_location == TensorProto.EXTERNAL or len(t.external_data):
-        return False
-    if any(len(getattr(t, name)) for name in _DATA_FIELDS if name != "raw_data"):
-        return False
-    if t.data_type not in _BITS or any(d <= 0 for d in t.dims):
-        return False
-    return value_size(t, "") == size
-
-
-_LEAN_SHARE = 0.5  # the least part of the file its large raw_data must be for `_parse_lean`
-
-
-@dataclass(eq=False, slots=True)
-class _Lean:
-    """A model parsed without the large raw_data of its main graph's initializers."""
-
-    file: _ExternalFile  # the model file, open
-    payloads: dict[int, onnx_wire.Payload]  # by initializer index
-    gaps: list[tuple[int, int]]  # every other byte range of the file, all that was parsed
-    gaps_digest: bytes  # SHA-256 over those ranges as they were parsed
-
-
-def _parse_lean(
-    fd: int, size: int, path: Path, shown: str, found: list[onnx_wire.Payload]
-) -> tuple[Any, _Lean] | None:
-    """`parse_model` of an open model file without the large raw_data payloads of the main
-    graph's initializers (`onnx_wire`), which are neither read nor held here.
-
-    None when the model holds no such payload, is not in the plain form, or fails any check:
-    `parse_model` of the whole file then gives the result, or the error, it always gave.
-    When this succeeds, `parse_model` would have succeeded too: the parse, the unknown-field
-    and UTF-8 checks see the same fields, and the checker's verdict is the same with these
-    tensors stubbed (docs/SPEC.md section 8.1, rule 2).
-    """
-    import onnx
-
-    gaps = onnx_wire.gaps(size, found)
-    rest = hashlib.sha256()
-    pieces: list[tuple[int, bytes]] = []
-    for a, b in gaps:
-        try:
-            piece = os.pread(fd, b - a, a)
-        except OSError:
-            return None
-        if len(piece) != b - a:
-            return None
-        rest.update(piece)
-        pieces.append((a, piece))
-    stripped = onnx_wire.strip(onnx_wire.Pieces(size, pieces), found)
-    if stripped is None:
-        return None
-    model = onnx.ModelProto()
-    try:
-        model.ParseFromString(stripped)
-        if not model.HasField("graph") or not model.ir_version or _has_unknown_fields(model):
-            return None
-        initializers = model.graph.initializer
-        for p in found:
-            if p.index >= len(initializers):
-                return None
-            if not _plain_raw(initializers[p.index], p.end - p.start):
-                return None
-        external: list[Any] = []
-        _scan(model, shown, external)
-        stubbed = [p.index for p in found]
-        onnx.checker.check_model(_checker_view(model, external, shown, stubbed))
-    except Exception:  # any failure: the whole file is parsed and the error reported from it
-        return None
-    own = _ExternalFile(fd, path, shown, size)
-    return model, _Lean(own, {p.index: p for p in found}, gaps, rest.digest())
 
 
 def semantic_fingerprint(
@@ -1499,56 +779,3 @@ def _walk_model(walk: _Walk, model: Any) -> tuple[str, str]:
     # their values, so that their storage order does not matter either.
     meta = sorted(walk.meta, key=lambda e: (_utf8(e[0]), canonical_json(e[1])))
     return _sha(graph_doc), _sha(meta)
-
-
-def fingerprint_model(path: Path) -> ModelFingerprint:
-    """Fingerprints an ONNX model file: its file digest and its semantic fingerprint.
-
-    The model file is read once. When its large weights are raw_data of main-graph
-    initializers (the usual case), the model is parsed and checked without them, and one
-    pass over the file gives its digest and their digests on two threads (`_parse_lean`,
-    `hashing.digest_fd`); otherwise the file is read whole and its digest computed on another
-    thread while it is parsed and checked. Each external data file is read once for both its
-    file digest and its tensors' digests.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    shown = str(path)
-    name = argument_name(path)
-    base_dir = model_folder(path)  # where the runtimes look: beside a link, not its target
-    # Fix: a plain open() blocked forever on a FIFO and read /dev/zero until memory ran out.
-    fd = open_regular(path, shown)
-    prefetch: _Prefetch | None = None
-    try:
-        size = fstat_size(fd, shown)
-        refuse_larger(size, shown, limit=MODEL_LIMIT, what="model")
-        scan = onnx_wire.scan(onnx_wire.FileWindows(fd, size))
-        if scan.external:  # before onnx is imported: its import overlaps the reading
-            prefetch = _Prefetch.start(scan.external, base_dir, shown)
-        held = sum(p.end - p.start for p in scan.payloads)
-        # Worth it when the payloads are most of the file: the rest is held twice at once.
-        lean = (
-            _parse_lean(fd, size, path, shown, scan.payloads)
-            if scan.payloads and held >= size * _LEAN_SHARE
-            else None
-        )
-        if lean is not None:
-            model, found = lean
-            semantic, external, own = _semantic(model, shown, base_dir, found, prefetch)
-            assert own is not None
-            file_digest = own
-        else:
-            data = read_fd(fd, shown, limit=MODEL_LIMIT, what="model")
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aichain-model") as pool:
-                # hashlib releases the GIL: the file digest overlaps parsing and checking.
-                digest = pool.submit(digest_bytes, data)
-                model = parse_model(data, shown)
-                file_digest = FileDigest(digest.result(), len(data))
-            del data
-            semantic, external, _ = _semantic(model, shown, base_dir, None, prefetch)
-    finally:
-        if prefetch is not None:
-            prefetch.close()
-        os.close(fd)
-    ext = tuple((n, external[n][1]) for n in sorted(external, key=_utf8))
-    return ModelFingerprint(name, file_digest, ext, semantic)

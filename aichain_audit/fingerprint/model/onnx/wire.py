@@ -9,7 +9,7 @@ in the one pass over the file that also gives the file digest.
 
 The same pass guesses the external data the main graph's initializers name (their type, dims
 and external_data entries), so that those files can be read while onnx is still being
-imported (`onnx_model._Prefetch`); a guess is only a hint, checked against the parsed model.
+imported (`external._Prefetch`); a guess is only a hint, checked against the parsed model.
 
 It knows only the few field numbers it needs (ModelProto.graph = 7, GraphProto.initializer = 5,
 TensorProto dims = 1, data_type = 2, raw_data = 9, external_data = 13, data_location = 14) and

@@ -1,0 +1,48 @@
+"""Model formats: one package per format behind `interface.ModelFormat`, and this registry.
+
+Callers ask the registry (`format_for`, `format_of`, `MODEL_SUFFIXES`) instead of testing
+suffixes. Adding a format is one package implementing `ModelFormat`, one entry in `FORMATS`,
+and one scheme in docs/SPEC.md (and `lineage.SEMANTIC_SCHEMES`). Nothing here imports a
+format's parser (start-up, P8).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aichain_audit.fingerprint.model.interface import (
+    ModelDescription,
+    ModelFingerprint,
+    ModelFormat,
+    SemanticFingerprint,
+    TensorDigest,
+)
+from aichain_audit.fingerprint.model.onnx import OnnxFormat
+
+__all__ = [
+    "FORMATS",
+    "MODEL_SUFFIXES",
+    "ModelDescription",
+    "ModelFingerprint",
+    "ModelFormat",
+    "SemanticFingerprint",
+    "TensorDigest",
+    "format_for",
+    "format_of",
+]
+
+# The first is the format a path no format recognises is read as (an ONNX file named
+# `model.bin` has always been fingerprinted as ONNX).
+FORMATS: tuple[ModelFormat, ...] = (OnnxFormat(),)
+MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS for s in f.suffixes)
+
+
+def format_for(path: Path) -> ModelFormat | None:
+    """The format that recognises `path` by its name, or None."""
+    return next((f for f in FORMATS if f.recognises(path)), None)
+
+
+def format_of(path: Path) -> ModelFormat:
+    """The format a model at `path` is read as: the one that recognises it, else the first."""
+    found = format_for(path)
+    return found if found is not None else FORMATS[0]

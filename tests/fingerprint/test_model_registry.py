@@ -1,0 +1,25 @@
+"""The model format registry: every format names a scheme the lineage accepts, and is found
+by its own suffixes (so callers can ask the registry instead of testing suffixes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aichain_audit.fingerprint.model import FORMATS, MODEL_SUFFIXES, format_for, format_of
+from aichain_audit.lineage import SEMANTIC_SCHEMES
+
+
+def test_every_registered_format_names_a_scheme_the_lineage_accepts() -> None:
+    assert {f.scheme for f in FORMATS} == SEMANTIC_SCHEMES
+
+
+def test_each_suffix_finds_its_format_in_any_case() -> None:
+    for fmt in FORMATS:
+        for suffix in fmt.suffixes:
+            assert suffix in MODEL_SUFFIXES
+            assert format_for(Path(f"dir/model{suffix.upper()}")) is fmt
+
+
+def test_an_unrecognised_name_is_read_as_the_first_format() -> None:
+    assert format_for(Path("model.bin")) is None
+    assert format_of(Path("model.bin")) is FORMATS[0]
