@@ -526,6 +526,7 @@ def record_anchor(manifest_paths: Sequence[Path], receipts: Sequence[AnchorRecei
     manifest that names no run, or names one that does not record this lineage, is left
     alone."""
     from aichain_audit import tracking
+    from aichain_audit.fingerprint.model import MODEL_SUFFIXES
     from aichain_audit.tracking import client
 
     todo = []
@@ -539,7 +540,8 @@ def record_anchor(manifest_paths: Sequence[Path], receipts: Sequence[AnchorRecei
         return written
     with client.session() as s:
         for run_id, receipt in todo:
-            run = client.read_run(s, run_id, models=())
+            # its logged models too: those that record this lineage get the anchor's tags
+            run = client.read_run(s, run_id, models=MODEL_SUFFIXES)
             if run.tags.get(tracking.TAG_ROOT) != receipt.root:
                 continue
             tags = tracking.anchor_tags(
