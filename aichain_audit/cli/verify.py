@@ -197,9 +197,8 @@ def render(result: Verification, *, stderr: bool = False) -> None:
             markup(detail),
         )
     out.print(table)
-    for req in result.unmet:
-        if not any(req.covers(f) for f in result.findings):
-            out.print(f"[magenta]required check not run: {markup(req.describe())}[/]")
+    for req in result.not_run:
+        out.print(f"[magenta]required check not run: {markup(req.describe())}[/]")
     run = result.mlflow
     if run:
         out.print(f"mlflow: run {markup(run['run'])} at {markup(run['tracking_uri'])}")

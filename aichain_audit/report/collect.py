@@ -252,9 +252,7 @@ def _not_checked(v: Verification, manifest: ReadManifest) -> tuple[str, ...]:
                        "not given to --dataset")  # fmt: skip
     if manifest.of_kind(MLFLOW_RUN) and "mlflow.run" not in ran:
         out.append("the MLflow run the lineage names")
-    for req in v.unmet:
-        if not any(req.covers(f) for f in v.findings):
-            out.append(f"{req.describe()} (required, did not run)")
+    out.extend(f"{req.describe()} (required, did not run)" for req in v.not_run)
     return tuple(out)
 
 

@@ -497,7 +497,7 @@ def reconcile(doc: ReadDocument, manifest: ReadManifest, where: str) -> Verifica
             f"{trust_of(v.findings)!r}; a document's trust is recomputed, never taken"
         )
     if not v.errored:
-        absent = [q for q in v.required if not any(q.covers(f) for f in v.findings)]
+        absent = v.not_run
         if absent:
             raise InputError(
                 f"{where}: it has no {absent[0].describe()} check, which its request requires"

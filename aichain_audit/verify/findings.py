@@ -160,6 +160,11 @@ class Verification:
         return unmet(self.findings, self.required)
 
     @property
+    def not_run(self) -> list[Requirement]:
+        """The required checks no finding covers: they never ran."""
+        return [r for r in self.required if not any(r.covers(f) for f in self.findings)]
+
+    @property
     def checks_run(self) -> tuple[str, ...]:
         """The names of the checks that ran, in order of first finding."""
         return tuple(dict.fromkeys(f.name for f in self.findings))
