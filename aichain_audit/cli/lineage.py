@@ -141,7 +141,9 @@ def fingerprint(
         if fp is not None:
             doc["model"] = {
                 "file_digest": fp.file.digest,
-                "semantic": {
+                "semantic": None
+                if fp.semantic is None
+                else {
                     "graph": fp.semantic.graph,
                     "weights": fp.semantic.weights,
                     "metadata": fp.semantic.metadata,
@@ -162,9 +164,12 @@ def fingerprint(
         out.print(f"model         {markup(fp.name)}  {fp.file.digest}")
         for ext_name, ext in fp.external:
             out.print(f"  data file   {markup(ext_name)}  {ext.digest}")
-        out.print(f"  graph       {fp.semantic.graph}")
-        out.print(f"  weights     {fp.semantic.weights}  ({len(fp.semantic.tensors)} weights)")
-        out.print(f"  metadata    {fp.semantic.metadata}")
+        if fp.semantic is None:
+            out.print("  semantics   none: an opaque model, compared by its bytes only")
+        else:
+            out.print(f"  graph       {fp.semantic.graph}")
+            out.print(f"  weights     {fp.semantic.weights}  ({len(fp.semantic.tensors)} weights)")
+            out.print(f"  metadata    {fp.semantic.metadata}")
     if dataset or result.run_datasets:
         out.print(
             f"datasets      {count(result.dataset_files, 'file')}, "

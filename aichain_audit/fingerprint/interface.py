@@ -170,6 +170,8 @@ class ModelFingerprinter(Fingerprinter):
         leaves: list[Leaf] = [file_leaf("model", fp.name, fp.file.digest, fp.file.size)]
         leaves.extend(file_leaf("model-data", n, d.digest, d.size) for n, d in fp.external)
         s = fp.semantic
-        leaves.append(semantic_leaf(fp.name, fmt.scheme, s.graph, s.weights, s.metadata))
-        leaves.extend(tensor_leaf(fp.name, t.id, t.name, t.digest) for t in s.tensors)
+        if s is not None:  # an opaque model has its bytes only
+            assert fmt.scheme is not None
+            leaves.append(semantic_leaf(fp.name, fmt.scheme, s.graph, s.weights, s.metadata))
+            leaves.extend(tensor_leaf(fp.name, t.id, t.name, t.digest) for t in s.tensors)
         return Fingerprinted(leaves, fp.file.size, model=fp)

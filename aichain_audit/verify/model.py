@@ -18,7 +18,7 @@ from pathlib import Path
 from aichain_audit.errors import AichainError, Unreadable
 from aichain_audit.fingerprint.hashing import FileDigest, digest_bytes
 from aichain_audit.fingerprint.model import format_of
-from aichain_audit.fingerprint.paths import argument_name, model_folder
+from aichain_audit.fingerprint.paths import argument_name
 from aichain_audit.inputfile import read_input
 from aichain_audit.lineage import Leaf, derive_subject, file_leaf
 from aichain_audit.verify.diff import InputKind, diff_leaves, renamed_leaves
@@ -61,7 +61,7 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
     findings = [_compare(shown, leaf, actual)]
     fresh: list[Leaf] = [file_leaf("model", leaf["path"], actual.digest, actual.size)]
     # Where onnx and onnxruntime read it: beside the model path as given, even a link's.
-    base = model_folder(model)
+    base = fmt.data_folder(model)
     unhashed: set[CheckStatus] = set()  # the statuses of data files that could not be hashed
     for data_leaf in manifest.of_kind("model-data"):
         path = data_file_shown(shown, str(data_leaf["path"]))

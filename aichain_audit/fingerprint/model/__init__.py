@@ -8,8 +8,10 @@ format's parser (start-up, P8).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from aichain_audit.errors import InputError
 from aichain_audit.fingerprint.model.interface import (
     ModelDescription,
     ModelFingerprint,
@@ -38,11 +40,22 @@ MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS for s in f.suffixes)
 
 
 def format_for(path: Path) -> ModelFormat | None:
-    """The format that recognises `path` by its name, or None."""
-    return next((f for f in FORMATS if f.recognises(path)), None)
+    """The format that recognises `path` (a file by its name, a folder by its top level), or
+    None."""
+    folder = os.path.isdir(path)
+    return next((f for f in FORMATS if f.folders == folder and f.recognises(path)), None)
 
 
 def format_of(path: Path) -> ModelFormat:
-    """The format a model at `path` is read as: the one that recognises it, else the first."""
+    """The format a model at `path` is read as: the one that recognises it, else (a file) the
+    first; a folder no format reads is an `InputError`."""
     found = format_for(path)
-    return found if found is not None else FORMATS[0]
+    if found is not None:
+        return found
+    if os.path.isdir(path):
+        readers = [f.name for f in FORMATS if f.folders]
+        raise InputError(
+            f"{path}: a folder, and no model format reads it"
+            + (f" (a folder model is a {' or '.join(readers)} checkpoint)" if readers else "")
+        )
+    return FORMATS[0]

@@ -5,6 +5,13 @@ A `ModelFormat` says which paths it reads (`recognises`), fingerprints one into 
 `scheme`), finds a model-data file as its fingerprint finds it (`digest_data_file`, for
 `verify`), and describes a model for reports (`describe`). Implementations import their
 parsers only when called: naming a format must not load it (start-up, P8).
+
+A model is one file (ONNX, GGUF, a single safetensors file, an opaque pickle) or one folder
+(a Hugging Face checkpoint: `folders` is true). Either way its lineage has one `model` leaf,
+the file `main_file` names, which carries the semantic fingerprint, and one `model-data`
+leaf per other file the model reads (`data_files` lists them where a listing finds them;
+ONNX names them inside the model instead). An opaque format has no `scheme` and no
+semantic fingerprint: its bytes are all that is compared.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aichain_audit.fingerprint.hashing import FileDigest
+from aichain_audit.fingerprint.paths import argument_name, model_folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,19 +43,28 @@ class SemanticFingerprint:
 
 @dataclass(frozen=True, slots=True)
 class ModelFingerprint:
-    """A model's file digests (model file, then external data files) and its semantics."""
+    """A model's file digests (the model leaf's file, then its model-data files, each by its
+    recorded name) and its semantics (None for an opaque model), with any warnings to show
+    the person who ran the command (an opaque pickle, say)."""
 
     name: str
     file: FileDigest
     external: tuple[tuple[str, FileDigest], ...]
-    semantic: SemanticFingerprint
+    semantic: SemanticFingerprint | None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ModelDescription:
     """What a report shows of a model's structure, whatever its format."""
 
-    format: str  # "ONNX"
+    format: str  # "ONNX", "safetensors", "GGUF", …
+    # Format-neutral facts every format fills where it knows them (reports, CycloneDX):
+    architecture: str = ""  # config.json's model_type/architectures, GGUF's general.architecture
+    parameters: int = 0  # elements of every weight
+    dtypes: tuple[tuple[str, int], ...] = ()  # (dtype name, tensors of it), most used first
+    facts: tuple[tuple[str, str], ...] = ()  # format-specific (label, value) lines, in order
+    # ONNX's own (kept until reports read `facts`):
     ir_version: int | None = None
     producer: str = ""
     doc_string: str = ""
@@ -61,14 +78,34 @@ class ModelDescription:
 class ModelFormat(ABC):
     """One model format: its semantic scheme, the paths it reads, and how it reads them."""
 
-    scheme: str  # the model-semantic leaf's scheme (lineage.SEMANTIC_SCHEMES, SPEC)
+    # the model-semantic leaf's scheme (lineage.SEMANTIC_SCHEMES, SPEC); None: opaque
+    scheme: str | None
     name: str  # as people call it: "ONNX"
     suffixes: tuple[str, ...]  # lower case, with the dot: (".onnx",)
     max_file_size: int  # a model file larger than this is refused before it is read
+    folders: bool = False  # reads a folder (a checkpoint), not a file
 
     def recognises(self, path: Path) -> bool:
-        """Whether `path` names a model of this format (by its name: no I/O)."""
+        """Whether `path` names a model of this format: a file by its name (no I/O); a
+        folder format may list the folder's top level."""
         return path.suffix.lower() in self.suffixes
+
+    def main_file(self, path: Path) -> tuple[str, Path]:
+        """The recorded name of the model leaf's file and where it is: for a file, its own
+        name (SPEC section 4); a folder format picks one file inside (SPEC)."""
+        return argument_name(path), path
+
+    def data_folder(self, path: Path) -> Path:
+        """The folder `model-data` names are relative to: beside a model file as given (not
+        beside a link's target: SPEC 8.1 rule 5), or the checkpoint folder itself."""
+        return path if self.folders else model_folder(path)
+
+    def data_files(self, path: Path) -> tuple[str, ...] | None:
+        """The model-data names a listing finds for the model at `path` (a checkpoint's other
+        files, a split file's parts), so `verify` also fails on a file the lineage does not
+        record; None when the model's own bytes name its data files (ONNX), which `verify`
+        then takes from the lineage."""
+        return None
 
     @abstractmethod
     def fingerprint(self, path: Path) -> ModelFingerprint:
