@@ -297,18 +297,20 @@ def _read_run(
     """The run; (when asked) its one ONNX model downloaded into a private folder that lives
     as long as `stack`; and which of its local dataset inputs are records MLflow shares
     with another run (`tracking.client.shared_inputs`)."""
-    from aichain_audit.fingerprint.model import MODEL_SUFFIXES
+    from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
     from aichain_audit.tracking import client as tracking
 
     with tracking.session() as s:
-        run = tracking.read_run(s, run_id, models=MODEL_SUFFIXES if want_model else ())
+        run = tracking.read_run(
+            s, run_id, models=MODEL_SUFFIXES if want_model else (), folders=FOLDER_MARKERS
+        )
         shared = tracking.shared_inputs(s, run)
         if not want_model or not run.models:
             return run, None, shared
         if len(run.models) > 1:
             listed = "; ".join(m.shown for m in run.models[:5])
             raise UsageError(
-                f"MLflow run {run_id} holds {len(run.models)} ONNX models ({listed}); "
+                f"MLflow run {run_id} holds {len(run.models)} models ({listed}); "
                 "give the one to fingerprint with --model"
             )
         import tempfile  # only a model taken from a run needs it
@@ -444,15 +446,17 @@ def record_lineage(result: FingerprintResult) -> None:
 
 
 def _models_holding(s: Session, run_id: str, leaf: Leaf) -> list[str]:
-    """The run's logged models whose ONNX file is the lineage's model (same size, then same
-    digest): the ones whose MLflow page may say which lineage they belong to."""
+    """The run's logged models whose model file is the lineage's model (same size, then same
+    digest; a checkpoint folder's file of the model leaf's name): the ones whose MLflow page
+    may say which lineage they belong to."""
     import tempfile
 
     from aichain_audit.fingerprint.hashing import digest_file
-    from aichain_audit.fingerprint.model import MODEL_SUFFIXES
+    from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
+    from aichain_audit.fingerprint.paths import resolve_inside
     from aichain_audit.tracking import client
 
-    run = client.read_run(s, run_id, models=MODEL_SUFFIXES)
+    run = client.read_run(s, run_id, models=MODEL_SUFFIXES, folders=FOLDER_MARKERS)
     held: list[str] = []
     with tempfile.TemporaryDirectory(prefix="aichain-model-") as tmp:
         for i, model in enumerate(run.models):
@@ -463,6 +467,10 @@ def _models_holding(s: Session, run_id: str, leaf: Leaf) -> list[str]:
             folder = Path(tmp) / str(i)
             folder.mkdir()
             got = client.download(s, model.uri, folder)
+            if model.folder:  # the model leaf is a file inside the checkpoint
+                got = resolve_inside(got, str(leaf["path"]))
+                if not got.is_file():
+                    continue
             if digest_file(str(got), shown=model.named, follow=False).digest == leaf["digest"]:
                 held.append(model.model_id)
     return held
@@ -526,7 +534,7 @@ def record_anchor(manifest_paths: Sequence[Path], receipts: Sequence[AnchorRecei
     manifest that names no run, or names one that does not record this lineage, is left
     alone."""
     from aichain_audit import tracking
-    from aichain_audit.fingerprint.model import MODEL_SUFFIXES
+    from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
     from aichain_audit.tracking import client
 
     todo = []
@@ -541,7 +549,7 @@ def record_anchor(manifest_paths: Sequence[Path], receipts: Sequence[AnchorRecei
     with client.session() as s:
         for run_id, receipt in todo:
             # its logged models too: those that record this lineage get the anchor's tags
-            run = client.read_run(s, run_id, models=MODEL_SUFFIXES)
+            run = client.read_run(s, run_id, models=MODEL_SUFFIXES, folders=FOLDER_MARKERS)
             if run.tags.get(tracking.TAG_ROOT) != receipt.root:
                 continue
             tags = tracking.anchor_tags(

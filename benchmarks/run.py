@@ -36,6 +36,11 @@ run, so the ratio means something even where the absolute time does not.
 - P8: the same command on a tiny model (one 64 x 16 Add) as a whole process, against
   `python -c "import numpy"` with the same interpreter; target <= 3.
 - P9: `aichain verify` of the sample on the embedded chain, reported with its parts.
+- P10: `aichain fingerprint --model DIR --json` of a Hugging Face style checkpoint folder:
+  1 GiB of random F32 weights in 4 safetensors shards (8 tensors each) with their index and
+  a config.json (256 MiB with --quick), written here byte by byte (nothing is downloaded),
+  against `openssl dgst -sha256` over the same files, target <= 1.4 (goal 1.0: one read
+  gives the file digests and the tensor digests); and its peak RSS, target <= 300 MB.
 
 Timings are whole processes (`time.perf_counter` around `subprocess.run`), the median
 of N runs (5, or 3 with --quick) for subject and baseline alike, alternating, after the
@@ -82,7 +87,7 @@ BIN = Path(sys.executable).parent
 AICHAIN = BIN / "aichain"
 GIB = 1 << 30
 MB = 10**6
-TARGETS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9")
+TARGETS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10")
 
 RSS_WRAPPER = (
     "import resource, subprocess, sys, time\n"
@@ -559,6 +564,58 @@ def p7(runs: int, openssl: str, quick: bool) -> list[Row]:
     return rows
 
 
+def write_checkpoint(folder: Path, size: int, shards: int, tensors: int) -> list[str]:
+    """A safetensors checkpoint of `shards` shards holding `tensors` F32 tensors each, of
+    `size` bytes of random weights in all, with its index and config.json; its files."""
+    import struct
+
+    folder.mkdir()
+    per = size // (shards * tensors) // 4 * 4  # bytes of one tensor
+    weight_map: dict[str, str] = {}
+    names = [f"model-{k + 1:05d}-of-{shards:05d}.safetensors" for k in range(shards)]
+    block = os.urandom(64 << 20)
+    for k, name in enumerate(names):
+        header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+        for t in range(tensors):
+            tensor = f"model.layers.{k * tensors + t}.weight"
+            header[tensor] = {"dtype": "F32", "shape": [per // 4],
+                              "data_offsets": [t * per, (t + 1) * per]}  # fmt: skip
+            weight_map[tensor] = name
+        raw = json.dumps(header, separators=(",", ":")).encode()
+        raw += b" " * (-len(raw) % 8)
+        with open(folder / name, "wb") as f:
+            f.write(struct.pack("<Q", len(raw)) + raw)
+            left = per * tensors
+            while left:
+                chunk = block[: min(len(block), left)]
+                f.write(os.urandom(16) + chunk[16:])  # no two blocks alike
+                left -= len(chunk)
+    index = {"metadata": {"total_size": per * tensors * shards}, "weight_map": weight_map}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    (folder / "config.json").write_text(json.dumps({"model_type": "bench", "hidden_size": 64}))
+    return all_files(folder)
+
+
+def p10(runs: int, openssl: str, quick: bool) -> list[Row]:
+    size = GIB // 4 if quick else GIB
+    log(f"P10: a checkpoint of {size >> 20} MiB in 4 safetensors shards")
+    folder = DATA / "p10"
+    files = write_checkpoint(folder, size, 4, 8)
+    warm(files)
+    s, b = median_of(runs, model_cmd(folder), [openssl, "dgst", "-sha256", *files], files,
+                     expect_model)  # fmt: skip
+    rss, _ = peak_rss(model_cmd(folder), expect_model)
+    shutil.rmtree(folder)
+    ratio = s / b
+    note = f"goal 1.0 {'met' if ratio <= 1.0 else 'not met'}"
+    return [
+        Row("P10a", f"checkpoint, {size >> 20} MiB in 4 shards", f"{s:.3f} s",
+            f"openssl {b:.3f} s", f"{ratio:.2f}", "<= 1.4", verdict(ratio <= 1.4), note, s, b),
+        Row("P10b", "peak RSS, that checkpoint", f"{rss / MB:.0f} MB", "-", "-", "<= 300 MB",
+            verdict(rss <= 300 * MB), "", rss),
+    ]  # fmt: skip
+
+
 def p8(runs: int) -> list[Row]:
     log("P8: a tiny model's fingerprint, whole process")
     tiny = DATA / "p8-tiny.onnx"
@@ -676,10 +733,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     compile_package()
     try:  # every prerequisite first, so that a missing one costs no measuring time
-        needs_openssl = {"P1", "P7"} & set(args.only)
+        needs_openssl = {"P1", "P7", "P10"} & set(args.only)
         openssl = shutil.which("openssl") if needs_openssl else ""
         if openssl is None:
-            raise Missing("openssl not found on PATH (needed for the P1 and P7 baselines)")
+            raise Missing("openssl not found on PATH (needed for the P1, P7 and P10 baselines)")
         ms_python = ensure_ms_venv() if "P2" in args.only else Path()
     except Missing as exc:
         print(f"benchmarks: prerequisite missing: {exc}", file=sys.stderr)
@@ -694,6 +751,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "P7": lambda: p7(runs, openssl, args.quick),
         "P8": lambda: p8(runs),
         "P9": lambda: p9(runs),
+        "P10": lambda: p10(runs, openssl, args.quick),
     }
     rows: list[Row] = []
     shutil.rmtree(DATA, ignore_errors=True)

@@ -255,33 +255,71 @@ def _walk(list_fn: Any, path: str | None = None) -> Iterator[tuple[str, int | No
                 yield str(entry.path), int(size) if isinstance(size, int) else None
 
 
-def _models(s: Session, run: Any, suffixes: Sequence[str]) -> list[ModelArtifact]:
-    """The run's model files: those named with one of `suffixes` (lower case), in its
-    logged models and among its own artifacts."""
+def model_paths(
+    paths: Sequence[str], suffixes: Sequence[str], folders: Sequence[str]
+) -> list[tuple[str, bool]]:
+    """The models among artifact `paths` (relative, `/`-separated files): (path, is a folder).
+
+    A file named with one of `folders` (a checkpoint's weights: `.safetensors`, its index)
+    makes the folder holding it one model, whatever else that folder holds; at the top level
+    (no folder) it is a file model. Any other file named with one of `suffixes` is a file
+    model, unless it lies inside such a checkpoint folder (a checkpoint inside another is
+    the outer one's). Sorted by path.
+    """
+    ends, marks = tuple(s.lower() for s in suffixes), tuple(m.lower() for m in folders)
+    checkpoints: set[str] = set()
+    loose: list[str] = []
+    for path in paths:
+        low = path.lower()
+        if marks and low.endswith(marks) and "/" in path:
+            checkpoints.add(path.rsplit("/", 1)[0])
+        elif low.endswith(ends + marks):
+            loose.append(path)
+    inside = tuple(c + "/" for c in checkpoints)
+    found = [(p, False) for p in loose if not p.startswith(inside)]
+    # A checkpoint inside another is part of the outer one (its files are the outer's data).
+    found.extend((c, True) for c in checkpoints if not c.startswith(inside))
+    return sorted(found)
+
+
+def _models(
+    s: Session, run: Any, suffixes: Sequence[str], folders: Sequence[str]
+) -> list[ModelArtifact]:
+    """The run's models (`model_paths`), in its logged models and among its own artifacts:
+    files named with one of `suffixes` (lower case), and checkpoint folders marked by a file
+    named with one of `folders`."""
     found: list[ModelArtifact] = []
     outputs = getattr(run, "outputs", None)
     for output in getattr(outputs, "model_outputs", None) or []:
         model = s.client.get_logged_model(output.model_id)
         location = str(model.artifact_location).rstrip("/")
-        listed = _walk(lambda p, m=output.model_id: s.client.list_logged_model_artifacts(m, p))
-        for path, size in listed:
-            if path.lower().endswith(tuple(suffixes)):
-                shown = f"logged model {model.name} ({model.model_id}): {path}"
-                named = f"models:/{model.model_id}/{path}"
-                found.append(
-                    ModelArtifact(f"{location}/{path}", shown, named, str(model.model_id), size)
-                )
+        listed = dict(
+            _walk(lambda p, m=output.model_id: s.client.list_logged_model_artifacts(m, p))
+        )
+        for path, folder in model_paths(list(listed), suffixes, folders):
+            shown = f"logged model {model.name} ({model.model_id}): {path}" + "/" * folder
+            named = f"models:/{model.model_id}/{path}"
+            size = None if folder else listed[path]
+            found.append(
+                ModelArtifact(f"{location}/{path}", shown, named, str(model.model_id), size,
+                              folder)
+            )  # fmt: skip
     run_id = run.info.run_id
-    for path, size in _walk(lambda p: s.client.list_artifacts(run_id, p)):
-        if path.lower().endswith(tuple(suffixes)) and not path.startswith("aichain/"):
-            uri = f"runs:/{run_id}/{path}"
-            found.append(ModelArtifact(uri, f"run artifact {path}", uri, None, size))
+    listed = dict(_walk(lambda p: s.client.list_artifacts(run_id, p)))
+    mine = [p for p in listed if not p.startswith("aichain/")]
+    for path, folder in model_paths(mine, suffixes, folders):
+        uri = f"runs:/{run_id}/{path}"
+        shown = f"run artifact {path}" + "/" * folder
+        found.append(ModelArtifact(uri, shown, uri, None, None if folder else listed[path], folder))
     return found
 
 
-def read_run(s: Session, run_id: str, *, models: Sequence[str]) -> RunRecord:
-    """The run's params, tags, dataset inputs and the model files it holds, found by the
-    suffixes in `models` (the caller's: `fingerprint.model.MODEL_SUFFIXES`; none: no lookup)."""
+def read_run(
+    s: Session, run_id: str, *, models: Sequence[str], folders: Sequence[str] = ()
+) -> RunRecord:
+    """The run's params, tags, dataset inputs and the models it holds, found by the suffixes
+    in `models` and the checkpoint markers in `folders` (the caller's:
+    `fingerprint.model.MODEL_SUFFIXES` and `FOLDER_MARKERS`; no suffixes: no lookup)."""
     run = s.client.get_run(check_run_id(run_id))
     datasets = []
     for item in run.inputs.dataset_inputs if run.inputs else []:
@@ -297,7 +335,7 @@ def read_run(s: Session, run_id: str, *, models: Sequence[str]) -> RunRecord:
         params={str(k): str(v) for k, v in run.data.params.items()},
         tags={str(k): str(v) for k, v in run.data.tags.items()},
         datasets=tuple(datasets),
-        models=tuple(_models(s, run, models)) if models else (),
+        models=tuple(_models(s, run, models, folders)) if models else (),
     )
 
 
@@ -355,24 +393,30 @@ def download(s: Session, uri: str, folder: Path) -> Path:
     return Path(download_artifacts(artifact_uri=uri, dst_path=str(folder), tracking_uri=s.uri))
 
 
-def download_model(s: Session, uri: str, folder: Path, suffixes: Sequence[str]) -> Path:
+def download_model(
+    s: Session, uri: str, folder: Path, suffixes: Sequence[str], folders: Sequence[str] = ()
+) -> Path:
     """An MLflow model URI (`runs:/RUN/path`, `models:/NAME/VERSION`, `models:/MODEL_ID`) or
-    artifact URI, downloaded into `folder`: the one model file it holds, found by the caller's
-    `suffixes` (lower case, with the dot)."""
+    artifact URI, downloaded into `folder`: the one model it holds (`model_paths`), a file
+    named with one of the caller's `suffixes` or a checkpoint folder marked by one of
+    `folders` (lower case, with the dot)."""
     if not is_model_uri(uri):
         raise UsageError(f"{uri!r} is not an MLflow model URI (runs:/… or models:/…)")
     got = download(s, uri, folder)
-    ends = tuple(suffixes)
+    ends = tuple(suffixes) + tuple(m for m in folders if m not in suffixes)
     named = " or ".join(ends)
     if got.is_file():
         if not got.name.lower().endswith(ends):
             raise InputError(f"{uri} is not a model file ({got.name}: no {named} file)")
         return got
-    found = sorted(p for p in got.rglob("*") if p.is_file() and p.name.lower().endswith(ends))
+    files = sorted(p.relative_to(got).as_posix() for p in got.rglob("*") if p.is_file())
+    if any(f.lower().endswith(tuple(folders)) and "/" not in f for f in files):
+        return got  # the URI names a checkpoint folder itself
+    found = model_paths(files, suffixes, folders)
     if len(found) != 1:
-        what = f"no {named} file" if not found else f"{len(found)} {named} files"
+        what = f"no {named} file" if not found else f"{len(found)} models"
         raise InputError(f"{uri} holds {what}; name the file (runs:/RUN/path/model{ends[0]})")
-    return found[0]
+    return got / found[0][0]
 
 
 def run_of_model_uri(s: Session, uri: str) -> str | None:

@@ -81,13 +81,15 @@ class DatasetInput:
 
 @dataclass(frozen=True)
 class ModelArtifact:
-    """An ONNX file a run holds: in one of its logged models, or among its own artifacts."""
+    """A model a run holds (a model file, or a checkpoint folder): in one of its logged
+    models, or among its own artifacts."""
 
     uri: str  # downloadable: the logged model's artifact location/path, or runs:/RUN/path
     shown: str
     named: str  # how messages name it: models:/MODEL_ID/path or runs:/RUN/path
     model_id: str | None = None  # its logged model, when in one
-    size: int | None = None  # as MLflow lists it, when it does
+    size: int | None = None  # as MLflow lists it, when it does (a file's)
+    folder: bool = False  # a checkpoint folder (its model file is inside)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from aichain_audit import __version__
 from aichain_audit.errors import AichainError, UsageError
 from aichain_audit.fingerprint.hashing import digest_file
-from aichain_audit.fingerprint.model import MODEL_SUFFIXES
+from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
 from aichain_audit.lineage import MLFLOW_RUN
 from aichain_audit.receipt import ReceiptPointer, load_receipt, receipt_path
 from aichain_audit.tracking import LINEAGE_ARTIFACT, MODEL_DIGEST_TAGS, RECEIPT_ARTIFACT
@@ -177,7 +177,8 @@ def fetch_model(uri: str, folder: Path) -> tuple[Path, str | None]:
     run the URI names (`tracking.client.run_of_model_uri`), when it names one."""
     folder.mkdir(mode=0o700)
     with session() as s:
-        return download_model(s, uri, folder, MODEL_SUFFIXES), run_of_model_uri(s, uri)
+        got = download_model(s, uri, folder, MODEL_SUFFIXES, FOLDER_MARKERS)
+        return got, run_of_model_uri(s, uri)
 
 
 def find_lineage(

@@ -22,8 +22,15 @@ from typing import Any
 
 from aichain_audit.errors import AichainError
 from aichain_audit.fingerprint.hashing import digest_file
-from aichain_audit.fingerprint.model import MODEL_SUFFIXES
-from aichain_audit.lineage import DATASET, MLFLOW_INPUT, MLFLOW_RUN, Leaf
+from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
+from aichain_audit.lineage import (
+    DATASET,
+    MLFLOW_INPUT,
+    MLFLOW_RUN,
+    Leaf,
+    derive_subject,
+    file_leaf,
+)
 from aichain_audit.tracking import (
     OLD_TAG_MODEL_SOURCE,
     TAG_ROOT,
@@ -55,7 +62,7 @@ def check_mlflow(
     facts: dict[str, Any] = {"tracking_uri": s.shown, "run": run_id}
     named = [leaf["run_id"] for leaf in manifest.of_kind(MLFLOW_RUN)]
     try:
-        run = read_run(s, run_id, models=MODEL_SUFFIXES)
+        run = read_run(s, run_id, models=MODEL_SUFFIXES, folders=FOLDER_MARKERS)
     except MissingRun as exc:
         return [Finding("mlflow.run", CheckStatus.FAIL, run_id, "a run", None, exc.message)], facts
     except AichainError as exc:
@@ -75,7 +82,7 @@ def check_mlflow(
     if run.datasets:
         facts["notes"] = [DATASET_DIGEST_NOTE]
     try:
-        findings += _model(s, run, model_leaf)
+        findings += _model(s, run, model_leaf, manifest.subject)
     except AichainError as exc:
         findings.append(Finding.error("mlflow.model", None, exc))
     return findings, facts
@@ -154,7 +161,22 @@ def _model_source(s: Session, run: RunRecord) -> str | None:
     return run.tags.get(OLD_TAG_MODEL_SOURCE)
 
 
-def _model(s: Session, run: RunRecord, model_leaf: Leaf | None) -> list[Finding]:
+def _folder_subject(folder: Path, shown: str) -> str:
+    """The subject of the checkpoint folder a run holds, from its files' digests (the folder
+    format's listing: SPEC section 6), so any of its files changed shows."""
+    from aichain_audit.fingerprint.model import format_of
+
+    fmt = format_of(folder)
+    name, main = fmt.main_file(folder)
+    first = digest_file(str(main), shown=f"{shown}/{name}", follow=False)
+    leaves = [file_leaf("model", name, first.digest, first.size)]
+    for data in fmt.data_files(folder) or ():
+        got = fmt.digest_data_file(folder, data, f"{shown}/{data}")
+        leaves.append(file_leaf("model-data", data, got.digest, got.size))
+    return derive_subject(leaves)
+
+
+def _model(s: Session, run: RunRecord, model_leaf: Leaf | None, subject: str) -> list[Finding]:
     if model_leaf is None:
         return []
     want = model_leaf["digest"]
@@ -165,18 +187,26 @@ def _model(s: Session, run: RunRecord, model_leaf: Leaf | None) -> list[Finding]
                             "the lineage's model was taken from this run, which no longer "
                             "holds it")]  # fmt: skip
         return [Finding("mlflow.model", CheckStatus.WARN, None, want, None,
-                        "the run holds no ONNX model to compare")]  # fmt: skip
-    seen: list[tuple[str, str]] = []
+                        "the run holds no model to compare")]  # fmt: skip
+    seen: list[tuple[str, str, str]] = []  # (shown, actual, expected)
     with tempfile.TemporaryDirectory(prefix="aichain-verify-") as tmp:
         for i, model in enumerate(run.models):
             folder = Path(tmp) / str(i)
             folder.mkdir()
             got = download(s, model.uri, folder)
+            if model.folder:  # a checkpoint: all its files, as the lineage's subject
+                actual = _folder_subject(got, model.named)
+                if actual == subject:
+                    why = "the checkpoint's files are the lineage's"
+                    return [Finding("mlflow.model", CheckStatus.PASS, model.shown, subject,
+                                    actual, why)]  # fmt: skip
+                seen.append((model.shown, actual, subject))
+                continue
             actual = digest_file(str(got), shown=model.shown, follow=False).digest
             if actual == want:
                 return [Finding("mlflow.model", CheckStatus.PASS, model.shown, want, actual, "")]
-            seen.append((model.shown, actual))
-    shown, actual = seen[0]
-    more = f" (and {len(seen) - 1} other ONNX files, none matching)" if len(seen) > 1 else ""
-    return [Finding("mlflow.model", CheckStatus.FAIL, shown, want, actual,
+            seen.append((model.shown, actual, want))
+    shown, actual, expected = seen[0]
+    more = f" (and {len(seen) - 1} other models, none matching)" if len(seen) > 1 else ""
+    return [Finding("mlflow.model", CheckStatus.FAIL, shown, expected, actual,
                     f"the run's logged model differs from the lineage's model{more}")]  # fmt: skip

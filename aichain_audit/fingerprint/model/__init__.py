@@ -22,6 +22,7 @@ from aichain_audit.fingerprint.model.interface import (
 from aichain_audit.fingerprint.model.onnx import OnnxFormat
 
 __all__ = [
+    "FOLDER_MARKERS",
     "FORMATS",
     "MODEL_SUFFIXES",
     "ModelDescription",
@@ -36,7 +37,10 @@ __all__ = [
 # The first is the format a path no format recognises is read as (an ONNX file named
 # `model.bin` has always been fingerprinted as ONNX).
 FORMATS: tuple[ModelFormat, ...] = (OnnxFormat(),)
-MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS for s in f.suffixes)
+# File models by name; checkpoint folders by the names a folder format's `suffixes` give
+# the files that mark one (MLflow discovery: `tracking.client.model_paths`).
+MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS if not f.folders for s in f.suffixes)
+FOLDER_MARKERS: tuple[str, ...] = tuple(s for f in FORMATS if f.folders for s in f.suffixes)
 
 
 def format_for(path: Path) -> ModelFormat | None:
