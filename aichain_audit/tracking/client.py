@@ -50,6 +50,9 @@ _LIMITS = {
     "MLFLOW_TRUNCATE_LONG_VALUES": "false",
     # stdout is ours (--json): no "View run" URLs on it.
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    # stderr carries our one-line error: no tqdm bars on it (MLflow draws them for every
+    # download whenever tqdm is installed, as gguf and many others install it).
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 # Applied only where the user set nothing: telemetry would try to reach the internet.
 _DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true"}
