@@ -20,6 +20,7 @@ from aichain_audit.fingerprint.model.interface import (
     TensorDigest,
 )
 from aichain_audit.fingerprint.model.onnx import OnnxFormat
+from aichain_audit.fingerprint.model.opaque import PickleFormat
 
 __all__ = [
     "FORMATS",
@@ -35,8 +36,16 @@ __all__ = [
 
 # The first is the format a path no format recognises is read as (an ONNX file named
 # `model.bin` has always been fingerprinted as ONNX).
-FORMATS: tuple[ModelFormat, ...] = (OnnxFormat(),)
-MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS for s in f.suffixes)
+FORMATS: tuple[ModelFormat, ...] = (
+    OnnxFormat(),
+    PickleFormat(),  # opaque: bytes only, never unpickled
+)
+# The suffixes of models a run's artifacts are searched for (MLflow): a format with a
+# semantic fingerprint only. A pickle is never taken from a run unasked: MLflow's pytorch
+# flavour logs one beside the model a run exports, which would make every such run ambiguous.
+MODEL_SUFFIXES: tuple[str, ...] = tuple(
+    s for f in FORMATS if f.scheme is not None for s in f.suffixes
+)
 
 
 def format_for(path: Path) -> ModelFormat | None:
