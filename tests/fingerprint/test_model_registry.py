@@ -18,7 +18,7 @@ def test_each_suffix_finds_its_format_in_any_case() -> None:
     for fmt in FORMATS:
         # a suffix a format takes only by the file's first bytes (a pickle's `.bin`) is
         # tested with its format
-        for suffix in set(fmt.suffixes) - set(getattr(fmt, "sniffed", ())):
+        for suffix in set(fmt.suffixes) - set(fmt.sniffed):
             # MLflow runs are searched for models with a semantic fingerprint only
             assert (suffix in MODEL_SUFFIXES) == (fmt.scheme is not None)
             assert format_for(Path(f"dir/model{suffix.upper()}")) is fmt

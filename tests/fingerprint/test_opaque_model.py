@@ -66,7 +66,9 @@ def _onnx_bytes() -> bytes:
 
 
 class _Refuse(MetaPathFinder):
-    def find_spec(self, name: str, path: Sequence[str] | None, target: ModuleType | None = None) -> None:
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
         if name.split(".")[0] == "torch":
             raise AssertionError(f"{name} was imported")
 

@@ -125,6 +125,6 @@ class PickleFormat(ModelFormat):
             format=self.name,
             facts=(
                 ("Container", held),
-                ("Contents", "not read: loading a pickle runs code (compared by bytes only)"),
+                ("Contents", "not read: loading a pickle runs code"),
             ),
         )
