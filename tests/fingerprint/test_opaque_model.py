@@ -254,3 +254,16 @@ def test_pt_pth_and_ckpt_are_pickles_by_name_in_any_case() -> None:
     for name in ("model.PT", "model.pth", "epoch=3.Ckpt"):
         assert isinstance(format_for(Path(name)), PickleFormat)
     assert isinstance(format_for(Path("model.onnx")), OnnxFormat)
+
+
+def test_the_spec_worked_example(tmp_path: Path) -> None:
+    """docs/SPEC.md section 15: `pickle.dumps(None, protocol=2)` named model.pt."""
+    data = pickle.dumps(None, protocol=2)
+    assert data.hex() == "80024e2e"
+    for name in ("model.pt", "model.bin"):
+        (tmp_path / name).write_bytes(data)
+        leaves = ModelFingerprinter().fingerprint([tmp_path / name]).leaves
+        assert leaves == [{
+            "kind": "model", "path": name, "size": 4,
+            "digest": "sha256:e71559db7df35982f168ca0bd6d35a0270e621095a7bfd0c3a1773ed09ae1a44",
+        }]  # fmt: skip
