@@ -212,7 +212,7 @@ def _artifact_kind(found: _Found, recorded: Sequence[Leaf] | None) -> InputKind:
 def _described(found: _Found, kind: InputKind) -> str:
     if kind is InputKind.MODEL:
         fmt = format_for(found.path)
-        return f"the {fmt.name if fmt is not None else ''} model {found.path}".replace("  ", " ")
+        return f"the {fmt.name + ' ' if fmt is not None else ''}model {found.path}"
     if found.folder:
         return f"the folder {found.path}"
     return f"the {'dataset file' if kind is InputKind.DATASET else kind} {found.path}"

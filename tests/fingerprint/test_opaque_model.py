@@ -16,7 +16,10 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from aichain_audit import api
@@ -267,3 +270,29 @@ def test_the_spec_worked_example(tmp_path: Path) -> None:
             "kind": "model", "path": name, "size": 4,
             "digest": "sha256:e71559db7df35982f168ca0bd6d35a0270e621095a7bfd0c3a1773ed09ae1a44",
         }]  # fmt: skip
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=_VALUES, protocol=st.integers(2, pickle.HIGHEST_PROTOCOL))
+def test_every_pickle_of_protocol_2_or_more_is_recognised_as_a_bin(
+    tmp_path_factory: pytest.TempPathFactory, value: object, protocol: int
+) -> None:
+    path = tmp_path_factory.mktemp("bin") / "model.bin"
+    path.write_bytes(pickle.dumps(value, protocol=protocol))
+    assert isinstance(format_for(path), PickleFormat)
+
+
+@settings(max_examples=40, deadline=None)
+@given(producer=st.text(max_size=40), doc=st.text(max_size=40), version=st.integers(3, 10))
+def test_no_onnx_model_is_taken_for_a_pickle(producer: str, doc: str, version: int) -> None:
+    model = onnx.ModelProto()
+    model.ParseFromString(_onnx_bytes())
+    model.producer_name, model.doc_string, model.ir_version = producer, doc, version
+    assert container(model.SerializeToString()) is None
