@@ -53,8 +53,9 @@ def diff(
         Path,
         typer.Argument(
             metavar="B",
-            help="After: a lineage manifest, or a model (.onnx), dataset folder or file, or a "
-            "config the other lineage records, fingerprinted now.",
+            help="After: a lineage manifest, or a model (a file or checkpoint folder of a format "
+            "aichain reads), dataset folder or file, or a config the other lineage records, "
+            "fingerprinted now.",
             show_default=False,
         ),
     ],
@@ -72,10 +73,10 @@ def diff(
     """Compare two lineages leaf by leaf; exit 0 when equal, 1 when they differ.
 
     A manifest is a .json file with "schema": "aichain.lineage/v1". Any other input is
-    fingerprinted now: a .onnx file as a model, a folder as a dataset, a .json/.yaml/.yml/.toml
-    file as a config when the other lineage records values of a config of that name, another
-    file as a dataset file. Against a manifest only the leaves such an input produces are
-    compared. Exit 0: no difference; 1: differences; 2: bad input.
+    fingerprinted now: a model (.onnx, a PyTorch pickle) as a model, a folder as a dataset, a
+    .json/.yaml/.yml/.toml file as a config when the other lineage records values of a config
+    of that name, another file as a dataset file. Against a manifest only the leaves such an
+    input produces are compared. Exit 0: no difference; 1: differences; 2: bad input.
     """
     from aichain_audit import api
 

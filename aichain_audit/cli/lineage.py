@@ -35,7 +35,13 @@ from aichain_audit.errors import AichainError, CheckFailed, UsageError
 def fingerprint(
     model: Annotated[
         Path | None,
-        typer.Option("--model", metavar="FILE", help="ONNX model file.", show_default=False),
+        typer.Option(
+            "--model",
+            metavar="FILE",
+            help="Model file: ONNX; or a PyTorch pickle (.pt, .pth, .ckpt, .bin), recorded by "
+            "its bytes only and never loaded.",
+            show_default=False,
+        ),
     ] = None,
     dataset: Annotated[
         list[Path] | None,
@@ -132,6 +138,8 @@ def fingerprint(
             f"aichain: skipped {safe(skipped_name)} ({reason}); recorded in the lineage\n"
         )
     fp: Any = result.model
+    for warning in fp.warnings if fp is not None else ():
+        sys.stderr.write(f"aichain: warning: {safe(warning)}\n")
     if as_json:
         doc: dict[str, Any] = {
             "root": manifest.root_hex,
@@ -148,6 +156,7 @@ def fingerprint(
                     "weights": fp.semantic.weights,
                     "metadata": fp.semantic.metadata,
                 },
+                "warnings": list(fp.warnings),
             }
         if output is not None:
             doc["manifest"] = str(output)

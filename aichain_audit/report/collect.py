@@ -22,6 +22,7 @@ from typing import Any
 from aichain_audit import __version__
 from aichain_audit.errors import AichainError, InputError, UsageError
 from aichain_audit.fingerprint.model import FORMATS as MODEL_FORMATS
+from aichain_audit.fingerprint.model import ModelFormat
 from aichain_audit.inputfile import open_regular, read_input
 from aichain_audit.lineage import (
     CONFIG,
@@ -31,6 +32,7 @@ from aichain_audit.lineage import (
     MLFLOW_RUN,
     MODEL,
     MODEL_DATA,
+    MODEL_SEMANTIC,
     NAME,
     PARENT,
     SKIPPED,
@@ -77,7 +79,8 @@ _FORMATS = {
     ".yaml": "YAML",
     ".yml": "YAML",
     ".toml": "TOML",
-    **{s: f"{f.name} model" for f in MODEL_FORMATS for s in f.suffixes},
+    # a model's suffix names its format (not a sniffed one: a `.bin` is as often ONNX data)
+    **{s: f"{f.name} model" for f in MODEL_FORMATS for s in f.suffixes if s not in f.sniffed},
 }
 
 
@@ -108,10 +111,11 @@ def build_evidence(inputs: ReportInputs) -> Evidence:
         source = IMPORTED
     folders = _dataset_folders(inputs.verification if inputs.artifacts is None else None)
     sources = _mlflow_sources(inputs.verification if inputs.artifacts is None else None, manifest)
-    found = _artifacts(manifest, base, folders, sources)
+    model_format = _model_format(manifest, base)
+    found = _artifacts(manifest, base, folders, sources, model_format)
     artifacts = found if verification is None else _as_verified(found, verification)
     artifacts = _shown(artifacts, verification)
-    model = _model_facts(manifest, base, artifacts, found)
+    model = _model_facts(manifest, base, artifacts, found, model_format)
     receipt = _receipt(inputs, manifest)
     verdict = _verdict(source, verification, inputs.findings, receipt, manifest)
     stated = manifest.stated_root if isinstance(manifest.stated_root, str) else None
@@ -384,12 +388,12 @@ def _receipt(inputs: ReportInputs, manifest: ReadManifest) -> Receipt | None:
 
 
 # --- artifacts ----------------------------------------------------------------------------
-def _format(kind: str, path: str) -> str:
+def _format(kind: str, path: str, model: ModelFormat | None = None) -> str:
     suffix = PurePosixPath(path).suffix.lower()
     if kind == MODEL:
-        return "ONNX model"
+        return f"{model.name} model" if model is not None else "model"
     if kind == MODEL_DATA:
-        return "ONNX external data"
+        return f"{model.name} {model.data_word}" if model is not None else "model data"
     if kind == CONFIG:
         return f"{_FORMATS.get(suffix, 'config')} config"
     return _FORMATS.get(suffix, f"{suffix[1:]} file" if suffix else "file")
@@ -486,6 +490,7 @@ def _artifacts(
     base: Path,
     folders: dict[str, Path] | None = None,
     sources: dict[str, Path] | None = None,
+    model: ModelFormat | None = None,
 ) -> tuple[Artifact, ...]:
     found: list[Artifact] = []
     order = {MODEL: 0, MODEL_DATA: 1, DATASET: 2}
@@ -521,7 +526,8 @@ def _artifacts(
             )
         kind = str(leaf["kind"])
         found.append(
-            Artifact(kind, path, _format(kind, path), digest, size, sha is not None, sha, now,
+            Artifact(kind, path, _format(kind, path, model), digest, size, sha is not None, sha,
+                     now,
                      matches, why)
         )  # fmt: skip
     values = Counter(str(leaf["path"]) for leaf in manifest.of_kind(CONFIG))
@@ -536,69 +542,115 @@ def _artifacts(
     return tuple(found)
 
 
-# --- the ONNX model -----------------------------------------------------------------------
+# --- the model -----------------------------------------------------------------------------
+def _model_format(manifest: ReadManifest, base: Path) -> ModelFormat | None:
+    """The format of the lineage's model: the one whose scheme its model-semantic leaf names;
+    without that leaf, the opaque format that reads its file (a `.bin` by its first bytes,
+    so only when it is present); None when neither is known here."""
+    from aichain_audit.fingerprint.model import format_for
+    from aichain_audit.fingerprint.paths import resolve_inside
+
+    models = manifest.of_kind(MODEL)
+    if not models:
+        return None
+    semantic = manifest.of_kind(MODEL_SEMANTIC)
+    if semantic:
+        scheme = semantic[0]["scheme"]
+        return next((f for f in MODEL_FORMATS if f.scheme == scheme), None)
+    try:
+        found = format_for(resolve_inside(base, str(models[0]["path"])))
+    except AichainError:
+        return None
+    return found if found is not None and found.scheme is None else None
+
+
 def _model_facts(
     manifest: ReadManifest,
     base: Path,
     artifacts: tuple[Artifact, ...],
     found: tuple[Artifact, ...],
+    fmt: ModelFormat | None = None,
 ) -> ModelFacts | None:
-    """The model's semantic fingerprint from the lineage, and its structure read from the
-    file beside the lineage, only when that file holds the very bytes the report is about."""
+    """The model's semantic fingerprint from the lineage, and its structure read from its
+    files under `base`, only when they hold the very bytes the report is about."""
     models = manifest.of_kind(MODEL)
     if not models:
         return None
     path = str(models[0]["path"])
-    semantic = manifest.of_kind("model-semantic")
+    semantic = manifest.of_kind(MODEL_SEMANTIC)
     s = semantic[0] if semantic else {}
+    named = f"a {fmt.name} model" if fmt is not None else "this model"
     facts = ModelFacts(
         path=path,
         graph=s.get("graph"),
         weights=s.get("weights"),
         metadata=s.get("metadata"),
         tensors_in_lineage=len(manifest.of_kind("tensor")),
-    )
+        format=fmt.name if fmt is not None else "",
+        scheme=s.get("scheme"),
+        opaque="" if semantic else (
+            f"no semantic fingerprint: the lineage records {named} by its bytes only, so a "
+            "change to it is found but cannot be explained (no graph, weights or tensor to "
+            "name)"
+        ),
+    )  # fmt: skip
     artifact = next(a for a in artifacts if a.kind == MODEL)
     if not artifact.present:
-        return _replace(facts, note=f"the model file is {artifact.note or 'not read'}")
+        return replace(facts, note=f"the model file is {artifact.note or 'not read'}")
     if artifact.matches == "no":
         note = "the model file differs from the lineage; its structure is not shown"
-        return _replace(facts, note=note)
+        return replace(facts, note=note)
+    changed = next((a for a in artifacts if a.kind == MODEL_DATA and a.matches == "no"), None)
+    if changed is not None:
+        note = (f"the model's file {changed.path} differs from the lineage; its structure is "
+                "not shown")  # fmt: skip
+        return replace(facts, note=note)
     beside = next(a for a in found if a.kind == MODEL)
     if artifact.verified_as is not None and beside.sha256 != artifact.sha256:
         note = (f"the verified model is not beside the lineage under {base}; its structure is "
                 "not shown")  # fmt: skip
-        return _replace(facts, note=note)
+        return replace(facts, note=note)
+    if fmt is None:
+        return replace(facts, note="the model's format is not known to this aichain")
     try:
-        return _read_model(facts, base, path)
+        return _read_model(facts, base, path, fmt)
     except AichainError as exc:
-        return _replace(facts, note=f"the model file could not be read: {exc.message}")
+        return replace(facts, note=f"the model file could not be read: {exc.message}")
 
 
-def _replace(facts: ModelFacts, **changes: Any) -> ModelFacts:
-    from dataclasses import replace
-
-    return replace(facts, **changes)
-
-
-def _read_model(facts: ModelFacts, base: Path, path: str) -> ModelFacts:
-    """Opsets, operators and tensors, as the model's format describes them."""
-    from aichain_audit.fingerprint.model import format_of
+def _read_model(facts: ModelFacts, base: Path, path: str, fmt: ModelFormat) -> ModelFacts:
+    """What the model's format describes of it: a checkpoint folder when a folder format of
+    the lineage's scheme reads `base` and names `path` its model file, else the model file."""
     from aichain_audit.fingerprint.paths import resolve_inside
 
-    target = resolve_inside(base, path)
-    d = format_of(target).describe(target, path)
-    return _replace(
+    same = [f for f in MODEL_FORMATS if f.scheme == fmt.scheme]
+    for f in same:
+        if f.folders and f.recognises(base) and f.main_file(base)[0] == path:
+            reader, target, described = f, base, str(base)
+            break
+    else:
+        target = resolve_inside(base, path)
+        files = [f for f in same if not f.folders] or [fmt]
+        reader = next((f for f in files if f.recognises(target)), files[0])
+        described = path
+    d = reader.describe(target, described)
+    return replace(
         facts,
         read=True,
+        described=described,
+        format=d.format,
+        architecture=d.architecture,
+        parameters=d.parameters,
+        dtypes=d.dtypes,
+        tensors=d.tensors,
+        tensor_bytes=d.tensor_bytes,
+        facts=d.facts,
         ir_version=d.ir_version,
         producer=d.producer,
         doc_string=d.doc_string,
         opsets=d.opsets,
         operators=d.operators,
         nodes=d.nodes,
-        tensors=d.tensors,
-        tensor_bytes=d.tensor_bytes,
     )
 
 
@@ -663,7 +715,8 @@ def _with_mappings(e: Evidence) -> Evidence:
         f"{'s' if len(configs) != 1 else ''}",
         "params": f"{len(e.params)} MLflow params of run {e.mlflow_run}"
         if e.mlflow_run else "no MLflow run recorded",
-        "model": f"the model {e.model.path} by file digest and onnx-semantic/v1 fingerprint"
+        "model": (f"the model {e.model.path} by file digest and {e.model.scheme} fingerprint"
+                  if e.model.scheme else f"the model {e.model.path} by file digest only")
         if e.model else "no model in the lineage",
         "parents": f"{len(e.parents)} parent lineage{'s' if len(e.parents) != 1 else ''}"
         if e.parents else "no parent lineage recorded",

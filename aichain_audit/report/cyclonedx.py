@@ -8,11 +8,12 @@ the 1.6 schema before it is returned.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aichain_audit.report.evidence import Artifact, Evidence
+from aichain_audit.report.evidence import Artifact, Evidence, ModelFacts
 from aichain_audit.report.interface import THREAT_MODEL, Renderer
 
 _PREFIX = "aichain:"
@@ -73,16 +74,7 @@ def _component(a: Artifact, e: Evidence) -> Any:
     if a.kind == "model":
         pairs += [("lineage:root", e.root), ("lineage:subject", e.subject)]
         if e.model is not None:
-            m = e.model
-            pairs += [("onnx:graph", m.graph), ("onnx:weights", m.weights),
-                      ("onnx:metadata", m.metadata)]  # fmt: skip
-            if m.read:
-                pairs += [
-                    ("onnx:opsets", ", ".join(f"{d} {v}" for d, v in m.opsets)),
-                    ("onnx:operators", ", ".join(f"{o} x{c}" for o, c in m.operators)),
-                    ("onnx:tensors", m.tensors),
-                    ("onnx:tensor-bytes", m.tensor_bytes),
-                ]
+            pairs += _model_pairs(e.model)
     return Component(
         name=a.path,
         type=kind,
@@ -91,6 +83,33 @@ def _component(a: Artifact, e: Evidence) -> Any:
         properties=_props(pairs),
         description=f"{a.format}" + ("" if a.present else f" ({a.note})"),
     )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "model"
+
+
+def _dtypes(m: ModelFacts) -> str:
+    return ", ".join(f"{d} x{n}" for d, n in m.dtypes)
+
+
+def _model_pairs(m: ModelFacts) -> list[tuple[str, object]]:
+    """The model's semantic fingerprint (or why it has none) and what its files show: the
+    neutral facts as `model:…`, the format's own as `FORMAT:LABEL` (`onnx:opsets`)."""
+    pairs: list[tuple[str, object]] = [("model:format", m.format or None)]
+    if m.scheme:
+        pairs += [("model:scheme", m.scheme), ("model:graph", m.graph),
+                  ("model:weights", m.weights), ("model:metadata", m.metadata)]  # fmt: skip
+    else:
+        pairs.append(("model:semantic", m.opaque))
+    if m.read:
+        pairs.append(("model:architecture", m.architecture or None))
+        if m.scheme:
+            pairs += [("model:parameters", m.parameters), ("model:tensors", m.tensors),
+                      ("model:tensor-bytes", m.tensor_bytes),
+                      ("model:dtypes", _dtypes(m))]  # fmt: skip
+        pairs += [(f"{_slug(m.format)}:{_slug(label)}", value) for label, value in m.facts]
+    return pairs
 
 
 def bom_document(e: Evidence) -> dict[str, Any]:
@@ -171,25 +190,32 @@ def _complete(doc: dict[str, Any], e: Evidence) -> None:
         return
     datasets = [{"ref": c["bom-ref"]} for c in doc.get("components", [])
                 if c["bom-ref"].startswith("dataset:")]  # fmt: skip
+    m = e.model
+    limits = [THREAT_MODEL]
+    if m is not None and m.opaque:
+        limits.append(f"The model {m.path}: {m.opaque}.")
+    limits += [f"{c.framework} {c.clause}: cannot show: {c.cannot_show}" for c in e.mappings]
     card: dict[str, Any] = {
         "bom-ref": "model-card",
         "modelParameters": {"datasets": datasets} if datasets else {},
-        "considerations": {
-            "technicalLimitations": [
-                THREAT_MODEL,
-                *(f"{m.framework} {m.clause}: cannot show: {m.cannot_show}" for m in e.mappings),
-            ]
-        },
+        "considerations": {"technicalLimitations": limits},
     }
-    if e.model is not None and e.model.read:
-        card["modelParameters"]["modelArchitecture"] = "ONNX graph: " + ", ".join(
-            f"{o} x{c}" for o, c in e.model.operators[:20]
-        )
-        card["properties"] = [
-            {"name": _PREFIX + "onnx:opsets",
-             "value": ", ".join(f"{d} {v}" for d, v in e.model.opsets)},
-            {"name": _PREFIX + "onnx:tensors", "value": str(e.model.tensors)},
-        ]  # fmt: skip
+    if m is not None:
+        # CycloneDX has no member for the file format: a property says it. The architecture
+        # is what the model's files state (config.json, GGUF keys, an ONNX graph's name);
+        # `architectureFamily` ("transformer", "CNN") is stated by none of them, so it is
+        # left out rather than guessed.
+        if m.read and m.architecture:
+            card["modelParameters"]["modelArchitecture"] = m.architecture
+        props: list[tuple[str, object]] = [("model:format", m.format or None),
+                                           ("model:scheme", m.scheme)]  # fmt: skip
+        if m.read and m.scheme:
+            props += [("model:parameters", m.parameters), ("model:tensors", m.tensors),
+                      ("model:dtypes", _dtypes(m))]  # fmt: skip
+        card["properties"] = [{"name": _PREFIX + k, "value": str(v)}
+                              for k, v in props if v is not None]  # fmt: skip
+        if not card["properties"]:
+            del card["properties"]
     subject["modelCard"] = card
 
 

@@ -43,23 +43,34 @@ class Artifact:
 
 @dataclass(frozen=True)
 class ModelFacts:
-    """The ONNX model's semantic fingerprint (from the lineage) and what its file shows."""
+    """The model's semantic fingerprint (from the lineage) and what its files show, in any
+    format; an opaque model (a pickle) has no semantic fingerprint, and `opaque` says why."""
 
-    path: str
-    graph: str | None  # onnx-semantic/v1 digests from the lineage's model-semantic leaf
+    path: str  # the model leaf's file (for a checkpoint folder, the file inside it)
+    graph: str | None  # the digests of the lineage's model-semantic leaf (None: none)
     weights: str | None
     metadata: str | None
     tensors_in_lineage: int  # tensor leaves
-    read: bool = False  # whether the file was read for the facts below
+    read: bool = False  # whether the model was read for the facts below
     note: str = ""  # why it was not
+    # ONNX's own (the members this document has always had; empty for other formats):
     ir_version: int | None = None
     producer: str = ""
     doc_string: str = ""
     opsets: tuple[tuple[str, int], ...] = ()  # (domain, version), "ai.onnx" for the default
     operators: tuple[tuple[str, int], ...] = ()  # (domain-qualified op type, count)
     nodes: int = 0
-    tensors: int = 0  # initializers, sparse initializers and Constant values, subgraphs too
+    # Every format's:
+    tensors: int = 0  # weights (ONNX: initializers, sparse initializers, Constant values…)
     tensor_bytes: int = 0
+    format: str = ""  # "ONNX", "safetensors", "GGUF", "PyTorch pickle"; "" when not known
+    scheme: str | None = None  # the model-semantic leaf's scheme; None: no such leaf
+    opaque: str = ""  # why there is no semantic fingerprint ("" when there is one)
+    described: str = ""  # what was read: the model file, or the checkpoint folder
+    architecture: str = ""
+    parameters: int = 0  # elements of every weight
+    dtypes: tuple[tuple[str, int], ...] = ()  # (data type, tensors of it), most used first
+    facts: tuple[tuple[str, str], ...] = ()  # the format's own (label, value) lines
 
 
 @dataclass(frozen=True)
@@ -204,6 +215,9 @@ class Evidence:
         ]
         doc["skipped"] = [{"path": p, "reason": r} for p, r in self.skipped]
         if self.model is not None:
-            doc["model"]["opsets"] = [{"domain": d, "version": v} for d, v in self.model.opsets]
-            doc["model"]["operators"] = [{"op": o, "count": c} for o, c in self.model.operators]
+            m = self.model
+            doc["model"]["opsets"] = [{"domain": d, "version": v} for d, v in m.opsets]
+            doc["model"]["operators"] = [{"op": o, "count": c} for o, c in m.operators]
+            doc["model"]["dtypes"] = [{"dtype": d, "tensors": n} for d, n in m.dtypes]
+            doc["model"]["facts"] = [{"label": k, "value": v} for k, v in m.facts]
         return {"schema": SCHEMA, **doc}

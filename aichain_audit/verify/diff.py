@@ -177,15 +177,23 @@ def _find(path: Path) -> _Found:
 
 def _artifact_kind(found: _Found, recorded: Sequence[Leaf] | None) -> InputKind:
     """What an input that is no manifest is fingerprinted as, beside the `recorded` leaves of
-    the manifest it is compared with (None: compared with another artifact)."""
+    the manifest it is compared with (None: compared with another artifact). A model is
+    what a model format reads (a file, or a checkpoint folder); a pickle the other lineage
+    records as a dataset file stays one (`.pt` files were datasets before pickles were
+    models)."""
+    fmt = format_for(found.path)
+    name = argument_name(found.path)
+    if fmt is not None and not (
+        fmt.scheme is None
+        and recorded is not None
+        and any(leaf["kind"] in DATASET_KINDS and leaf["path"] == name for leaf in recorded)
+    ):
+        return InputKind.MODEL
     if found.folder:
         return InputKind.DATASET
-    if format_for(found.path) is not None:
-        return InputKind.MODEL
     suffix = found.path.suffix.lower()
     if recorded is None:
         return InputKind.CONFIG if suffix in CONFIG_SUFFIXES else InputKind.DATASET
-    name = argument_name(found.path)
     if suffix in CONFIG_SUFFIXES and any(
         leaf["kind"] == "config" and leaf["path"] == name for leaf in recorded
     ):
@@ -202,6 +210,9 @@ def _artifact_kind(found: _Found, recorded: Sequence[Leaf] | None) -> InputKind:
 
 
 def _described(found: _Found, kind: InputKind) -> str:
+    if kind is InputKind.MODEL:
+        fmt = format_for(found.path)
+        return f"the {fmt.name + ' ' if fmt is not None else ''}model {found.path}"
     if found.folder:
         return f"the folder {found.path}"
     return f"the {'dataset file' if kind is InputKind.DATASET else kind} {found.path}"
@@ -213,7 +224,7 @@ def _pair_kind(a: _Found, b: _Found) -> InputKind:
     ka, kb = _artifact_kind(a, None), _artifact_kind(b, None)
     if not a.folder and not b.folder and {ka, kb} == {InputKind.CONFIG, InputKind.DATASET}:
         return InputKind.DATASET
-    if ka is not kb or a.folder is not b.folder:
+    if ka is not kb or (a.folder is not b.folder and ka is not InputKind.MODEL):
         raise UsageError(
             f"cannot compare {_described(a, ka)} with {_described(b, kb)}: give two models, "
             "two folders, two files, or a lineage manifest and one of them"
@@ -268,7 +279,7 @@ def scope(kind: InputKind, name: str) -> Callable[[Leaf], bool]:
 
 def _scope_words(kind: InputKind, name: str) -> str:
     if kind is InputKind.MODEL:
-        return "the model's leaves (file, external data, semantic parts, tensors)"
+        return "the model's leaves (file, model data, semantic parts, tensors)"
     if kind is InputKind.CONFIG:
         return f"the values of the config {name!r}"
     return f"the dataset files recorded under {name!r}"
@@ -284,12 +295,13 @@ def diff_paths(
     """Compares input `a` (before) with input `b` (after), leaf by leaf.
 
     Each input is a lineage manifest (a `.json` file whose `schema` is `aichain.lineage/v1`),
-    or an artifact fingerprinted now: a `.onnx` file is a model, a folder a dataset, and a
-    file a config when it has a config suffix and the manifest it is compared with records
-    config values under its name, else a dataset file. Against a manifest, only the leaves
-    of the kinds the artifact produces (and, for datasets and configs, under its name) are
-    compared. A model is matched with the manifest's model whatever its file name; two
-    artifacts of one kind are matched whatever their names. `policy` applies to folders.
+    or an artifact fingerprinted now: what a model format reads (`fingerprint.model`) is a
+    model, another folder a dataset, and a file a config when it has a config suffix and the
+    manifest it is compared with records config values under its name, else a dataset file.
+    Against a manifest, only the leaves of the kinds the artifact produces (and, for
+    datasets and configs, under its name) are compared. A model is matched with the
+    manifest's model whatever its file name; two artifacts of one kind are matched whatever
+    their names. `policy` applies to folders.
     """
     fa, fb = _find(a), _find(b)
     if fa.manifest is not None and fb.manifest is not None:

@@ -113,7 +113,7 @@ def test_the_page_names_nothing_to_fetch(sample: Sample) -> None:
 
 
 # --- issue 18: printed to PDF (A4 by default, Letter too) -----------------------------------
-HEADINGS = ("Lineage", "Artifacts", "ONNX model: semantic fingerprint", "Operators",
+HEADINGS = ("Lineage", "Artifacts", "ONNX model: semantic fingerprint",
             "Ledger evidence", "Verification findings", "Configuration and params, as recorded",
             "Regulatory mapping")  # fmt: skip
 

@@ -20,6 +20,7 @@ from aichain_audit.fingerprint.model.interface import (
     TensorDigest,
 )
 from aichain_audit.fingerprint.model.onnx import OnnxFormat
+from aichain_audit.fingerprint.model.opaque import PickleFormat
 
 __all__ = [
     "FOLDER_MARKERS",
@@ -36,11 +37,21 @@ __all__ = [
 
 # The first is the format a path no format recognises is read as (an ONNX file named
 # `model.bin` has always been fingerprinted as ONNX).
-FORMATS: tuple[ModelFormat, ...] = (OnnxFormat(),)
-# File models by name; checkpoint folders by the names a folder format's `suffixes` give
-# the files that mark one (MLflow discovery: `tracking.client.model_paths`).
-MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS if not f.folders for s in f.suffixes)
-FOLDER_MARKERS: tuple[str, ...] = tuple(s for f in FORMATS if f.folders for s in f.suffixes)
+FORMATS: tuple[ModelFormat, ...] = (
+    OnnxFormat(),
+    PickleFormat(),  # opaque: bytes only, never unpickled
+)
+# The models a run's artifacts are searched for (MLflow: `tracking.client.model_paths`):
+# model files by name, and checkpoint folders by the names a folder format's `suffixes` give
+# the files that mark one. Formats with a semantic fingerprint only: a pickle is never taken
+# from a run unasked (MLflow's pytorch flavour logs one beside the model a run exports, which
+# would make every such run ambiguous).
+MODEL_SUFFIXES: tuple[str, ...] = tuple(
+    s for f in FORMATS if f.scheme is not None and not f.folders for s in f.suffixes
+)
+FOLDER_MARKERS: tuple[str, ...] = tuple(
+    s for f in FORMATS if f.scheme is not None and f.folders for s in f.suffixes
+)
 
 
 def format_for(path: Path) -> ModelFormat | None:

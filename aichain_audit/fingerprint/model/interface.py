@@ -63,16 +63,17 @@ class ModelDescription:
     architecture: str = ""  # config.json's model_type/architectures, GGUF's general.architecture
     parameters: int = 0  # elements of every weight
     dtypes: tuple[tuple[str, int], ...] = ()  # (dtype name, tensors of it), most used first
+    tensors: int = 0  # every weight (ONNX: subgraphs and fitted attributes too)
+    tensor_bytes: int = 0  # their stored bytes
     facts: tuple[tuple[str, str], ...] = ()  # format-specific (label, value) lines, in order
-    # ONNX's own (kept until reports read `facts`):
+    # ONNX's own, kept only for the members the JSON report (`aichain.report/v1`) has always
+    # had; every renderer shows `facts` instead:
     ir_version: int | None = None
     producer: str = ""
     doc_string: str = ""
     opsets: tuple[tuple[str, int], ...] = ()  # (domain, version)
     operators: tuple[tuple[str, int], ...] = ()  # (operator, count), most used first
     nodes: int = 0
-    tensors: int = 0  # every weight, subgraphs too
-    tensor_bytes: int = 0
 
 
 class ModelFormat(ABC):
@@ -82,8 +83,12 @@ class ModelFormat(ABC):
     scheme: str | None
     name: str  # as people call it: "ONNX"
     suffixes: tuple[str, ...]  # lower case, with the dot: (".onnx",)
+    # those of `suffixes` a file has only when its first bytes say so too (`recognises` reads
+    # them): a pickle's `.bin`, which ONNX models and their data files are also called
+    sniffed: tuple[str, ...] = ()
     max_file_size: int  # a model file larger than this is refused before it is read
     folders: bool = False  # reads a folder (a checkpoint), not a file
+    data_word: str = "model data"  # what a report calls its model-data files
 
     def recognises(self, path: Path) -> bool:
         """Whether `path` names a model of this format: a file by its name (no I/O); a

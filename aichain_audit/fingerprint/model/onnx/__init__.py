@@ -29,6 +29,7 @@ class OnnxFormat(ModelFormat):
     name = "ONNX"
     suffixes = (".onnx",)
     max_file_size = MODEL_LIMIT
+    data_word = "external data"
 
     def fingerprint(self, path: Path) -> ModelFingerprint:
         from aichain_audit.fingerprint.model.onnx.fingerprint import fingerprint_model

@@ -1,7 +1,9 @@
-"""What a report shows of an ONNX model: opsets, operators and tensors (no digests)."""
+"""What a report shows of an ONNX model: its weights (count, elements, data types, bytes),
+its graph's name, and its own facts (IR version, producer, opsets, operators); no digests."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,21 +20,30 @@ from aichain_audit.fingerprint.model.onnx.tables import (
     ATTR_SPARSE_TENSORS,
     ATTR_TENSOR,
     ATTR_TENSORS,
+    DATA_TYPE_NAMES,
     MODEL_LIMIT,
     WEIGHT_ATTRIBUTES,
     value_size,
 )
 from aichain_audit.inputfile import read_regular
 
+# The data type of a fitted parameter kept in a plain attribute, by the attribute's type:
+# FLOAT(S) are 32-bit floats, INT(S) 64-bit integers, STRING(S) strings.
+_ATTRIBUTE_TYPES = {1: "FLOAT", 6: "FLOAT", 2: "INT64", 7: "INT64", 3: "STRING", 8: "STRING"}
+
 
 def describe(path: Path, shown: str) -> ModelDescription:
-    """Opsets, operators and tensors of the ONNX file at `path` (parsed and checked)."""
+    """The ONNX file at `path` (parsed and checked): its weights, as the fingerprint counts
+    them, and its opsets, operators and producer."""
     model = parse_model(read_regular(path, shown, limit=MODEL_LIMIT, what="model"), shown)
     ops: Counter[str] = Counter()
-    tally = {"tensors": 0, "bytes": 0, "nodes": 0}
+    dtypes: Counter[str] = Counter()
+    tally = {"tensors": 0, "bytes": 0, "nodes": 0, "elements": 0}
 
     def tensor(t: Any) -> None:
         tally["tensors"] += 1
+        tally["elements"] += math.prod(int(d) for d in t.dims)
+        dtypes[DATA_TYPE_NAMES.get(t.data_type, str(t.data_type))] += 1
         if t.data_type == _STRING:
             tally["bytes"] += sum(len(v) for v in t.string_data)
         else:  # the size rule the fingerprint checks stored bytes against (SPEC §8.1)
@@ -42,7 +53,7 @@ def describe(path: Path, shown: str) -> ModelDescription:
         for t in g.initializer:
             tensor(t)
         for sp in g.sparse_initializer:
-            tensor(sp.values)  # one tensor per sparse initializer
+            tensor(sp.values)  # one tensor per sparse initializer: its stored values
         nodes(g.node)
 
     def nodes(node_list: Any) -> None:
@@ -68,7 +79,10 @@ def describe(path: Path, shown: str) -> ModelDescription:
                     for sub in a.graphs:
                         graph(sub)
                 elif a.name in fitted:  # a fitted parameter kept in a plain attribute
+                    many = len(a.floats) + len(a.ints) + len(a.strings)
                     tally["tensors"] += 1
+                    tally["elements"] += many if a.type not in (ATTR_FLOAT, ATTR_INT) else 1
+                    dtypes[_ATTRIBUTE_TYPES.get(a.type, str(a.type))] += 1
                     tally["bytes"] += (
                         4 * len(a.floats)
                         + 8 * len(a.ints)
@@ -86,14 +100,29 @@ def describe(path: Path, shown: str) -> ModelDescription:
             key=lambda o: o[0],
         )
     )
+    operators = tuple(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0])))
+    facts: list[tuple[str, str]] = [
+        ("IR version", str(int(model.ir_version))),
+        ("Producer", producer or "-"),
+        ("Opsets", ", ".join(f"{d} {v}" for d, v in opsets) or "-"),
+        ("Nodes", f"{tally['nodes']:,}"),
+        ("Operators", ", ".join(f"{op} \u00d7 {n}" for op, n in operators) or "-"),
+    ]
+    doc_string = str(model.doc_string)[:4000]
+    if doc_string:
+        facts.append(("Doc string", doc_string))
     return ModelDescription(
         format="ONNX",
-        ir_version=int(model.ir_version),
-        producer=producer,
-        doc_string=str(model.doc_string)[:4000],
-        opsets=opsets,
-        operators=tuple(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
-        nodes=tally["nodes"],
+        architecture=str(model.graph.name),
+        parameters=tally["elements"],
+        dtypes=tuple(sorted(dtypes.items(), key=lambda kv: (-kv[1], kv[0]))),
         tensors=tally["tensors"],
         tensor_bytes=tally["bytes"],
+        facts=tuple(facts),
+        ir_version=int(model.ir_version),
+        producer=producer,
+        doc_string=doc_string,
+        opsets=opsets,
+        operators=operators,
+        nodes=tally["nodes"],
     )
