@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from aichain_audit.errors import InputError
+from aichain_audit.fingerprint.model.gguf import GgufFormat
 from aichain_audit.fingerprint.model.interface import (
     ModelDescription,
     ModelFingerprint,
@@ -35,7 +36,11 @@ __all__ = [
 
 # The first is the format a path no format recognises is read as (an ONNX file named
 # `model.bin` has always been fingerprinted as ONNX).
-FORMATS: tuple[ModelFormat, ...] = (OnnxFormat(),)
+FORMATS: tuple[ModelFormat, ...] = (
+    OnnxFormat(),
+    # GGUF (docs/SPEC.md section 14)
+    GgufFormat(),
+)
 MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS for s in f.suffixes)
 
 
