@@ -101,6 +101,10 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "array count near 2^64": (lambda: array_count_at_2_64(INT32), "past the end of the file"),
     "string array count near 2^64": (lambda: array_count_at_2_64(STRING),
                                      "past the end of the file"),
+    "string element length near 2^64": (
+        lambda: with_kv(kv_array("tokenizer.x", STRING, [struct.pack("<Q", NEAR_2_64)])).encode(),
+        "a string of 'tokenizer.x'",
+    ),
     "key-value count near 2^64": (lambda: tiny(n_kv=NEAR_2_64).encode(), "key-value pairs"),
     "tensor count near 2^64": (lambda: tiny(n_tensors=NEAR_2_64).encode(), "tensor infos"),
     "unknown value type": (lambda: with_kv(KV("x.y", 13, b"\0")).encode(), "unknown type 13"),

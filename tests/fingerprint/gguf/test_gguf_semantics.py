@@ -102,11 +102,21 @@ def _reader_value(field: Any) -> list[str]:
     return [vtype.name, b"".join(p.tobytes() for p in field.parts[skip:]).hex()]
 
 
-def test_the_documents_match_an_independent_reading_with_gguf_py(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("vocabulary", "window"), [(3, None), (2000, 64), (2000, 7)])
+def test_the_documents_match_an_independent_reading_with_gguf_py(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vocabulary: int, window: int | None
+) -> None:
+    """The header is read in windows (1 MiB): small ones put every kind of field across a
+    window's edge."""
     import gguf
 
+    from aichain_audit.fingerprint.model.gguf import parse
+
+    if window is not None:
+        monkeypatch.setattr(parse, "_WINDOW", window)
     extra = [("general.license", "mit", STRING), ("llama.rope.freq_base", 10000.0, FLOAT32)]
-    path = sample(tmp_path / "m.gguf", extra=extra)
+    tokens = [f"t{i}" for i in range(vocabulary)]
+    path = sample(tmp_path / "m.gguf", extra=extra, tokens=tokens)
     reader = gguf.GGUFReader(path)
     storage = {"general.alignment", "split.no", "split.count", "split.tensors.count"}
     graph_keys, meta = [], []
@@ -283,3 +293,20 @@ def test_a_version_2_file_with_a_quantised_and_an_f16_tensor_is_read(tmp_path: P
     assert got.semantic is not None
     q = next(t for t in got.semantic.tensors if t.name == "q")
     assert q.digest == framed({"name": "q", "type": Q8_0, "dims": ["32", "2"]}, bytes(range(68)))
+
+
+def test_one_read_gives_the_file_digest_and_the_tensor_digests_across_shard_edges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shards of 64 bytes read in blocks of 16: tensors and padding straddle every edge, and
+    each digest is still what hashing the bytes on their own gives."""
+    from aichain_audit.fingerprint import hashing
+
+    path = sample(tmp_path / "m.gguf")
+    plain = fp(path)
+    monkeypatch.setattr(hashing, "SHARD_SIZE", 64)
+    monkeypatch.setattr(hashing, "_PARALLEL_BLOCK", 16)
+    sharded = fp(path)
+    assert sharded.file == hashing.digest_file(str(path))
+    assert sharded.file.digest.startswith("sha256-shards:")
+    assert sharded.semantic == plain.semantic

@@ -131,22 +131,43 @@ class _Cursor:
                 "than aichain reads"
             )
 
+    def fill(self, want: int) -> None:
+        """Reads the header on to at least byte `want` (checked by `room`), a window at once."""
+        upto = min(self.end, max(want, len(self.buf) + _WINDOW))
+        while len(self.buf) < upto:
+            try:
+                chunk = os.pread(self.fd, upto - len(self.buf), len(self.buf))
+            except OSError as exc:
+                raise ModelError(f"{self.shown}: read failed ({exc.strerror})") from None
+            if not chunk:
+                raise self.fail("the file shrank while its header was read")
+            self.buf += chunk  # in place: views of `buf` stay valid
+
     def take(self, n: int, what: str) -> bytes:
         self.room(n, what)
         want = self.pos + n
         if want > len(self.buf):
-            upto = min(self.end, max(want, len(self.buf) + _WINDOW))
-            while len(self.buf) < upto:
-                try:
-                    chunk = os.pread(self.fd, upto - len(self.buf), len(self.buf))
-                except OSError as exc:
-                    raise ModelError(f"{self.shown}: read failed ({exc.strerror})") from None
-                if not chunk:
-                    raise self.fail("the file shrank while its header was read")
-                self.buf += chunk
+            self.fill(want)
         out = bytes(self.buf[self.pos : want])
         self.pos = want
         return out
+
+    def skip_strings(self, count: int, what: str) -> None:
+        """Passes over `count` strings (an array's elements), each checked to fit."""
+        buf, pos, unpack = self.buf, self.pos, _U64.unpack_from
+        for _ in range(count):
+            if pos + 8 > len(buf):
+                self.pos = pos
+                self.room(8, f"the length of a string of {what}")
+                self.fill(pos + 8)
+            (n,) = unpack(buf, pos)
+            pos += 8
+            if pos + n > len(buf):
+                self.pos = pos
+                self.room(n, f"a string of {what}")
+                self.fill(pos + n)
+            pos += n
+        self.pos = pos
 
     def u32(self, what: str) -> int:
         return int(_U32.unpack(self.take(4, what))[0])
@@ -237,8 +258,7 @@ def _value(c: _Cursor, key: str) -> Value:
         return Value(vtype, c.take(count * VALUE_TYPES[element][1], f"the array {key!r}"), element)
     c.room(count * 8, f"the {count:,} strings of {key!r}")
     start = c.pos
-    for _ in range(count):
-        c.string(f"a string of {key!r}")
+    c.skip_strings(count, repr(key))
     return Value(vtype, bytes(c.buf[start : c.pos]), element)
 
 
