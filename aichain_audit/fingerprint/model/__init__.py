@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from aichain_audit.errors import InputError
+from aichain_audit.fingerprint.model.gguf import GgufFormat
 from aichain_audit.fingerprint.model.interface import (
     ModelDescription,
     ModelFingerprint,
@@ -40,6 +41,8 @@ __all__ = [
 FORMATS: tuple[ModelFormat, ...] = (
     OnnxFormat(),
     PickleFormat(),  # opaque: bytes only, never unpickled
+    # GGUF (docs/SPEC.md section 14)
+    GgufFormat(),
 )
 # The models a run's artifacts are searched for (MLflow: `tracking.client.model_paths`):
 # model files by name, and checkpoint folders by the names a folder format's `suffixes` give
