@@ -20,6 +20,7 @@ from aichain_audit.fingerprint.model.interface import (
     TensorDigest,
 )
 from aichain_audit.fingerprint.model.onnx import OnnxFormat
+from aichain_audit.fingerprint.model.safetensors import SafetensorsFile, SafetensorsFolder
 
 __all__ = [
     "FORMATS",
@@ -35,7 +36,7 @@ __all__ = [
 
 # The first is the format a path no format recognises is read as (an ONNX file named
 # `model.bin` has always been fingerprinted as ONNX).
-FORMATS: tuple[ModelFormat, ...] = (OnnxFormat(),)
+FORMATS: tuple[ModelFormat, ...] = (OnnxFormat(), SafetensorsFile(), SafetensorsFolder())
 MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS for s in f.suffixes)
 
 
