@@ -37,7 +37,7 @@ _VALUE_CHARS = 60
 
 @app.command(
     epilog="Examples: aichain diff old/lineage.json lineage.json; aichain diff lineage.json "
-    "retrained.onnx; aichain diff lineage.json data/ --json (exit 0: no difference, "
+    "retrained.onnx; aichain diff lineage.json checkpoint/; aichain diff lineage.json data/ --json (exit 0: no difference, "
     "1: differences, 2: bad input)"
 )
 def diff(
@@ -53,7 +53,8 @@ def diff(
         Path,
         typer.Argument(
             metavar="B",
-            help="After: a lineage manifest, or a model (.onnx), dataset folder or file, or a "
+            help="After: a lineage manifest, or a model (.onnx or .safetensors file, or a "
+            "checkpoint folder), dataset folder or file, or a "
             "config the other lineage records, fingerprinted now.",
             show_default=False,
         ),
@@ -72,7 +73,8 @@ def diff(
     """Compare two lineages leaf by leaf; exit 0 when equal, 1 when they differ.
 
     A manifest is a .json file with "schema": "aichain.lineage/v1". Any other input is
-    fingerprinted now: a .onnx file as a model, a folder as a dataset, a .json/.yaml/.yml/.toml
+    fingerprinted now: a model file (.onnx, .safetensors) or a checkpoint folder (one holding
+    *.safetensors) as a model, another folder as a dataset, a .json/.yaml/.yml/.toml
     file as a config when the other lineage records values of a config of that name, another
     file as a dataset file. Against a manifest only the leaves such an input produces are
     compared. Exit 0: no difference; 1: differences; 2: bad input.

@@ -35,7 +35,13 @@ from aichain_audit.errors import AichainError, CheckFailed, UsageError
 def fingerprint(
     model: Annotated[
         Path | None,
-        typer.Option("--model", metavar="FILE", help="ONNX model file.", show_default=False),
+        typer.Option(
+            "--model",
+            metavar="PATH",
+            help="Model: a file (.onnx, .safetensors) or a Hugging Face checkpoint folder "
+            "(config, tokenizer and safetensors shards: every file in it is recorded).",
+            show_default=False,
+        ),
     ] = None,
     dataset: Annotated[
         list[Path] | None,
@@ -61,7 +67,7 @@ def fingerprint(
             "--mlflow-run",
             metavar="RUN_ID",
             help="MLflow run (MLFLOW_TRACKING_URI): its params, local dataset inputs and, "
-            "without --model, its ONNX model join the lineage, which is recorded in the run "
+            "without --model, its model file join the lineage, which is recorded in the run "
             "(artifact aichain/lineage.json and aichain.* tags).",
             show_default=False,
         ),

@@ -179,7 +179,16 @@ def _artifact_kind(found: _Found, recorded: Sequence[Leaf] | None) -> InputKind:
     """What an input that is no manifest is fingerprinted as, beside the `recorded` leaves of
     the manifest it is compared with (None: compared with another artifact)."""
     if found.folder:
-        return InputKind.DATASET
+        if format_for(found.path) is None:
+            return InputKind.DATASET
+        # A checkpoint folder, unless the lineage it is compared with records it as a dataset.
+        name = argument_name(found.path)
+        if recorded is not None and any(
+            leaf["kind"] in DATASET_KINDS and str(leaf["path"]).startswith(name + "/")
+            for leaf in recorded
+        ):
+            return InputKind.DATASET
+        return InputKind.MODEL
     if format_for(found.path) is not None:
         return InputKind.MODEL
     suffix = found.path.suffix.lower()
@@ -213,7 +222,7 @@ def _pair_kind(a: _Found, b: _Found) -> InputKind:
     ka, kb = _artifact_kind(a, None), _artifact_kind(b, None)
     if not a.folder and not b.folder and {ka, kb} == {InputKind.CONFIG, InputKind.DATASET}:
         return InputKind.DATASET
-    if ka is not kb or a.folder is not b.folder:
+    if ka is not kb or (a.folder is not b.folder and ka is not InputKind.MODEL):
         raise UsageError(
             f"cannot compare {_described(a, ka)} with {_described(b, kb)}: give two models, "
             "two folders, two files, or a lineage manifest and one of them"
@@ -237,6 +246,16 @@ def _fingerprint(
     if kind is InputKind.CONFIG:
         return ConfigFingerprinter().fingerprint([path]).leaves
     return DatasetFingerprinter(policy, progress=progress).fingerprint([path]).leaves
+
+
+def _recorded_name(path: Path, kind: InputKind) -> str:
+    """The name an input's leaves are recorded under: a model's is its model leaf's (a
+    checkpoint folder's main file, not the folder's name)."""
+    if kind is InputKind.MODEL:
+        from aichain_audit.fingerprint.model import format_of
+
+        return format_of(path).main_file(path)[0]
+    return argument_name(path)
 
 
 def renamed_leaves(leaves: Iterable[Leaf], kind: InputKind, old: str, new: str) -> list[Leaf]:
@@ -268,7 +287,7 @@ def scope(kind: InputKind, name: str) -> Callable[[Leaf], bool]:
 
 def _scope_words(kind: InputKind, name: str) -> str:
     if kind is InputKind.MODEL:
-        return "the model's leaves (file, external data, semantic parts, tensors)"
+        return "the model's leaves (files, data files, semantic parts, tensors)"
     if kind is InputKind.CONFIG:
         return f"the values of the config {name!r}"
     return f"the dataset files recorded under {name!r}"
@@ -284,7 +303,8 @@ def diff_paths(
     """Compares input `a` (before) with input `b` (after), leaf by leaf.
 
     Each input is a lineage manifest (a `.json` file whose `schema` is `aichain.lineage/v1`),
-    or an artifact fingerprinted now: a `.onnx` file is a model, a folder a dataset, and a
+    or an artifact fingerprinted now: a model file (`.onnx`, `.safetensors`, …) or checkpoint
+    folder is a model, another folder a dataset, and a
     file a config when it has a config suffix and the manifest it is compared with records
     config values under its name, else a dataset file. Against a manifest, only the leaves
     of the kinds the artifact produces (and, for datasets and configs, under its name) are
@@ -299,7 +319,7 @@ def diff_paths(
         kind = _pair_kind(fa, fb)
         before = _fingerprint(a, kind, policy, progress)
         after = _fingerprint(b, kind, policy, progress)
-        name_a, name_b = argument_name(a), argument_name(b)
+        name_a, name_b = _recorded_name(a, kind), _recorded_name(b, kind)
         if name_a != name_b:
             after = renamed_leaves(after, kind, name_b, name_a)
             notes.append(f"{b} is compared as {name_a!r}, the name {a} is recorded under")
@@ -309,7 +329,7 @@ def diff_paths(
     assert manifest is not None  # one side is a manifest here
     kind = _artifact_kind(found, manifest.leaves)
     leaves = _fingerprint(found.path, kind, policy, progress)
-    name = argument_name(found.path)
+    name = _recorded_name(found.path, kind)
     models = manifest.of_kind("model")
     if kind is InputKind.MODEL and models and models[0]["path"] != name:
         recorded_as = str(models[0]["path"])

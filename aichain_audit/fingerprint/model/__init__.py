@@ -23,6 +23,7 @@ from aichain_audit.fingerprint.model.onnx import OnnxFormat
 from aichain_audit.fingerprint.model.safetensors import SafetensorsFile, SafetensorsFolder
 
 __all__ = [
+    "FOLDER_SCHEMES",
     "FORMATS",
     "MODEL_SUFFIXES",
     "ModelDescription",
@@ -38,6 +39,10 @@ __all__ = [
 # `model.bin` has always been fingerprinted as ONNX).
 FORMATS: tuple[ModelFormat, ...] = (OnnxFormat(), SafetensorsFile(), SafetensorsFolder())
 MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS for s in f.suffixes)
+# The schemes of folder models, whose model-data names are relative to the folder itself.
+FOLDER_SCHEMES: frozenset[str] = frozenset(
+    f.scheme for f in FORMATS if f.folders and f.scheme is not None
+)
 
 
 def format_for(path: Path) -> ModelFormat | None:

@@ -126,8 +126,9 @@ def parse_header(raw: bytes, size: int, shown: str) -> Header:
     if count > MAX_TENSORS:
         raise ModelError(f"{where} lists {count:,} tensors, more than the {MAX_TENSORS:,} allowed")
     metadata: dict[str, str] | None = None
-    if METADATA_KEY in doc:
-        metadata = _metadata(doc.pop(METADATA_KEY), where)
+    if doc.get(METADATA_KEY) is not None:  # null is no metadata, as the reference reads it
+        metadata = _metadata(doc[METADATA_KEY], where)
+    doc.pop(METADATA_KEY, None)
     data_start = 8 + len(raw)
     tensors = [_entry(name, entry, where, data_start) for name, entry in doc.items()]
     # The reference reads offsets sorted (ties: the end), and refuses gaps and overlaps.
