@@ -37,8 +37,8 @@ _VALUE_CHARS = 60
 
 @app.command(
     epilog="Examples: aichain diff old/lineage.json lineage.json; aichain diff lineage.json "
-    "retrained.onnx; aichain diff lineage.json checkpoint/; aichain diff lineage.json data/ --json (exit 0: no difference, "
-    "1: differences, 2: bad input)"
+    "retrained.onnx; aichain diff lineage.json checkpoint/; aichain diff lineage.json data/ "
+    "--json (exit 0: no difference, 1: differences, 2: bad input)"
 )
 def diff(
     a: Annotated[

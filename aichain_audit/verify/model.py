@@ -4,10 +4,10 @@ the lineage.
 Bytes first: the model file (and each data file the lineage names, and for a checkpoint
 folder every file it holds) is hashed as it streams and compared with its leaf
 (`model.digest`), and the subject recomputed from them (`model.subject`, a failure only when
-it differs); no model is parsed when they match. Only on a mismatch is the model parsed, to explain what changed (graph, weights with
-the tensors named, or metadata only); a model that no longer parses is still a failed digest,
-never an input error. An opaque model (no `model-semantic` leaf) is compared by its bytes
-alone.
+it differs); no model is parsed when they match. Only on a mismatch is the model parsed, to
+explain what changed (graph, weights with the tensors named, or metadata only); a model that
+no longer parses is still a failed digest, never an input error. An opaque model (no
+`model-semantic` leaf) is compared by its bytes alone.
 """
 
 from __future__ import annotations

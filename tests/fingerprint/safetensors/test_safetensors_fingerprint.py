@@ -66,7 +66,9 @@ def test_each_tensor_digest_hashes_the_bytes_the_reference_reader_returns(tmp_pa
             array = f.get_tensor(name)
             dtype = {"float32": "F32", "float16": "F16", "int64": "I64", "bool": "BOOL",
                      "uint8": "U8", "float64": "F64", "int32": "I32"}[str(array.dtype)]  # fmt: skip
-            theirs[name] = spec_tensor_digest(dtype, array.shape, array.astype(array.dtype.newbyteorder("<")).tobytes())
+            theirs[name] = spec_tensor_digest(
+                dtype, array.shape, array.astype(array.dtype.newbyteorder("<")).tobytes()
+            )
     assert ours == theirs
     assert fp.file.digest == digest_file(str(path)).digest
 
@@ -86,11 +88,17 @@ def test_dtypes_numpy_lacks_are_digested_as_the_reference_deserialises_them(
     fp = fingerprint_file(path)
     assert fp.semantic is not None
     [t] = fp.semantic.tensors
-    assert (t.name, t.digest) == (name, spec_tensor_digest(view["dtype"], view["shape"], bytes(view["data"])))
+    assert (t.name, t.digest) == (
+        name,
+        spec_tensor_digest(view["dtype"], view["shape"], bytes(view["data"])),
+    )
 
 
 def test_tensor_ids_are_names_when_readable_else_a_digest_of_the_name() -> None:
-    assert tensor_id("model.layers.0.self_attn.q_proj.weight") == "model.layers.0.self_attn.q_proj.weight"
+    assert (
+        tensor_id("model.layers.0.self_attn.q_proj.weight")
+        == "model.layers.0.self_attn.q_proj.weight"
+    )
     for name in ("", "with space", "é", "x" * 513):
         got = tensor_id(name)
         assert got.startswith("~sha256:") and len(got) == 8 + 64
@@ -98,11 +106,17 @@ def test_tensor_ids_are_names_when_readable_else_a_digest_of_the_name() -> None:
 
 
 def test_a_tensor_named_oddly_gets_a_stable_id_and_keeps_its_name(tmp_path: Path) -> None:
-    path = write(tmp_path / "m.safetensors", [("a b", "U8", [1], b"\x01"), ("ok", "U8", [1], b"\x02")])
+    path = write(
+        tmp_path / "m.safetensors", [("a b", "U8", [1], b"\x01"), ("ok", "U8", [1], b"\x02")]
+    )
     leaves = ModelFingerprinter().fingerprint([path]).leaves
     tensors = {leaf["name"]: leaf["tensor"] for leaf in leaves if leaf["kind"] == "tensor"}
     assert tensors == {"a b": tensor_id("a b"), "ok": "ok"}
-    LineageManifest.build([*leaves, ])  # every leaf valid for a lineage
+    LineageManifest.build(
+        [
+            *leaves,
+        ]
+    )  # every leaf valid for a lineage
 
 
 TENSORS: list[Tensor] = [
@@ -131,9 +145,13 @@ def _folder(root: Path, shards: list[list[Tensor]], *, config: object = None) ->
     return root
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_any_resharding_and_any_order_keeps_the_weights_digest(tmp_path: Path, data: st.DataObject) -> None:
+def test_any_resharding_and_any_order_keeps_the_weights_digest(
+    tmp_path: Path, data: st.DataObject
+) -> None:
     order = data.draw(st.permutations(TENSORS))
     cuts = sorted(data.draw(st.sets(st.integers(1, len(order) - 1), max_size=4)))
     shards = [list(order[a:b]) for a, b in zip([0, *cuts], [*cuts, len(order)], strict=True)]
@@ -150,7 +168,9 @@ def test_any_resharding_and_any_order_keeps_the_weights_digest(tmp_path: Path, d
     shutil.rmtree(base)
 
 
-def test_the_same_tensors_in_one_file_or_two_shards_differ_only_in_files_and_metadata(tmp_path: Path) -> None:
+def test_the_same_tensors_in_one_file_or_two_shards_differ_only_in_files_and_metadata(
+    tmp_path: Path,
+) -> None:
     one = _folder(tmp_path / "one", [TENSORS])
     two = _folder(tmp_path / "two", [TENSORS[:3], TENSORS[3:]])
     a, b = fingerprint_of(one), fingerprint_of(two)
@@ -222,8 +242,8 @@ def test_the_semantic_documents_are_those_section_13_writes_out(tmp_path: Path) 
     """The SPEC 13.5 worked example, recomputed here from the SPEC's definitions."""
     import hashlib
 
-    path = write(tmp_path / "model.safetensors",
-                 [("w", "F32", [2], b"\x00\x00\x80\x3f\x00\x00\x00\x40"), ("b", "U8", [1], b"\x07")],
+    w = b"\x00\x00\x80\x3f\x00\x00\x00\x40"  # 1.0, 2.0
+    path = write(tmp_path / "model.safetensors", [("w", "F32", [2], w), ("b", "U8", [1], b"\x07")],
                  {"format": "pt"})  # fmt: skip
     fp = fingerprint_file(path)
     assert fp.semantic is not None
@@ -232,7 +252,7 @@ def test_the_semantic_documents_are_those_section_13_writes_out(tmp_path: Path) 
         return "sha256:" + hashlib.sha256(canonical_json(doc)).hexdigest()  # type: ignore[arg-type]
 
     digests = {"b": spec_tensor_digest("U8", [1], b"\x07"),
-               "w": spec_tensor_digest("F32", [2], b"\x00\x00\x80\x3f\x00\x00\x00\x40")}  # fmt: skip
+               "w": spec_tensor_digest("F32", [2], w)}  # fmt: skip
     graph = {"config": None, "scheme": "safetensors-semantic/v1",
              "tensors": [["b", "U8", ["1"]], ["w", "F32", ["2"]]]}  # fmt: skip
     assert fp.semantic.graph == sha(graph)
@@ -240,7 +260,9 @@ def test_the_semantic_documents_are_those_section_13_writes_out(tmp_path: Path) 
     assert fp.semantic.metadata == sha({"headers": [{"format": "pt"}], "index": None})
 
 
-def test_the_fingerprint_never_maps_or_loads_a_shard_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_fingerprint_never_maps_or_loads_a_shard_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mmap
 
     def refuse(*_: object, **__: object) -> None:

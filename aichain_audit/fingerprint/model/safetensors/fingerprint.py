@@ -93,7 +93,9 @@ def _semantic(
                 )
             tensors[t.name] = (t, digest, shard.name)
     if len(tensors) > MAX_TENSORS:
-        raise ModelError(f"{shown}: {len(tensors):,} tensors, more than the {MAX_TENSORS:,} allowed")
+        raise ModelError(
+            f"{shown}: {len(tensors):,} tensors, more than the {MAX_TENSORS:,} allowed"
+        )
     ids: dict[str, str] = {}
     digests: list[TensorDigest] = []
     for name, (_, digest, _) in tensors.items():
@@ -221,7 +223,9 @@ def _agree(weight_map: dict[str, Any], shards: Sequence[_Shard], where: str) -> 
     held = {t.name for s in shards for t, _ in s.tensors}
     for name, shard_name in weight_map.items():
         if name not in held:
-            raise ModelError(f"{where}: maps tensor {name!r} to {shard_name}, which does not hold it")
+            raise ModelError(
+                f"{where}: maps tensor {name!r} to {shard_name}, which does not hold it"
+            )
 
 
 def _digest_others(ckpt: Checkpoint, digests: dict[str, FileDigest], shown: str) -> None:

@@ -64,9 +64,7 @@ def looks_like_checkpoint(folder: Path) -> bool:
     entry (a file, or a link in a cache snapshot): one listing, no file is opened."""
     try:
         with os.scandir(folder) as it:
-            return any(
-                (_is_weights(e.name) or _is_index(e.name)) and not e.is_dir() for e in it
-            )
+            return any((_is_weights(e.name) or _is_index(e.name)) and not e.is_dir() for e in it)
     except OSError:
         return False
 
