@@ -33,6 +33,11 @@ run, so the ratio means something even where the absolute time does not.
   model of 200 MB inline weights (50 MB with --quick), against openssl over the file, target
   <= 5, with (c) its peak RSS against the file size, target <= 2.5. The models are made here
   with the onnx helper API (random weights; nothing is downloaded).
+- P10: `aichain fingerprint --model DIR --json` of a Hugging Face style checkpoint folder:
+  1 GiB of random weights in 4 safetensors shards of 16 tensors each, with config.json and
+  model.safetensors.index.json (256 MiB with --quick), against `openssl dgst -sha256` over
+  the four shards, target <= 1.4 (goal 1.0), and its peak RSS, target <= 300 MB. The files
+  are written here byte by byte (no numpy, nothing downloaded).
 - P8: the same command on a tiny model (one 64 x 16 Add) as a whole process, against
   `python -c "import numpy"` with the same interpreter; target <= 3.
 - P9: `aichain verify` of the sample on the embedded chain, reported with its parts.
@@ -82,7 +87,7 @@ BIN = Path(sys.executable).parent
 AICHAIN = BIN / "aichain"
 GIB = 1 << 30
 MB = 10**6
-TARGETS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9")
+TARGETS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10")
 
 RSS_WRAPPER = (
     "import resource, subprocess, sys, time\n"
@@ -517,6 +522,55 @@ def model_cmd(path: Path) -> list[str | Path]:
     return [AICHAIN, "fingerprint", "--model", path, "--json"]
 
 
+def make_checkpoint(folder: Path, size: int, shards: int = 4, tensors: int = 16) -> list[str]:
+    """A checkpoint folder of `shards` safetensors files holding `size` bytes of random F32
+    weights in all, `tensors` per shard, with its index and config.json; the shards' paths."""
+    each = size // (shards * tensors) // 4 * 4
+    folder.mkdir()
+    weight_map: dict[str, str] = {}
+    paths = []
+    for s in range(shards):
+        name = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+        for t in range(tensors):
+            key = f"model.layers.{s * tensors + t}.weight"
+            header[key] = {"dtype": "F32", "shape": [each // 4],
+                           "data_offsets": [t * each, (t + 1) * each]}  # fmt: skip
+            weight_map[key] = name
+        raw = json.dumps(header).encode()
+        raw += b" " * (-len(raw) % 8)
+        with open(folder / name, "wb") as f:
+            f.write(len(raw).to_bytes(8, "little") + raw)
+            for _ in range(tensors):
+                f.write(os.urandom(each))
+        paths.append(str(folder / name))
+    index = {"metadata": {"total_size": each * shards * tensors}, "weight_map": weight_map}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    (folder / "config.json").write_text('{"model_type": "bench", "architectures": ["Bench"]}')
+    return paths
+
+
+def p10(runs: int, openssl: str, quick: bool) -> list[Row]:
+    folder = DATA / "p10"
+    size = GIB // 4 if quick else GIB
+    log(f"P10: a checkpoint of {size >> 20} MiB in 4 safetensors shards")
+    shards = make_checkpoint(folder, size)
+    warm(shards)
+    s, b = median_of(runs, model_cmd(folder), [openssl, "dgst", "-sha256", *shards], shards,
+                     expect_model)  # fmt: skip
+    rss, _ = peak_rss(model_cmd(folder), expect_model)
+    shutil.rmtree(folder)
+    ratio = s / b
+    note = f"goal 1.0 {'met' if ratio <= 1.0 else 'not met'}"
+    return [
+        Row("P10a", f"checkpoint, {size >> 20} MiB in 4 shards", f"{s:.3f} s",
+            f"openssl {b:.3f} s", f"{ratio:.2f}", "<= 1.4", verdict(ratio <= 1.4), note, s, b),
+        Row("P10b", "peak RSS, that checkpoint", f"{rss / MB:.0f} MB", "300 MB",
+            f"{rss / (300 * MB):.2f}", "<= 300 MB", verdict(rss <= 300 * MB), "", rss,
+            300 * MB),
+    ]  # fmt: skip
+
+
 def p7(runs: int, openssl: str, quick: bool) -> list[Row]:
     rows: list[Row] = []
     folder = DATA / "p7"
@@ -676,7 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     compile_package()
     try:  # every prerequisite first, so that a missing one costs no measuring time
-        needs_openssl = {"P1", "P7"} & set(args.only)
+        needs_openssl = {"P1", "P7", "P10"} & set(args.only)
         openssl = shutil.which("openssl") if needs_openssl else ""
         if openssl is None:
             raise Missing("openssl not found on PATH (needed for the P1 and P7 baselines)")
@@ -694,6 +748,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "P7": lambda: p7(runs, openssl, args.quick),
         "P8": lambda: p8(runs),
         "P9": lambda: p9(runs),
+        "P10": lambda: p10(runs, openssl, args.quick),
     }
     rows: list[Row] = []
     shutil.rmtree(DATA, ignore_errors=True)
