@@ -59,7 +59,7 @@ _POINTER = re.compile(r"^(/([^~/]|~[01])*)*$")
 _TENSOR_ID = re.compile(r"^[\x21-\x7e]{1,512}$")
 # The schemes a model-semantic leaf may name (docs/SPEC.md section 8): one per model format
 # (`fingerprint.model.FORMATS`); adding one is a change to SPEC.
-SEMANTIC_SCHEMES = frozenset({"onnx-semantic/v1", "gguf-semantic/v1"})
+SEMANTIC_SCHEMES = frozenset({"onnx-semantic/v1", "safetensors-semantic/v1", "gguf-semantic/v1"})
 
 Leaf = dict[str, Any]
 

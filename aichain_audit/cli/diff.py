@@ -37,8 +37,8 @@ _VALUE_CHARS = 60
 
 @app.command(
     epilog="Examples: aichain diff old/lineage.json lineage.json; aichain diff lineage.json "
-    "retrained.onnx; aichain diff lineage.json data/ --json (exit 0: no difference, "
-    "1: differences, 2: bad input)"
+    "retrained.onnx; aichain diff lineage.json checkpoint/; aichain diff lineage.json data/ "
+    "--json (exit 0: no difference, 1: differences, 2: bad input)"
 )
 def diff(
     a: Annotated[
@@ -73,7 +73,8 @@ def diff(
     """Compare two lineages leaf by leaf; exit 0 when equal, 1 when they differ.
 
     A manifest is a .json file with "schema": "aichain.lineage/v1". Any other input is
-    fingerprinted now: a model (.onnx, a PyTorch pickle) as a model, a folder as a dataset, a
+    fingerprinted now: a model file (.onnx, .safetensors, .gguf, a PyTorch pickle) or a
+    checkpoint folder (one holding *.safetensors) as a model, another folder as a dataset, a
     .json/.yaml/.yml/.toml file as a config when the other lineage records values of a config
     of that name, another file as a dataset file. Against a manifest only the leaves such an
     input produces are compared. Exit 0: no difference; 1: differences; 2: bad input.

@@ -37,9 +37,11 @@ def fingerprint(
         Path | None,
         typer.Option(
             "--model",
-            metavar="FILE",
-            help="Model file: ONNX; or a PyTorch pickle (.pt, .pth, .ckpt, .bin), recorded by "
-            "its bytes only and never loaded.",
+            metavar="PATH",
+            help="Model: a file (.onnx, .safetensors, .gguf) or a Hugging Face checkpoint "
+            "folder (config, tokenizer and safetensors shards: every file in it is recorded); "
+            "or a PyTorch pickle (.pt, .pth, .ckpt, .bin), recorded by its bytes only and "
+            "never loaded.",
             show_default=False,
         ),
     ] = None,
@@ -67,7 +69,7 @@ def fingerprint(
             "--mlflow-run",
             metavar="RUN_ID",
             help="MLflow run (MLFLOW_TRACKING_URI): its params, local dataset inputs and, "
-            "without --model, its ONNX model join the lineage, which is recorded in the run "
+            "without --model, its model file join the lineage, which is recorded in the run "
             "(artifact aichain/lineage.json and aichain.* tags).",
             show_default=False,
         ),

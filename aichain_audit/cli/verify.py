@@ -31,7 +31,8 @@ ModelArg = Annotated[
     str,
     typer.Argument(
         metavar="MODEL",
-        help="The deployed model: an .onnx path, or an MLflow model URI (runs:/RUN/path, "
+        help="The deployed model: a model file (.onnx, .safetensors), a checkpoint folder, "
+        "or an MLflow model URI (runs:/RUN/path, "
         "models:/NAME/VERSION, models:/MODEL_ID), downloaded to a private folder.",
         show_default=False,
     ),

@@ -154,7 +154,8 @@ class ConfigFingerprinter(Fingerprinter):
 
 class ModelFingerprinter(Fingerprinter):
     """One model, in the format that recognises it (`fingerprint.model.format_of`): file
-    digest, model-data files, its semantic fingerprint and its tensors."""
+    digest, model-data files, its semantic fingerprint and its tensors. A folder model (a
+    checkpoint) records its files by their names inside it, never the folder's own name."""
 
     def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted:
         from aichain_audit.fingerprint.model import format_of
@@ -162,10 +163,11 @@ class ModelFingerprinter(Fingerprinter):
         if len(paths) != 1:
             raise InputError("a lineage has one model")
         model = paths[0]
-        conflict = item_conflict(argument_name(model))
-        if conflict is not None:
-            raise InputError(conflict)
         fmt = format_of(model)
+        if not fmt.folders:  # a folder's names are checked as it is listed
+            conflict = item_conflict(argument_name(model))
+            if conflict is not None:
+                raise InputError(conflict)
         fp = fmt.fingerprint(model)
         leaves: list[Leaf] = [file_leaf("model", fp.name, fp.file.digest, fp.file.size)]
         leaves.extend(file_leaf("model-data", n, d.digest, d.size) for n, d in fp.external)
@@ -174,4 +176,5 @@ class ModelFingerprinter(Fingerprinter):
             assert fmt.scheme is not None
             leaves.append(semantic_leaf(fp.name, fmt.scheme, s.graph, s.weights, s.metadata))
             leaves.extend(tensor_leaf(fp.name, t.id, t.name, t.digest) for t in s.tensors)
-        return Fingerprinted(leaves, fp.file.size, model=fp)
+        total = fp.file.size + sum(d.size for _, d in fp.external)
+        return Fingerprinted(leaves, total, model=fp)

@@ -180,14 +180,15 @@ def _artifact_kind(found: _Found, recorded: Sequence[Leaf] | None) -> InputKind:
     the manifest it is compared with (None: compared with another artifact). A model is
     what a model format reads (a file, or a checkpoint folder); a pickle the other lineage
     records as a dataset file stays one (`.pt` files were datasets before pickles were
-    models)."""
+    models), and so does a checkpoint folder the other lineage records as a dataset folder."""
     fmt = format_for(found.path)
     name = argument_name(found.path)
-    if fmt is not None and not (
-        fmt.scheme is None
-        and recorded is not None
-        and any(leaf["kind"] in DATASET_KINDS and leaf["path"] == name for leaf in recorded)
-    ):
+    as_dataset = recorded is not None and any(
+        leaf["kind"] in DATASET_KINDS
+        and (leaf["path"] == name or str(leaf["path"]).startswith(name + "/"))
+        for leaf in recorded
+    )
+    if fmt is not None and not ((fmt.scheme is None or fmt.folders) and as_dataset):
         return InputKind.MODEL
     if found.folder:
         return InputKind.DATASET
@@ -250,6 +251,16 @@ def _fingerprint(
     return DatasetFingerprinter(policy, progress=progress).fingerprint([path]).leaves
 
 
+def _recorded_name(path: Path, kind: InputKind) -> str:
+    """The name an input's leaves are recorded under: a model's is its model leaf's (a
+    checkpoint folder's main file, not the folder's name)."""
+    if kind is InputKind.MODEL:
+        from aichain_audit.fingerprint.model import format_of
+
+        return format_of(path).main_file(path)[0]
+    return argument_name(path)
+
+
 def renamed_leaves(leaves: Iterable[Leaf], kind: InputKind, old: str, new: str) -> list[Leaf]:
     """Leaves of an input recorded as `old`, as if it had been recorded as `new`."""
     kinds = _NAMED_KINDS[kind]
@@ -279,7 +290,7 @@ def scope(kind: InputKind, name: str) -> Callable[[Leaf], bool]:
 
 def _scope_words(kind: InputKind, name: str) -> str:
     if kind is InputKind.MODEL:
-        return "the model's leaves (file, model data, semantic parts, tensors)"
+        return "the model's leaves (files, data files, semantic parts, tensors)"
     if kind is InputKind.CONFIG:
         return f"the values of the config {name!r}"
     return f"the dataset files recorded under {name!r}"
@@ -311,7 +322,7 @@ def diff_paths(
         kind = _pair_kind(fa, fb)
         before = _fingerprint(a, kind, policy, progress)
         after = _fingerprint(b, kind, policy, progress)
-        name_a, name_b = argument_name(a), argument_name(b)
+        name_a, name_b = _recorded_name(a, kind), _recorded_name(b, kind)
         if name_a != name_b:
             after = renamed_leaves(after, kind, name_b, name_a)
             notes.append(f"{b} is compared as {name_a!r}, the name {a} is recorded under")
@@ -321,7 +332,7 @@ def diff_paths(
     assert manifest is not None  # one side is a manifest here
     kind = _artifact_kind(found, manifest.leaves)
     leaves = _fingerprint(found.path, kind, policy, progress)
-    name = argument_name(found.path)
+    name = _recorded_name(found.path, kind)
     models = manifest.of_kind("model")
     if kind is InputKind.MODEL and models and models[0]["path"] != name:
         recorded_as = str(models[0]["path"])

@@ -1,30 +1,31 @@
 """`model.digest`, `model.subject` and `model.semantic`: the deployed model's bytes against
 the lineage.
 
-Bytes first: the model file (and each external data file the lineage names) is hashed and
-compared with its leaf (`model.digest`), and the subject recomputed from them (`model.subject`,
-a failure only when it differs); no ONNX parsing is needed when they
-match. Only on a mismatch is the model parsed, to explain what changed (graph, weights with
-the tensors named, or metadata only); a model that no longer parses is still a failed digest,
-never an input error.
+Bytes first: the model file (and each data file the lineage names, and for a checkpoint
+folder every file it holds) is hashed as it streams and compared with its leaf
+(`model.digest`), and the subject recomputed from them (`model.subject`, a failure only when
+it differs); no model is parsed when they match. Only on a mismatch is the model parsed, to
+explain what changed (graph, weights with the tensors named, or metadata only); a model that
+no longer parses is still a failed digest, never an input error. An opaque model (no
+`model-semantic` leaf) is compared by its bytes alone.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aichain_audit.errors import AichainError, Unreadable
-from aichain_audit.fingerprint.hashing import FileDigest, digest_bytes
+from aichain_audit.fingerprint.hashing import SHARD_SIZE, FileDigest, Segment, digest_fd
 from aichain_audit.fingerprint.model import format_of
-from aichain_audit.fingerprint.paths import argument_name
-from aichain_audit.inputfile import read_input
+from aichain_audit.inputfile import fstat_size, open_regular, refuse_larger
 from aichain_audit.lineage import Leaf, derive_subject, file_leaf
 from aichain_audit.verify.diff import InputKind, diff_leaves, renamed_leaves
 from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
-from aichain_audit.verify.request import data_file_shown
+from aichain_audit.verify.request import data_file_shown, folder_model
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,13 @@ class ModelCheck:
 
 
 def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -> ModelCheck:
-    """Findings for the model file, its external data files, and its semantic fingerprint;
-    `shown` names the model in findings (the MLflow URI it was downloaded from, say)."""
+    """Findings for the model file, its data files, and its semantic fingerprint; `shown`
+    names the model in findings (the MLflow URI it was downloaded from, say).
+
+    Every file is hashed as it streams through bounded buffers, never read whole. For a
+    folder model (a checkpoint), every file the folder holds is compared: one the lineage
+    does not record fails `model.digest`, naming it, as does one it records that is missing.
+    """
     shown = str(model) if shown is None else shown
     models = manifest.of_kind("model")
     if not models:
@@ -51,20 +57,20 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
         ])  # fmt: skip
     leaf = models[0]
     fmt = format_of(model)
-    data = read_input(model, limit=fmt.max_file_size, what="model")
-    actual = FileDigest(digest_bytes(data), len(data))
-    plain = (
-        actual.digest
-        if actual.digest.startswith("sha256:")
-        else "sha256:" + hashlib.sha256(data).hexdigest()
-    )
-    findings = [_compare(shown, leaf, actual)]
+    main_name, main_path = fmt.main_file(model)
+    actual, plain = _stream(main_path, shown, fmt.max_file_size)
+    folder = folder_model(manifest)
+    findings = [_compare(shown, leaf, actual, "model file" if not fmt.folders else
+                         f"model file {main_name}")]  # fmt: skip
     fresh: list[Leaf] = [file_leaf("model", leaf["path"], actual.digest, actual.size)]
-    # Where onnx and onnxruntime read it: beside the model path as given, even a link's.
+    # Where the runtimes read them: beside the model path as given (even a link's), or in
+    # the checkpoint folder.
     base = fmt.data_folder(model)
     unhashed: set[CheckStatus] = set()  # the statuses of data files that could not be hashed
-    for data_leaf in manifest.of_kind("model-data"):
-        path = data_file_shown(shown, str(data_leaf["path"]))
+    recorded = manifest.of_kind("model-data")
+    what = "file" if fmt.folders else "external data file"
+    for data_leaf in recorded:
+        path = data_file_shown(shown, str(data_leaf["path"]), folder=folder)
         try:
             got = fmt.digest_data_file(base, data_leaf["path"], str(path))
         except AichainError as exc:  # missing, a folder or FIFO, outside: not the file recorded
@@ -73,17 +79,28 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
             unhashed.add(status)
             findings.append(
                 Finding("model.digest", status, path, _expected(data_leaf), None,
-                        f"external data file: {exc.message}")
+                        f"{what}: {exc.message}")
             )  # fmt: skip
             continue
-        findings.append(_compare(path, data_leaf, got, "external data file"))
+        findings.append(_compare(path, data_leaf, got, what))
         fresh.append(file_leaf("model-data", data_leaf["path"], got.digest, got.size))
+    listed = fmt.data_files(model)
+    if listed is not None:
+        known = {str(x["path"]) for x in recorded} | {str(leaf["path"])}
+        for name in listed:
+            if name not in known:
+                findings.append(
+                    Finding("model.digest", CheckStatus.FAIL,
+                            data_file_shown(shown, name, folder=fmt.folders), None, None,
+                            "a file of the model that the lineage does not record (added)")
+                )  # fmt: skip
+    result = ModelCheck([], actual.digest, plain, actual.size, str(leaf["digest"]))
     if CheckStatus.ERROR in unhashed:  # the semantics cannot be compared without those bytes
         findings.append(
             Finding("model.semantic", CheckStatus.ERROR, shown, None, None,
-                    "not compared: an external data file could not be read")
+                    f"not compared: a {what} could not be read")
         )  # fmt: skip
-        return ModelCheck(findings, actual.digest, plain, actual.size, str(leaf["digest"]))
+        return replace(result, findings=findings)
     subject = derive_subject(fresh)
     # Without a data file the subject differs anyway; that file's own finding says why.
     if not unhashed and subject != manifest.subject:
@@ -91,14 +108,39 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
             Finding("model.subject", CheckStatus.FAIL, shown, manifest.subject, subject,
                     "the subject (model and its data files) differs from the lineage's")
         )  # fmt: skip
+    opaque = not manifest.of_kind("model-semantic")
     if all(f.status is CheckStatus.PASS for f in findings):
+        said = (
+            "the same bytes; an opaque model (no semantic fingerprint): its bytes are all "
+            "that is compared"
+            if opaque
+            else "the same bytes: graph, weights and metadata are the lineage's"
+        )
+        findings.append(Finding("model.semantic", CheckStatus.PASS, shown, None, None, said))
+    elif opaque:
         findings.append(
-            Finding("model.semantic", CheckStatus.PASS, shown, None, None,
-                    "the same bytes: graph, weights and metadata are the lineage's")
+            Finding("model.semantic", CheckStatus.FAIL, shown, None, None,
+                    "an opaque model (no semantic fingerprint) is compared by its bytes only, "
+                    "and they differ")
         )  # fmt: skip
     else:
         findings.append(_explain(model, manifest, leaf, shown))
-    return ModelCheck(findings, actual.digest, plain, actual.size, str(leaf["digest"]))
+    return replace(result, findings=findings)
+
+
+def _stream(path: Path, shown: str, limit: int) -> tuple[FileDigest, str]:
+    """The file's digest (SPEC 3) and its plain SHA-256, from one read through bounded
+    buffers on two threads (`hashing.digest_fd`)."""
+    fd = open_regular(path, shown)
+    try:
+        size = fstat_size(fd, shown)
+        refuse_larger(size, shown, limit=limit, what="model")
+        whole = Segment(0, size, hashlib.sha256()) if size > SHARD_SIZE else None
+        actual = digest_fd(fd, size, shown, [whole] if whole is not None else [])
+    finally:
+        os.close(fd)
+    plain = actual.digest if whole is None else "sha256:" + whole.hasher.hexdigest()
+    return actual, plain
 
 
 def _expected(leaf: Leaf) -> str:
@@ -124,7 +166,8 @@ def _explain(model: Path, manifest: ReadManifest, leaf: Leaf, shown: str) -> Fin
         why = f"the model no longer parses, or its external data cannot be read: {exc.message}"
         return Finding("model.semantic", CheckStatus.FAIL, shown, None, None, why)
     # Compared under the name the lineage records, whatever the deployed file is called.
-    renamed = renamed_leaves(fresh, InputKind.MODEL, argument_name(model), leaf["path"])
+    name = format_of(model).main_file(model)[0]
+    renamed = renamed_leaves(fresh, InputKind.MODEL, name, leaf["path"])
     kinds = ("model-semantic", "tensor")
     diff = diff_leaves(manifest.of_kind(*kinds), [x for x in renamed if x["kind"] in kinds])
     if diff.empty:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from aichain_audit.errors import InputError, UsageError
 from aichain_audit.fingerprint.paths import PathPolicy, argument_name
-from aichain_audit.lineage import MLFLOW_RUN, MLFLOW_RUN_ID, MODEL_DATA
+from aichain_audit.lineage import MLFLOW_RUN, MLFLOW_RUN_ID, MODEL_DATA, MODEL_SEMANTIC
 from aichain_audit.verify.findings import NEVER_SKIP, Requirement
 
 if TYPE_CHECKING:
@@ -93,10 +93,22 @@ class VerifyRequest:
         )
 
 
-def data_file_shown(model_shown: str, recorded: str) -> str:
-    """How a finding names an external data file: beside the model as it was given."""
-    folder = posixpath.dirname(model_shown)
-    return posixpath.join(folder, recorded) if folder else recorded
+def data_file_shown(model_shown: str, recorded: str, *, folder: bool = False) -> str:
+    """How a finding names a model-data file: inside a folder model (a checkpoint) as it was
+    given, else beside the model file as it was given."""
+    if folder:
+        return posixpath.join(model_shown, recorded)
+    beside = posixpath.dirname(model_shown)
+    return posixpath.join(beside, recorded) if beside else recorded
+
+
+def folder_model(manifest: ReadManifest) -> bool:
+    """Whether the lineage's model is a folder (its model-data names are inside it): its
+    semantic scheme is one a folder format reads. A single file of such a scheme has no
+    model-data leaves, so this never misnames one."""
+    from aichain_audit.fingerprint.model import FOLDER_SCHEMES
+
+    return any(leaf.get("scheme") in FOLDER_SCHEMES for leaf in manifest.of_kind(MODEL_SEMANTIC))
 
 
 def dataset_name(given: str) -> str:
@@ -121,8 +133,9 @@ def required_checks(
     if manifest is None:
         required = [Requirement(n) for n in NEVER_SKIP]
     else:
+        folder = folder_model(manifest)
         required.extend(
-            Requirement("model.digest", data_file_shown(shown, str(leaf["path"])))
+            Requirement("model.digest", data_file_shown(shown, str(leaf["path"]), folder=folder))
             for leaf in manifest.of_kind(MODEL_DATA)
         )
         required.append(Requirement("ledger.record"))

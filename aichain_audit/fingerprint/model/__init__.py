@@ -22,9 +22,11 @@ from aichain_audit.fingerprint.model.interface import (
 )
 from aichain_audit.fingerprint.model.onnx import OnnxFormat
 from aichain_audit.fingerprint.model.opaque import PickleFormat
+from aichain_audit.fingerprint.model.safetensors import SafetensorsFile, SafetensorsFolder
 
 __all__ = [
     "FOLDER_MARKERS",
+    "FOLDER_SCHEMES",
     "FORMATS",
     "MODEL_SUFFIXES",
     "ModelDescription",
@@ -41,11 +43,14 @@ __all__ = [
 FORMATS: tuple[ModelFormat, ...] = (
     OnnxFormat(),
     PickleFormat(),  # opaque: bytes only, never unpickled
+    # safetensors (docs/SPEC.md section 13): a file, and a checkpoint folder
+    SafetensorsFile(),
+    SafetensorsFolder(),
     # GGUF (docs/SPEC.md section 14)
     GgufFormat(),
 )
 # The models a run's artifacts are searched for (MLflow: `tracking.client.model_paths`):
-# model files by name, and checkpoint folders by the names a folder format's `suffixes` give
+# model files by name, and checkpoint folders by the names a folder format's `markers` give
 # the files that mark one. Formats with a semantic fingerprint only: a pickle is never taken
 # from a run unasked (MLflow's pytorch flavour logs one beside the model a run exports, which
 # would make every such run ambiguous).
@@ -53,7 +58,11 @@ MODEL_SUFFIXES: tuple[str, ...] = tuple(
     s for f in FORMATS if f.scheme is not None and not f.folders for s in f.suffixes
 )
 FOLDER_MARKERS: tuple[str, ...] = tuple(
-    s for f in FORMATS if f.scheme is not None and f.folders for s in f.suffixes
+    s for f in FORMATS if f.scheme is not None and f.folders for s in f.markers
+)
+# The schemes of folder models, whose model-data names are relative to the folder itself.
+FOLDER_SCHEMES: frozenset[str] = frozenset(
+    f.scheme for f in FORMATS if f.folders and f.scheme is not None
 )
 
 

@@ -88,6 +88,9 @@ class ModelFormat(ABC):
     sniffed: tuple[str, ...] = ()
     max_file_size: int  # a model file larger than this is refused before it is read
     folders: bool = False  # reads a folder (a checkpoint), not a file
+    # a folder format's: how the names of the files that make a folder one of its models end
+    # (lower case; MLflow discovery, `tracking.client.model_paths`)
+    markers: tuple[str, ...] = ()
     data_word: str = "model data"  # what a report calls its model-data files
 
     def recognises(self, path: Path) -> bool:
