@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aichain_audit.errors import AichainError, Unreadable
 from aichain_audit.fingerprint.hashing import SHARD_SIZE, FileDigest, Segment, digest_fd
-from aichain_audit.fingerprint.model import format_of
+from aichain_audit.fingerprint.model import ModelFormat, folder_format, format_of
 from aichain_audit.inputfile import fstat_size, open_regular, refuse_larger
 from aichain_audit.lineage import Leaf, derive_subject, file_leaf
 from aichain_audit.verify.diff import InputKind, diff_leaves, renamed_leaves
@@ -56,17 +56,34 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
                     "the lineage names no model: it does not describe this (or any) model")
         ])  # fmt: skip
     leaf = models[0]
-    fmt = format_of(model)
-    main_name, main_path = fmt.main_file(model)
-    actual, plain = _stream(main_path, shown, fmt.max_file_size)
     folder = folder_model(manifest)
-    findings = [_compare(shown, leaf, actual, "model file" if not fmt.folders else
-                         f"model file {main_name}")]  # fmt: skip
-    fresh: list[Leaf] = [file_leaf("model", leaf["path"], actual.digest, actual.size)]
+    fmt = _format_of(model, manifest, folder)
+    findings: list[Finding] = []
+    fresh: list[Leaf] = []
+    actual: FileDigest | None = None
+    plain: str | None = None
+    main_path: Path | None = None
+    if fmt.folders:  # the file the lineage names, however the deployed folder looks now
+        main_name = str(leaf["path"])
+        try:
+            main_path = fmt.locate(model, main_name, data_file_shown(shown, main_name, folder=True))
+        except AichainError as exc:  # gone, a link, a folder: not the model recorded
+            findings.append(
+                Finding("model.digest", CheckStatus.FAIL, shown, _expected(leaf), None,
+                        f"the checkpoint no longer holds its model file: {exc.message}")
+            )  # fmt: skip
+    else:
+        main_name, main_path = fmt.main_file(model)
+    if main_path is not None:
+        actual, plain = _stream(main_path, shown, fmt.max_file_size)
+        what_main = f"model file {main_name}" if fmt.folders else "model file"
+        findings.append(_compare(shown, leaf, actual, what_main))
+        fresh.append(file_leaf("model", leaf["path"], actual.digest, actual.size))
     # Where the runtimes read them: beside the model path as given (even a link's), or in
     # the checkpoint folder.
     base = fmt.data_folder(model)
-    unhashed: set[CheckStatus] = set()  # the statuses of data files that could not be hashed
+    # the statuses of files that could not be hashed (the model file missing: a failure)
+    unhashed: set[CheckStatus] = set() if actual is not None else {CheckStatus.FAIL}
     recorded = manifest.of_kind("model-data")
     what = "file" if fmt.folders else "external data file"
     for data_leaf in recorded:
@@ -84,7 +101,13 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
             continue
         findings.append(_compare(path, data_leaf, got, what))
         fresh.append(file_leaf("model-data", data_leaf["path"], got.digest, got.size))
-    listed = fmt.data_files(model)
+    try:
+        listed = fmt.data_files(model)
+    except AichainError as exc:  # a link or FIFO added to a checkpoint: not the model recorded
+        listed = None
+        status = CheckStatus.ERROR if isinstance(exc, Unreadable) else CheckStatus.FAIL
+        unhashed.add(status)
+        findings.append(Finding("model.digest", status, shown, None, None, exc.message))
     if listed is not None:
         known = {str(x["path"]) for x in recorded} | {str(leaf["path"])}
         for name in listed:
@@ -94,7 +117,13 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
                             data_file_shown(shown, name, folder=fmt.folders), None, None,
                             "a file of the model that the lineage does not record (added)")
                 )  # fmt: skip
-    result = ModelCheck([], actual.digest, plain, actual.size, str(leaf["digest"]))
+    result = ModelCheck(
+        [],
+        actual.digest if actual is not None else None,
+        plain,
+        actual.size if actual is not None else None,
+        str(leaf["digest"]),
+    )
     if CheckStatus.ERROR in unhashed:  # the semantics cannot be compared without those bytes
         findings.append(
             Finding("model.semantic", CheckStatus.ERROR, shown, None, None,
@@ -126,6 +155,18 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
     else:
         findings.append(_explain(model, manifest, leaf, shown))
     return replace(result, findings=findings)
+
+
+def _format_of(model: Path, manifest: ReadManifest, folder: bool) -> ModelFormat:
+    """The format the deployed model is read as: for a folder, the folder format of the
+    lineage's scheme, so a tampered copy the format would no longer recognise (its weights or
+    index gone) fails its digests instead of being refused as input."""
+    if folder and os.path.isdir(model):
+        scheme = manifest.of_kind("model-semantic")[0]["scheme"]
+        found = folder_format(str(scheme))
+        if found is not None:
+            return found
+    return format_of(model)
 
 
 def _stream(path: Path, shown: str, limit: int) -> tuple[FileDigest, str]:

@@ -107,6 +107,49 @@ def test_a_file_removed_from_the_folder_fails_naming_it(folder: tuple[Path, Path
     assert ("model.digest", f"{ckpt}/tokenizer.json") in {(n, a) for n, a, _ in failed}
 
 
+def _verdict_statuses(ckpt: Path, lineage: Path) -> set[str]:
+    return {f.status.value for f in check_model(ckpt, read_manifest(lineage)).findings}
+
+
+def test_a_checkpoint_whose_index_is_gone_fails_rather_than_being_refused(
+    folder: tuple[Path, Path],
+) -> None:
+    ckpt, lineage = folder
+    (ckpt / "model.safetensors.index.json").unlink()  # now ambiguous: two shards, no index
+    failed = by_status(check_model(ckpt, read_manifest(lineage)).findings)["fail"]
+    assert ("model.digest", str(ckpt)) in {(n, a) for n, a, _ in failed}
+    assert any("no longer holds its model file" in d for _, _, d in failed)
+
+
+def test_a_checkpoint_without_any_weights_fails_naming_each_missing_file(
+    folder: tuple[Path, Path],
+) -> None:
+    ckpt, lineage = folder
+    for p in ckpt.glob("*.safetensors*"):
+        p.unlink()
+    failed = {
+        (n, a) for n, a, _ in by_status(check_model(ckpt, read_manifest(lineage)).findings)["fail"]
+    }
+    assert {("model.digest", str(ckpt)),
+            ("model.digest", f"{ckpt}/model-00001-of-00002.safetensors"),
+            ("model.digest", f"{ckpt}/model-00002-of-00002.safetensors")} <= failed  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_link_or_fifo_added_to_a_checkpoint_fails_rather_than_being_refused(
+    folder: tuple[Path, Path], kind: str
+) -> None:
+    import os
+
+    ckpt, lineage = folder
+    if kind == "symlink":
+        (ckpt / "evil.json").symlink_to("/etc/hostname")
+    else:
+        os.mkfifo(ckpt / "evil.json")
+    statuses = _verdict_statuses(ckpt, lineage)
+    assert "fail" in statuses and "error" not in statuses
+
+
 def test_a_config_change_is_explained_as_a_graph_change(folder: tuple[Path, Path]) -> None:
     ckpt, lineage = folder
     (ckpt / "config.json").write_text('{"model_type": "tiny", "hidden_size": 3}')

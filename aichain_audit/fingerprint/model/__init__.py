@@ -34,6 +34,7 @@ __all__ = [
     "ModelFormat",
     "SemanticFingerprint",
     "TensorDigest",
+    "folder_format",
     "format_for",
     "format_of",
 ]
@@ -83,6 +84,11 @@ def format_of(path: Path) -> ModelFormat:
         readers = [f.name for f in FORMATS if f.folders]
         raise InputError(
             f"{path}: a folder, and no model format reads it"
-            + (f" (a folder model is a {' or '.join(readers)} checkpoint)" if readers else "")
+            + (f" (a folder model is a {' or '.join(readers)})" if readers else "")
         )
     return FORMATS[0]
+
+
+def folder_format(scheme: str) -> ModelFormat | None:
+    """The folder format of a semantic scheme (a lineage's), or None."""
+    return next((f for f in FORMATS if f.folders and f.scheme == scheme), None)

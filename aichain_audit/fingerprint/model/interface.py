@@ -108,6 +108,13 @@ class ModelFormat(ABC):
         beside a link's target: SPEC 8.1 rule 5), or the checkpoint folder itself."""
         return path if self.folders else model_folder(path)
 
+    def locate(self, folder: Path, location: str, shown: str) -> Path:
+        """The file a recorded name names in a folder model, found as `digest_data_file`
+        finds it (`InputError` when it is missing or not a regular file there)."""
+        from aichain_audit.fingerprint.paths import resolve_inside
+
+        return resolve_inside(folder, location)
+
     def data_files(self, path: Path) -> tuple[str, ...] | None:
         """The model-data names a listing finds for the model at `path` (a checkpoint's other
         files, a split file's parts), so `verify` also fails on a file the lineage does not

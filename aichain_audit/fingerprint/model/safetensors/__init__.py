@@ -90,10 +90,16 @@ class SafetensorsFolder(ModelFormat):
         assert found is not None
         return ckpt.main, Path(found)
 
+    def locate(self, folder: Path, location: str, shown: str) -> Path:
+        return Path(resolve_in_checkpoint(folder, location, shown))
+
     def data_files(self, path: Path) -> tuple[str, ...] | None:
+        """Every file of the folder but the model leaf's; when the folder no longer says
+        which file that is (a tampered copy whose index is gone), every file (verify then
+        compares them with the lineage's names)."""
         from aichain_audit.fingerprint.model.safetensors.folder import list_checkpoint
 
-        ckpt = list_checkpoint(path)
+        ckpt = list_checkpoint(path, pick_main=False)
         return tuple(f.name for f in ckpt.files if f.name != ckpt.main)
 
     def fingerprint(self, path: Path) -> ModelFingerprint:

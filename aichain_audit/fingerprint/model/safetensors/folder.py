@@ -79,8 +79,9 @@ def cache_repository(real: str) -> str | None:
     return None
 
 
-def list_checkpoint(folder: Path) -> Checkpoint:
-    """Lists a checkpoint folder's files (SPEC 13.2) and picks its model leaf."""
+def list_checkpoint(folder: Path, *, pick_main: bool = True) -> Checkpoint:
+    """Lists a checkpoint folder's files (SPEC 13.2) and picks its model leaf (with
+    `pick_main` false, only when the folder says which it is; else `main` is "")."""
     shown = str(folder)
     try:
         real = os.path.realpath(folder, strict=True)
@@ -129,7 +130,13 @@ def list_checkpoint(folder: Path) -> Checkpoint:
         conflict = item_conflict(f.name)
         if conflict is not None:
             raise InputError(conflict)
-    return Checkpoint(folder, tuple(files), _main(shown, [f.name for f in files]))
+    names = [f.name for f in files]
+    if pick_main:
+        return Checkpoint(folder, tuple(files), _main(shown, names))
+    try:
+        return Checkpoint(folder, tuple(files), _main(shown, names))
+    except InputError:
+        return Checkpoint(folder, tuple(files), "")
 
 
 def _followed(path: str, repo: str | None, shown: str) -> str:
