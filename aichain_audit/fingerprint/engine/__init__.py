@@ -1,0 +1,1 @@
+"""Hashing engines behind one interface (`engine.interface`)."""

@@ -1,0 +1,1 @@
+"""Storage kinds behind one interface (`storage.interface`)."""
