@@ -45,6 +45,7 @@ class ListedFile:
     size: int | None  # None: not read when listed (`list_argument`); hashing reads it
     link: str | None = None  # for a followed link: its target, relative to the folder argument
     identity: tuple[int, int, int, int] = (0, 0, 0, 0)  # (dev, ino, mtime_ns, ctime_ns)
+    pin: str | None = None  # an object's: the version every read of it is pinned to
 
 
 NO_IDENTITY = (0, 0, 0, 0)
