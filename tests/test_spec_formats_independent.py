@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import pytest
 import rfc8785
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.slow  # runs the CLI in processes
 
@@ -1679,8 +1681,10 @@ def split_parts(
     kvs: Sequence[KV],
     groups: Sequence[Sequence[GgufTensor]],
     version: int = 3,
+    alignment: int = 32,
 ) -> Path:
-    """A split model: keys in the first part, the split keys in every part."""
+    """A split model: keys in the first part, the split keys (and the alignment, when not the
+    default) in every part."""
     count = len(groups)
     total = sum(len(g) for g in groups)
     folder.mkdir(parents=True, exist_ok=True)
@@ -1690,9 +1694,12 @@ def split_parts(
             ("split.count", UINT16, count),
             ("split.tensors.count", INT32, total),
         ]
+        if alignment != 32:
+            split.append(("general.alignment", UINT32, alignment))
         own = [*kvs, *split] if k == 0 else split
         name = f"{prefix}-{k + 1:05d}-of-{count:05d}.gguf"
-        (folder / name).write_bytes(gguf_bytes(own, group, version=version))
+        data = gguf_bytes(own, group, version=version, alignment=alignment)
+        (folder / name).write_bytes(data)
     return folder / f"{prefix}-00001-of-{count:05d}.gguf"
 
 
@@ -1840,7 +1847,7 @@ def build_refused(base: Path) -> dict[str, Path]:
         out[name] = base / name / file
         return out[name]
 
-    def st(name: str, header: bytes, data: bytes = EX_W) -> None:
+    def st_file(name: str, header: bytes, data: bytes = EX_W) -> None:
         st_raw(new(name, "m.safetensors"), header, data)
 
     # --- 13.1: one weights file
@@ -1849,43 +1856,51 @@ def build_refused(base: Path) -> dict[str, Path]:
     with new("st_header_over_100_000_000", "m.safetensors").open("wb") as fh:
         fh.write(struct.pack("<Q", ST_MAX_HEADER + 1) + b"{}")
         fh.truncate(8 + ST_MAX_HEADER + 16)  # sparse: nothing is written
-    st("st_leading_space", b" " + _st_hdr(W_INFO))
-    st("st_bom", b"\xef\xbb\xbf" + _st_hdr(W_INFO))
-    st("st_not_utf8", _st_hdr(W_INFO + b',"\xff":{}'))
-    st("st_trailing_garbage", _st_hdr(W_INFO) + b" x")
-    st("st_nul_padding", _st_hdr(W_INFO) + b"\x00" * 4)
-    st("st_duplicate_key", _st_hdr(W_INFO + b"," + W_INFO))
-    st("st_nan", _st_hdr(b'"w":{"dtype":"F32","shape":[NaN],"data_offsets":[0,8]}'))
-    st("st_lone_surrogate", _st_hdr(b'"\\ud800":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}'))
-    st("st_metadata_not_strings", _st_hdr(b'"__metadata__":{"a":1},' + W_INFO))
-    st("st_extra_member", _st_hdr(b'"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}'))
-    st("st_unknown_dtype", _st_hdr(b'"w":{"dtype":"F8_E4M3FNUZ","shape":[8],"data_offsets":[0,8]}'))
-    st("st_shape_negative", _st_hdr(b'"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}'))
-    st("st_shape_float", _st_hdr(b'"w":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}'))
-    st(
+    st_file("st_leading_space", b" " + _st_hdr(W_INFO))
+    st_file("st_bom", b"\xef\xbb\xbf" + _st_hdr(W_INFO))
+    st_file("st_not_utf8", _st_hdr(W_INFO + b',"\xff":{}'))
+    st_file("st_trailing_garbage", _st_hdr(W_INFO) + b" x")
+    st_file("st_nul_padding", _st_hdr(W_INFO) + b"\x00" * 4)
+    st_file("st_duplicate_key", _st_hdr(W_INFO + b"," + W_INFO))
+    st_file("st_nan", _st_hdr(b'"w":{"dtype":"F32","shape":[NaN],"data_offsets":[0,8]}'))
+    st_file(
+        "st_lone_surrogate", _st_hdr(b'"\\ud800":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}')
+    )
+    st_file("st_metadata_not_strings", _st_hdr(b'"__metadata__":{"a":1},' + W_INFO))
+    st_file(
+        "st_extra_member", _st_hdr(b'"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}')
+    )
+    st_file(
+        "st_unknown_dtype", _st_hdr(b'"w":{"dtype":"F8_E4M3FNUZ","shape":[8],"data_offsets":[0,8]}')
+    )
+    st_file("st_shape_negative", _st_hdr(b'"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}'))
+    st_file("st_shape_float", _st_hdr(b'"w":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}'))
+    st_file(
         "st_shape_2_64",
         _st_hdr(b'"w":{"dtype":"U8","shape":[18446744073709551616,0],"data_offsets":[0,0]}'),
         b"",
     )
-    st("st_offsets_three", _st_hdr(b'"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8,8]}'))
-    st("st_begin_after_end", _st_hdr(b'"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}'))
-    st("st_size_mismatch", _st_hdr(b'"w":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}'))
-    st("st_f4_wrong_size", _st_hdr(b'"w":{"dtype":"F4","shape":[3],"data_offsets":[0,1]}'), b"\x01")
-    st(
+    st_file("st_offsets_three", _st_hdr(b'"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8,8]}'))
+    st_file("st_begin_after_end", _st_hdr(b'"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}'))
+    st_file("st_size_mismatch", _st_hdr(b'"w":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}'))
+    st_file(
+        "st_f4_wrong_size", _st_hdr(b'"w":{"dtype":"F4","shape":[3],"data_offsets":[0,1]}'), b"\x01"
+    )
+    st_file(
         "st_gap",
         _st_hdr(
             b'"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[3],"data_offsets":[5,8]}'
         ),
     )
-    st(
+    st_file(
         "st_overlap",
         _st_hdr(
             b'"a":{"dtype":"U8","shape":[5],"data_offsets":[0,5]},"b":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}'
         ),
     )
-    st("st_data_after_tensors", _st_hdr(W_INFO), EX_W + b"\x00")
-    st("st_data_without_tensors", b"{}", b"\x00")
-    st("st_tensor_past_end", _st_hdr(b'"w":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}'))
+    st_file("st_data_after_tensors", _st_hdr(W_INFO), EX_W + b"\x00")
+    st_file("st_data_without_tensors", b"{}", b"\x00")
+    st_file("st_tensor_past_end", _st_hdr(b'"w":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}'))
     # --- 13.2 and 13.3: checkpoint folders
     t = MODEL_TENSORS
 
@@ -2560,3 +2575,214 @@ def test_integers_beyond_2_53_in_config_and_index_are_refused(tmp_path: Path) ->
             st_folder(folder)
     for run in run_all([config, index]):
         assert_refused(run)
+
+
+# ============================================================================================
+# Property tests: random models (a few CLI runs each)
+# ============================================================================================
+
+NAME_CHARS = st.sampled_from("ab.0_~#/ \u00e9\U0001f600")
+JSON_SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**53) + 1, 2**53 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=4),
+)
+
+
+@dataclass
+class RandomSt:
+    tensors: list[StTensor]
+    metadata: dict[str, str] | None
+    shards: list[list[int]]  # tensor positions per shard, in storage order
+    config: Any
+    index_metadata: Any
+
+
+@st.composite
+def random_safetensors(draw: st.DrawFn) -> RandomSt:
+    names = draw(st.lists(st.text(NAME_CHARS, max_size=5), max_size=6, unique=True))
+    tensors = []
+    for name in names:
+        dtype = draw(st.sampled_from(sorted(ST_BITS)))
+        shape = tuple(draw(st.lists(st.integers(0, 3), max_size=3)))
+        size = len(st_tensor(name, dtype, shape).data)
+        tensors.append(StTensor(name, dtype, shape, draw(st.binary(min_size=size, max_size=size))))
+    metadata = draw(
+        st.none() | st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=3)
+    )
+    count = draw(st.integers(1, 3))
+    owner = [draw(st.integers(0, count - 1)) for _ in tensors]
+    shards = [
+        draw(st.permutations([i for i, o in enumerate(owner) if o == k])) for k in range(count)
+    ]
+    config = draw(st.none() | st.dictionaries(st.text(max_size=4), JSON_SCALAR, max_size=4))
+    index_metadata = draw(st.sampled_from(["absent", {}, {"total_size": 7, "format": "pt"}]))
+    return RandomSt(tensors, metadata, [s for s in shards if s], config, index_metadata)
+
+
+def write_random_safetensors(model: RandomSt, base: Path) -> tuple[Path, Path]:
+    """The model as one file, and as a checkpoint folder of its shards."""
+    single = base / "single" / "model.safetensors"
+    order = [i for shard in model.shards for i in shard][::-1]
+    st_write(single, [model.tensors[i] for i in order], model.metadata)
+    config = None if model.config is None else json.dumps(model.config).encode()
+    folder = st_checkpoint(
+        base / "folder",
+        [[model.tensors[i] for i in shard] for shard in model.shards],
+        config=config,
+        index_metadata=model.index_metadata,
+        shard_metadata=model.metadata,
+    )
+    return single, folder
+
+
+SLOW_PROPERTY = settings(
+    max_examples=5,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def _tensors_of(expected: Expected) -> set[tuple[str, str, str]]:
+    return {
+        (leaf["tensor"], leaf["name"], leaf["digest"])
+        for leaf in expected.leaves
+        if leaf["kind"] == "tensor"
+    }
+
+
+@SLOW_PROPERTY
+@given(models=st.lists(random_safetensors(), min_size=3, max_size=3))
+def test_random_safetensors_models_match_spec(models: list[RandomSt]) -> None:
+    """SPEC 13 on random models, each as one file and as shards: the tool agrees with SPEC,
+    and the file and the folder have the same tensors and weights digest (13.4)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pairs = [write_random_safetensors(m, Path(tmp) / str(i)) for i, m in enumerate(models)]
+        paths = [p for pair in pairs for p in pair]
+        runs = run_all(paths)
+        for path, run in zip(paths, runs, strict=True):
+            assert differences(run, _expect(path)) == []
+        for single, folder in pairs:
+            one, many = st_single_file(single), st_folder(folder)
+            assert one.semantic is not None and many.semantic is not None
+            assert one.semantic["weights"] == many.semantic["weights"]
+            assert one.documents["graph"]["tensors"] == many.documents["graph"]["tensors"]
+            assert _tensors_of(one) == _tensors_of(many)
+
+
+KEY_PREFIXES = ["general.", "llama.", "llamas.", "tokenizer.ggml.", "adapter.", "x."]
+SCALAR_VALUES: dict[int, st.SearchStrategy[Any]] = {
+    UINT8: st.integers(0, 255),
+    INT8: st.integers(-128, 127),
+    UINT16: st.integers(0, 2**16 - 1),
+    INT16: st.integers(-(2**15), 2**15 - 1),
+    UINT32: st.integers(0, 2**32 - 1),
+    INT32: st.integers(-(2**31), 2**31 - 1),
+    FLOAT32: st.floats(width=32),
+    BOOL: st.integers(0, 255),
+    STRING: st.binary(max_size=6),
+    UINT64: st.integers(0, 2**64 - 1),
+    INT64: st.integers(-(2**63), 2**63 - 1),
+    FLOAT64: st.floats(),
+}
+
+
+@st.composite
+def gguf_value(draw: st.DrawFn) -> tuple[int, Any]:
+    vtype = draw(st.sampled_from([*SCALAR_VALUES, ARRAY]))
+    if vtype != ARRAY:
+        return vtype, draw(SCALAR_VALUES[vtype])
+    etype = draw(st.sampled_from(sorted(SCALAR_VALUES)))
+    return ARRAY, (etype, draw(st.lists(SCALAR_VALUES[etype], max_size=3)))
+
+
+@dataclass
+class RandomGguf:
+    kvs: list[KV]
+    tensors: list[GgufTensor]
+    version: int
+    alignment: int
+    pad_tail: bool
+    parts: int
+
+
+@st.composite
+def random_gguf(draw: st.DrawFn) -> RandomGguf:
+    suffixes = st.text(st.sampled_from("ab._\u00e9"), min_size=1, max_size=4)
+    keys = draw(
+        st.lists(
+            st.tuples(st.sampled_from(KEY_PREFIXES), suffixes).map("".join),
+            max_size=6,
+            unique=True,
+        ).filter(lambda ks: not {"general.alignment", "general.architecture"} & set(ks))
+    )
+    kvs: list[KV] = [(k, *draw(gguf_value())) for k in keys]
+    if draw(st.booleans()):
+        kvs.insert(draw(st.integers(0, len(kvs))), ("general.architecture", STRING, "llama"))
+    names = draw(st.lists(st.text(NAME_CHARS, min_size=1, max_size=5), max_size=5, unique=True))
+    tensors = []
+    for name in names:
+        code = draw(st.sampled_from(sorted(GGML_TYPES)))
+        block = GGML_TYPES[code][0]
+        n_dims = draw(st.integers(0 if block == 1 else 1, 4))
+        dims = [
+            block * draw(st.integers(1, 2)),
+            *(draw(st.integers(1, 2)) for _ in range(n_dims - 1)),
+        ]
+        dims = dims[:n_dims]
+        size = gguf_tensor_size(dims, code)
+        tensors.append(
+            GgufTensor(name, tuple(dims), code, draw(st.binary(min_size=size, max_size=size)))
+        )
+    return RandomGguf(
+        kvs,
+        tensors,
+        draw(st.sampled_from([2, 3])),
+        draw(st.sampled_from([1, 8, 32, 64])),
+        draw(st.booleans()),
+        draw(st.integers(1, 3)),
+    )
+
+
+def write_random_gguf(model: RandomGguf, base: Path) -> tuple[Path, Path]:
+    """The model as one file, and split into parts (or, with one part, reordered)."""
+    base.mkdir(parents=True)
+    align: list[KV] = (
+        [] if model.alignment == 32 else [("general.alignment", UINT32, model.alignment)]
+    )
+    single = base / "m.gguf"
+    data = gguf_bytes(
+        [*model.kvs, *align], model.tensors, model.version, model.alignment, model.pad_tail
+    )
+    single.write_bytes(data)
+    if model.parts == 1:
+        other = base / "other" / "r.gguf"
+        other.parent.mkdir()
+        other.write_bytes(
+            gguf_bytes(
+                [*align, *model.kvs[::-1]], model.tensors[::-1], 5 - model.version, model.alignment
+            )
+        )
+        return single, other
+    k = model.parts
+    groups = [model.tensors[i::k] for i in range(k)]
+    first = split_parts(base / "split", "m", model.kvs, groups, model.version, model.alignment)
+    return single, first
+
+
+@SLOW_PROPERTY
+@given(models=st.lists(random_gguf(), min_size=3, max_size=3))
+def test_random_gguf_models_match_spec(models: list[RandomGguf]) -> None:
+    """SPEC 14 on random models, each as one file and split (or reordered, other version):
+    the tool agrees with SPEC, and both forms have the same semantic digests (14.4, 14.5)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pairs = [write_random_gguf(m, Path(tmp) / str(i)) for i, m in enumerate(models)]
+        paths = [p for pair in pairs for p in pair]
+        for path, run in zip(paths, run_all(paths), strict=True):
+            assert differences(run, _expect(path)) == []
+        for single, other in pairs:
+            assert gguf_model(single).semantic == gguf_model(other).semantic
