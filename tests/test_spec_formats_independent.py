@@ -1570,6 +1570,10 @@ def build_checkpoints(base: Path) -> dict[str, Path]:
     st_write(only / "Weights.SAFETENSORS", ALL_DTYPES, None)
     _write_files(only, {"sub/model.safetensors": b"below the top level: opaque data"})
     out["only_one"] = only
+    # an index that maps no tensor: no weights file, and nothing else
+    empty = base / "index_without_tensors"
+    _write_files(empty, {"model.safetensors.index.json": b'{"weight_map": {}}'})
+    out["index_without_tensors"] = empty
     # a shard larger than SHARD_SIZE
     big = StTensor("big", "U8", (SHARD_SIZE + 1,), b"\x01" * (SHARD_SIZE + 1))
     out["hf_big_shard"] = st_checkpoint(base / "hf_big_shard", [[big], t[:2]], index_metadata={})
@@ -1750,6 +1754,15 @@ def build_gguf(base: Path) -> dict[str, Path]:
         ("split.tensors.count", INT32, 1),
     ]
     new("split_count_1", gguf_bytes(one, tensors[:1]))
+    # names that are not like a part's (SPEC 14.5): single files
+    for tag, file in (
+        ("00001_of_00001", "m-00001-of-00001.gguf"),
+        ("00000_of_00002", "m-00000-of-00002.gguf"),
+        ("00003_of_00002", "m-00003-of-00002.gguf"),
+        ("1_of_2", "m-1-of-2.gguf"),
+        ("empty_prefix", "-00001-of-00002.gguf"),
+    ):
+        new(f"name_{tag}", gguf_bytes(kvs[:2], tensors[:1]), file)
     (base / "library").mkdir()
     out["library"] = _lib_gguf(base / "library" / "lib.gguf")
     # split models and their single-file twins
@@ -2183,6 +2196,21 @@ def build_refused(base: Path) -> dict[str, Path]:
     out["gs_tensor_in_two_parts"] = first
     gg("gs_named_like_part_1_of_2", good, "a-00001-of-00002.gguf")
     gg("gs_named_like_part_upper", good, "a-00002-OF-00003.GGUF")
+    gg("gs_named_like_part_last", good, "a-00003-of-00003.gguf")
+    out["gs_empty_prefix"] = split_parts(base / "gs_empty_prefix", "", rich_kvs, groups)
+    case3 = base / "ck_case_3_is_exact"
+    st_write(case3 / "Model.safetensors", t[:2])
+    st_write(case3 / "other.safetensors", t[2:])
+    out["ck_case_3_is_exact"] = case3
+    # files larger than 2^40 bytes (sparse: nothing is written), refused before being read
+    for name, file, head in (
+        ("st_file_over_2_40", "m.safetensors", struct.pack("<Q", 2) + b"{}"),
+        ("gg_file_over_2_40", "m.gguf", b"GGUF" + struct.pack("<IQQ", 3, 0, 0)),
+        ("op_file_over_2_40", "m.pt", pickle.dumps(None, protocol=2)),
+    ):
+        with new(name, file).open("wb") as fh:
+            fh.write(head)
+            fh.truncate(2**40 + 1)
     # --- 15: a .bin that is no pickle of protocol 2 or more is read as ONNX
     new("op_bin_pickle_protocol_1", "model.bin").write_bytes(pickle.dumps({"a": 1}, protocol=1))
     return out
@@ -2195,7 +2223,12 @@ def refused(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     return dict(zip(names, run_all([paths[n] for n in names]), strict=True))
 
 
-REFUSED_WITHOUT_OWN_READ = {"st_header_over_100_000_000", "gg_header_past_64_mib"}  # sparse files
+REFUSED_WITHOUT_OWN_READ = {  # sparse files
+    "st_header_over_100_000_000",
+    "gg_header_past_64_mib",
+    "st_file_over_2_40",
+    "gg_file_over_2_40",
+}
 
 # ============================================================================================
 # Tests: the corpus
@@ -2232,6 +2265,7 @@ CORPUS = sorted(
                 "plain_single",
                 "only_one",
                 "hf_big_shard",
+                "index_without_tensors",
                 "hf_snapshot",
                 "hf_snapshot_copy",
                 "linked_folder",
@@ -2257,6 +2291,11 @@ CORPUS = sorted(
                 "split_3",
                 "split_one_file",
                 "split_2_v2_upper",
+                "name_00001_of_00001",
+                "name_00000_of_00002",
+                "name_00003_of_00002",
+                "name_1_of_2",
+                "name_empty_prefix",
             )
         ),
         *(
@@ -2523,7 +2562,13 @@ REFUSED = sorted(
         "gs_tensor_in_two_parts",
         "gs_named_like_part_1_of_2",
         "gs_named_like_part_upper",
+        "gs_named_like_part_last",
+        "gs_empty_prefix",
+        "ck_case_3_is_exact",
         "op_bin_pickle_protocol_1",
+        "st_file_over_2_40",
+        "gg_file_over_2_40",
+        "op_file_over_2_40",
     ]
 )
 
