@@ -1570,6 +1570,13 @@ def build_checkpoints(base: Path) -> dict[str, Path]:
     st_write(only / "Weights.SAFETENSORS", ALL_DTYPES, None)
     _write_files(only, {"sub/model.safetensors": b"below the top level: opaque data"})
     out["only_one"] = only
+    # shards with different __metadata__ (none, null, objects): `headers` sorted by JCS bytes
+    mixed = st_checkpoint(base / "hf_mixed_headers", [t[:2], t[2:4], t[4:5], t[5:]], config=None)
+    shards = [t[:2], t[2:4], t[4:5], t[5:]]
+    for i, meta in enumerate([{"z": "1"}, None, {"a": "\u00e9", "b": ""}, {}]):
+        shard = mixed / f"model-{i + 1:05d}-of-00004.safetensors"
+        st_write(shard, shards[i], meta, metadata_null=i == 1)
+    out["hf_mixed_headers"] = mixed
     # an index that maps no tensor: no weights file, and nothing else
     empty = base / "index_without_tensors"
     _write_files(empty, {"model.safetensors.index.json": b'{"weight_map": {}}'})
@@ -2266,6 +2273,7 @@ CORPUS = sorted(
                 "only_one",
                 "hf_big_shard",
                 "index_without_tensors",
+                "hf_mixed_headers",
                 "hf_snapshot",
                 "hf_snapshot_copy",
                 "linked_folder",
@@ -2414,6 +2422,8 @@ def test_corpus_covers_the_rules(corpus: Corpus) -> None:
         str(leaf.get("digest", "")).startswith("sha256-shards:") and leaf["kind"] == "model"
         for leaf in leaves
     )
+    headers = corpus.expected["ck:hf_mixed_headers"].documents["metadata"]["headers"]
+    assert headers == [None, {"a": "\u00e9", "b": ""}, {"z": "1"}, {}]  # "{}" sorts last
     types = {t["type"] for t in corpus.expected["gg:rich_v3"].documents["graph"]["tensors"]}
     assert {Q8_0, Q4_0, Q4_K, MXFP4, NVFP4, Q1_0, BF16, F16, I64} <= types
     dtypes = {t[1] for t in corpus.expected["st:all_dtypes"].documents["graph"]["tensors"]}
