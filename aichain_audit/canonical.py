@@ -207,13 +207,25 @@ def _jcs_integer(text: str) -> int | float:
     return float(text)  # beyond the double range: an infinity, which encoding refuses
 
 
-def parse_json_strict(text: str, *, jcs_numbers: bool = False) -> JsonValue:
+def _safe_integer(text: str) -> int:
+    value = int(text)
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise ValueError(
+            f"integer {text[:40]} is beyond 2**53 - 1 and cannot be represented exactly"
+        )
+    return value
+
+
+def parse_json_strict(
+    text: str, *, jcs_numbers: bool = False, safe_integers: bool = False
+) -> JsonValue:
     """JSON with duplicate keys, NaN and the infinities refused (ValueError names the defect).
 
     Such documents have no single meaning, so anything we hash or check is read this way.
     With `jcs_numbers` (a document that must be RFC 8785 bytes), an integer literal beyond
     2**53 - 1 is the double it writes: JCS writes an integral double below 1e21 without a
-    fraction (2**53 as `9007199254740992`) and never encodes such an integer.
+    fraction (2**53 as `9007199254740992`) and never encodes such an integer. With
+    `safe_integers`, such a literal is refused instead (section 7's rule for configs).
     """
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -232,7 +244,7 @@ def parse_json_strict(text: str, *, jcs_numbers: bool = False) -> JsonValue:
             text,
             object_pairs_hook=pairs,
             parse_constant=constant,
-            parse_int=_jcs_integer if jcs_numbers else None,
+            parse_int=_safe_integer if safe_integers else _jcs_integer if jcs_numbers else None,
         )
     except json.JSONDecodeError as exc:
         raise ValueError(

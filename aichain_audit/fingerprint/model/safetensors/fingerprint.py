@@ -128,15 +128,17 @@ def fingerprint_file(path: Path) -> ModelFingerprint:
 
 
 def _read_json(path: str, shown: str, what: str) -> tuple[Any, FileDigest]:
-    """A JSON file of the checkpoint, read once: its value (strict, RFC 8785 numbers) and its
-    file digest."""
+    """A JSON file of the checkpoint, read once: its value (strict; an integer beyond
+    2**53 - 1 refused, as section 7 refuses it in configs: read as a double it would share
+    its JCS bytes with a neighbour, so two configs would share one graph digest) and its file
+    digest."""
     fd = open_regular(path, shown, follow=False)
     try:
         data = read_fd(fd, shown, limit=JSON_LIMIT, what=what)
     finally:
         os.close(fd)
     try:
-        value = parse_json_strict(data.decode("utf-8"), jcs_numbers=True)
+        value = parse_json_strict(data.decode("utf-8"), safe_integers=True)
     except UnicodeDecodeError:
         raise ModelError(f"{shown}: {what} is not UTF-8") from None
     except ValueError as exc:
