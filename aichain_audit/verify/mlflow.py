@@ -188,13 +188,16 @@ def _files_held(got: Path, shown: str) -> list[tuple[str, str, int]] | None:
 
 def _first_change(
     files: list[tuple[str, str, int]], manifest: ReadManifest
-) -> tuple[str, str | None, str | None, str]:
+) -> tuple[str, str | None, str | None, str] | None:
     """The first file (by name) where the run's copy and the lineage's model differ:
-    (name, expected digest, actual digest, why), with how many others differ too."""
+    (name, expected digest, actual digest, why), with how many others differ too; None when
+    none does."""
     want = {str(leaf["path"]): str(leaf["digest"])
             for kind in ("model", "model-data") for leaf in manifest.of_kind(kind)}  # fmt: skip
     have = {name: digest for name, digest, _ in files}
     changed = sorted(n for n in want.keys() | have.keys() if want.get(n) != have.get(n))
+    if not changed:
+        return None
     more = f" (and {len(changed) - 1} other files)" if len(changed) > 1 else ""
     name = changed[0]
     if name not in have:
@@ -242,7 +245,11 @@ def _model(
                 why = "the model's files are the lineage's"
                 return [Finding("mlflow.model", CheckStatus.PASS, model.shown, subject, actual,
                                 why)]  # fmt: skip
-            name, expected, found, why = _first_change(files, manifest)
+            change = _first_change(files, manifest)
+            if change is None:  # the same files under another subject label
+                seen.append((model.shown, subject, actual, differs))
+                continue
+            name, expected, found, why = change
             # named as the run names the file: the folder's shown name, or the part's
             base = model.shown if model.folder else model.shown[: -len(got.name)]
             seen.append((base + name, expected, found, why))

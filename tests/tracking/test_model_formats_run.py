@@ -223,6 +223,8 @@ def test_a_checkpoint_in_a_run_is_fingerprinted_as_the_folder_and_verifies_from_
     )
     assert manifest["root"] == root_with_local_model(store, run_id, ckpt)
     assert manifest["subject"].startswith("sha256-modelset:")
+    if model_id is not None:  # its page says which lineage it belongs to
+        assert store.client().get_logged_model(model_id).tags["aichain.root"] == manifest["root"]
     anchor(store, out, home)
 
     for model in (uri, ckpt):  # the run's copy, downloaded; the deployed copy
