@@ -294,16 +294,17 @@ def _fingerprint(
 def _read_run(
     stack: ExitStack, run_id: str, *, want_model: bool
 ) -> tuple[RunRecord, tuple[Path, ModelArtifact] | None, dict[tuple[str, str], str]]:
-    """The run; (when asked) its one ONNX model downloaded into a private folder that lives
+    """The run; (when asked) its one model downloaded into a private folder that lives
     as long as `stack`; and which of its local dataset inputs are records MLflow shares
     with another run (`tracking.client.shared_inputs`)."""
-    from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
+    from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES, split_parts
     from aichain_audit.tracking import client as tracking
 
     with tracking.session() as s:
         run = tracking.read_run(
-            s, run_id, models=MODEL_SUFFIXES if want_model else (), folders=FOLDER_MARKERS
-        )
+            s, run_id, models=MODEL_SUFFIXES if want_model else (), folders=FOLDER_MARKERS,
+            parts=split_parts,
+        )  # fmt: skip
         shared = tracking.shared_inputs(s, run)
         if not want_model or not run.models:
             return run, None, shared
@@ -316,7 +317,7 @@ def _read_run(
         import tempfile  # only a model taken from a run needs it
 
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aichain-model-")))
-        got = tracking.download(s, run.models[0].uri, folder)
+        got = tracking.download_held(s, run.models[0], folder)
         return run, (got, run.models[0]), shared
 
 
@@ -452,11 +453,13 @@ def _models_holding(s: Session, run_id: str, leaf: Leaf) -> list[str]:
     import tempfile
 
     from aichain_audit.fingerprint.hashing import digest_file
-    from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
+    from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES, split_parts
     from aichain_audit.fingerprint.paths import resolve_inside
     from aichain_audit.tracking import client
 
-    run = client.read_run(s, run_id, models=MODEL_SUFFIXES, folders=FOLDER_MARKERS)
+    run = client.read_run(
+        s, run_id, models=MODEL_SUFFIXES, folders=FOLDER_MARKERS, parts=split_parts
+    )
     held: list[str] = []
     with tempfile.TemporaryDirectory(prefix="aichain-model-") as tmp:
         for i, model in enumerate(run.models):
@@ -534,7 +537,7 @@ def record_anchor(manifest_paths: Sequence[Path], receipts: Sequence[AnchorRecei
     manifest that names no run, or names one that does not record this lineage, is left
     alone."""
     from aichain_audit import tracking
-    from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
+    from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES, split_parts
     from aichain_audit.tracking import client
 
     todo = []
@@ -549,7 +552,9 @@ def record_anchor(manifest_paths: Sequence[Path], receipts: Sequence[AnchorRecei
     with client.session() as s:
         for run_id, receipt in todo:
             # its logged models too: those that record this lineage get the anchor's tags
-            run = client.read_run(s, run_id, models=MODEL_SUFFIXES, folders=FOLDER_MARKERS)
+            run = client.read_run(
+                s, run_id, models=MODEL_SUFFIXES, folders=FOLDER_MARKERS, parts=split_parts
+            )
             if run.tags.get(tracking.TAG_ROOT) != receipt.root:
                 continue
             tags = tracking.anchor_tags(

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,8 +258,25 @@ def _walk(list_fn: Any, path: str | None = None) -> Iterator[tuple[str, int | No
                 yield str(entry.path), int(size) if isinstance(size, int) else None
 
 
+# The names of every part of the split model a file named so is a part of, first part first,
+# or None (the caller's: `fingerprint.model.split_parts`).
+PartsOf = Callable[[str], Sequence[str] | None]
+
+
+def split_companions(path: str, listed: Collection[str], parts: PartsOf | None) -> list[str]:
+    """The other parts of the split model a file at `path` is a part of, as `listed` holds
+    them beside it (in part order); [] for a file that is no part of one."""
+    folder, _, name = path.rpartition("/")
+    names = parts(name) if parts is not None else None
+    prefix = f"{folder}/" if folder else ""
+    return [prefix + n for n in names or () if n != name and prefix + n in listed]
+
+
 def model_paths(
-    paths: Sequence[str], suffixes: Sequence[str], folders: Sequence[str]
+    paths: Sequence[str],
+    suffixes: Sequence[str],
+    folders: Sequence[str],
+    parts: PartsOf | None = None,
 ) -> list[tuple[str, bool]]:
     """The models among artifact `paths` (relative, `/`-separated files): (path, is a folder).
 
@@ -267,7 +284,9 @@ def model_paths(
     makes the folder holding it one model, whatever else that folder holds; at the top level
     (no folder) it is a file model. Any other file named with one of `suffixes` is a file
     model, unless it lies inside such a checkpoint folder (a checkpoint inside another is
-    the outer one's). Sorted by path.
+    the outer one's). The parts of one split model (`parts`) in one folder are one model,
+    named by its first part (by the lowest part there, when the first is missing: reading
+    it then says which part is the model). Sorted by path.
     """
     ends, marks = tuple(s.lower() for s in suffixes), tuple(m.lower() for m in folders)
     checkpoints: set[str] = set()
@@ -279,18 +298,28 @@ def model_paths(
         elif low.endswith(ends + marks):
             loose.append(path)
     inside = tuple(c + "/" for c in checkpoints)
-    found = [(p, False) for p in loose if not p.startswith(inside)]
+    files = sorted(p for p in loose if not p.startswith(inside))
+    listed, taken = set(files), set()
+    found: list[tuple[str, bool]] = []
+    for path in files:  # a split model's lowest part sorts first: the same name but its number
+        if path not in taken:
+            found.append((path, False))
+            taken.update(split_companions(path, listed, parts))
     # A checkpoint inside another is part of the outer one (its files are the outer's data).
     found.extend((c, True) for c in checkpoints if not c.startswith(inside))
     return sorted(found)
 
 
 def _models(
-    s: Session, run: Any, suffixes: Sequence[str], folders: Sequence[str]
+    s: Session,
+    run: Any,
+    suffixes: Sequence[str],
+    folders: Sequence[str],
+    parts: PartsOf | None,
 ) -> list[ModelArtifact]:
     """The run's models (`model_paths`), in its logged models and among its own artifacts:
-    files named with one of `suffixes` (lower case), and checkpoint folders marked by a file
-    named with one of `folders`."""
+    files named with one of `suffixes` (lower case), checkpoint folders marked by a file
+    named with one of `folders`, and split models (`parts`) as one."""
     found: list[ModelArtifact] = []
     outputs = getattr(run, "outputs", None)
     for output in getattr(outputs, "model_outputs", None) or []:
@@ -299,30 +328,39 @@ def _models(
         listed = dict(
             _walk(lambda p, m=output.model_id: s.client.list_logged_model_artifacts(m, p))
         )
-        for path, folder in model_paths(list(listed), suffixes, folders):
+        for path, folder in model_paths(list(listed), suffixes, folders, parts):
             shown = f"logged model {model.name} ({model.model_id}): {path}" + "/" * folder
             named = f"models:/{model.model_id}/{path}"
             size = None if folder else listed[path]
+            others = tuple(f"{location}/{p}" for p in split_companions(path, listed, parts))
             found.append(
                 ModelArtifact(f"{location}/{path}", shown, named, str(model.model_id), size,
-                              folder)
+                              folder, others)
             )  # fmt: skip
     run_id = run.info.run_id
     listed = dict(_walk(lambda p: s.client.list_artifacts(run_id, p)))
     mine = [p for p in listed if not p.startswith("aichain/")]
-    for path, folder in model_paths(mine, suffixes, folders):
+    for path, folder in model_paths(mine, suffixes, folders, parts):
         uri = f"runs:/{run_id}/{path}"
         shown = f"run artifact {path}" + "/" * folder
-        found.append(ModelArtifact(uri, shown, uri, None, None if folder else listed[path], folder))
+        others = tuple(f"runs:/{run_id}/{p}" for p in split_companions(path, listed, parts))
+        size = None if folder else listed[path]
+        found.append(ModelArtifact(uri, shown, uri, None, size, folder, others))
     return found
 
 
 def read_run(
-    s: Session, run_id: str, *, models: Sequence[str], folders: Sequence[str] = ()
+    s: Session,
+    run_id: str,
+    *,
+    models: Sequence[str],
+    folders: Sequence[str] = (),
+    parts: PartsOf | None = None,
 ) -> RunRecord:
     """The run's params, tags, dataset inputs and the models it holds, found by the suffixes
-    in `models` and the checkpoint markers in `folders` (the caller's:
-    `fingerprint.model.MODEL_SUFFIXES` and `FOLDER_MARKERS`; no suffixes: no lookup)."""
+    in `models`, the checkpoint markers in `folders` and the split models `parts` names (the
+    caller's: `fingerprint.model.MODEL_SUFFIXES`, `FOLDER_MARKERS` and `split_parts`; no
+    suffixes: no lookup)."""
     run = s.client.get_run(check_run_id(run_id))
     datasets = []
     for item in run.inputs.dataset_inputs if run.inputs else []:
@@ -338,7 +376,7 @@ def read_run(
         params={str(k): str(v) for k, v in run.data.params.items()},
         tags={str(k): str(v) for k, v in run.data.tags.items()},
         datasets=tuple(datasets),
-        models=tuple(_models(s, run, models, folders)) if models else (),
+        models=tuple(_models(s, run, models, folders, parts)) if models else (),
     )
 
 
@@ -396,13 +434,28 @@ def download(s: Session, uri: str, folder: Path) -> Path:
     return Path(download_artifacts(artifact_uri=uri, dst_path=str(folder), tracking_uri=s.uri))
 
 
+def download_held(s: Session, model: ModelArtifact, folder: Path) -> Path:
+    """A model a run holds, downloaded into `folder` (the caller's): its file or checkpoint
+    folder, and a split model's other parts beside its first."""
+    got = download(s, model.uri, folder)
+    for uri in model.parts:
+        download(s, uri, got.parent)
+    return got
+
+
 def download_model(
-    s: Session, uri: str, folder: Path, suffixes: Sequence[str], folders: Sequence[str] = ()
+    s: Session,
+    uri: str,
+    folder: Path,
+    suffixes: Sequence[str],
+    folders: Sequence[str] = (),
+    parts: PartsOf | None = None,
 ) -> Path:
     """An MLflow model URI (`runs:/RUN/path`, `models:/NAME/VERSION`, `models:/MODEL_ID`) or
     artifact URI, downloaded into `folder`: the one model it holds (`model_paths`), a file
     named with one of the caller's `suffixes` or a checkpoint folder marked by one of
-    `folders` (lower case, with the dot)."""
+    `folders` (lower case, with the dot); a URI naming the first part of a split model
+    (`parts`) gets the other parts beside it, from the same artifact folder."""
     if not is_model_uri(uri):
         raise UsageError(f"{uri!r} is not an MLflow model URI (runs:/… or models:/…)")
     got = download(s, uri, folder)
@@ -411,11 +464,16 @@ def download_model(
     if got.is_file():
         if not got.name.lower().endswith(ends):
             raise InputError(f"{uri} is not a model file ({got.name}: no {named} file)")
+        names = parts(got.name) if parts is not None else None
+        if names and names[0] == got.name and "/" in uri.rstrip("/"):
+            beside = uri.rstrip("/").rsplit("/", 1)[0]
+            for name in names[1:]:
+                download(s, f"{beside}/{name}", got.parent)
         return got
     files = sorted(p.relative_to(got).as_posix() for p in got.rglob("*") if p.is_file())
     if any(f.lower().endswith(tuple(folders)) and "/" not in f for f in files):
         return got  # the URI names a checkpoint folder itself
-    found = model_paths(files, suffixes, folders)
+    found = model_paths(files, suffixes, folders, parts)
     if len(found) != 1:
         what = f"no {named} file" if not found else f"{len(found)} models"
         raise InputError(f"{uri} holds {what}; name the file (runs:/RUN/path/model{ends[0]})")

@@ -90,6 +90,8 @@ class ModelArtifact:
     model_id: str | None = None  # its logged model, when in one
     size: int | None = None  # as MLflow lists it, when it does (a file's)
     folder: bool = False  # a checkpoint folder (its model file is inside)
+    # a split model's other parts (downloadable, as `uri`), fetched beside its first part
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from aichain_audit import __version__
 from aichain_audit.errors import AichainError, UsageError
 from aichain_audit.fingerprint.hashing import digest_file
-from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
+from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES, split_parts
 from aichain_audit.lineage import MLFLOW_RUN
 from aichain_audit.receipt import ReceiptPointer, load_receipt, receipt_path
 from aichain_audit.tracking import LINEAGE_ARTIFACT, MODEL_DIGEST_TAGS, RECEIPT_ARTIFACT
@@ -69,6 +69,8 @@ def _verify(request: VerifyRequest, tmp: Path) -> Verification:
         model = Path(model_arg)
     found_in = "file"
     shown: dict[str, str] = {}  # downloaded files, named in findings by where they came from
+    if isinstance(model_arg, str) and is_model_uri(model_arg):
+        shown[str(model)] = model_arg  # and in what findings say (SPEC 12.3), as `_named`
     if lineage is None:
         try:
             found_run, lineage, run_receipt = find_lineage(model, mlflow_run, tmp / "lineage")
@@ -88,10 +90,23 @@ def _verify(request: VerifyRequest, tmp: Path) -> Verification:
     if not shown:
         return verification
     renamed = tuple(
-        replace(f, artifact=shown.get(f.artifact, f.artifact)) if f.artifact else f
+        replace(f, artifact=shown.get(f.artifact, f.artifact) if f.artifact else f.artifact,
+                detail=_named(f.detail, shown))
         for f in verification.findings
-    )
+    )  # fmt: skip
     return replace(verification, findings=renamed)
+
+
+def _named(text: str, shown: dict[str, str]) -> str:
+    """`text` naming each downloaded file (and, for a model, the files beside it: a split
+    model's parts, a checkpoint's files) by where it came from, never by the private folder
+    it was downloaded into."""
+    for path, uri in shown.items():
+        text = text.replace(path, uri)
+        folder, _, _ = path.rpartition("/")
+        if folder and "/" in uri:
+            text = text.replace(folder + "/", uri.rsplit("/", 1)[0] + "/")
+    return text
 
 
 def _checks(
@@ -173,11 +188,12 @@ def _checks(
 
 
 def fetch_model(uri: str, folder: Path) -> tuple[Path, str | None]:
-    """An MLflow model URI downloaded into `folder` (private): its one ONNX file, and the
-    run the URI names (`tracking.client.run_of_model_uri`), when it names one."""
+    """An MLflow model URI downloaded into `folder` (private): its one model (a model file,
+    with a split model's other parts beside it, or a checkpoint folder), and the run the URI
+    names (`tracking.client.run_of_model_uri`), when it names one."""
     folder.mkdir(mode=0o700)
     with session() as s:
-        got = download_model(s, uri, folder, MODEL_SUFFIXES, FOLDER_MARKERS)
+        got = download_model(s, uri, folder, MODEL_SUFFIXES, FOLDER_MARKERS, split_parts)
         return got, run_of_model_uri(s, uri)
 
 

@@ -11,7 +11,9 @@ all-string columns only) is never evidence: it is no finding, only one note in t
   added and none removed; the file of one the lineage took as a dataset leaf, at the source
   the lineage names, when readable here, still has the leaf's digest. A source only the run
   names is never opened;
-- `mlflow.model`: an ONNX file the run holds has the lineage's model digest.
+- `mlflow.model`: a model the run holds is the lineage's: a model file has its model
+  digest; a checkpoint folder or split model has its subject (every file), and a file
+  that differs is named.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from aichain_audit.errors import AichainError
 from aichain_audit.fingerprint.hashing import digest_file
-from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
+from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES, split_parts
 from aichain_audit.lineage import (
     DATASET,
     MLFLOW_INPUT,
@@ -41,7 +43,7 @@ from aichain_audit.tracking import (
 from aichain_audit.tracking.client import (
     Session,
     dataset_input,
-    download,
+    download_held,
     read_records,
     read_run,
 )
@@ -62,7 +64,7 @@ def check_mlflow(
     facts: dict[str, Any] = {"tracking_uri": s.shown, "run": run_id}
     named = [leaf["run_id"] for leaf in manifest.of_kind(MLFLOW_RUN)]
     try:
-        run = read_run(s, run_id, models=MODEL_SUFFIXES, folders=FOLDER_MARKERS)
+        run = read_run(s, run_id, models=MODEL_SUFFIXES, folders=FOLDER_MARKERS, parts=split_parts)
     except MissingRun as exc:
         return [Finding("mlflow.run", CheckStatus.FAIL, run_id, "a run", None, exc.message)], facts
     except AichainError as exc:
@@ -82,7 +84,7 @@ def check_mlflow(
     if run.datasets:
         facts["notes"] = [DATASET_DIGEST_NOTE]
     try:
-        findings += _model(s, run, model_leaf, manifest.subject)
+        findings += _model(s, run, model_leaf, manifest)
     except AichainError as exc:
         findings.append(Finding.error("mlflow.model", None, exc))
     return findings, facts
@@ -161,25 +163,58 @@ def _model_source(s: Session, run: RunRecord) -> str | None:
     return run.tags.get(OLD_TAG_MODEL_SOURCE)
 
 
-def _folder_subject(folder: Path, shown: str) -> str:
-    """The subject of the checkpoint folder a run holds, from its files' digests (the folder
-    format's listing: SPEC section 6), so any of its files changed shows."""
+def _files_held(got: Path, shown: str) -> list[tuple[str, str, int]] | None:
+    """The files of a model the run holds, downloaded at `got`, as (recorded name, digest,
+    size), the model leaf's file first, as its format lists them: a checkpoint folder's files
+    (SPEC section 13.2), a split model's parts (14.5). None for a model file read alone (its
+    digest is what is compared: ONNX names its data files inside the model)."""
     from aichain_audit.fingerprint.model import format_of
 
-    fmt = format_of(folder)
-    name, main = fmt.main_file(folder)
-    first = digest_file(str(main), shown=f"{shown}/{name}", follow=False)
-    leaves = [file_leaf("model", name, first.digest, first.size)]
-    for data in fmt.data_files(folder) or ():
-        got = fmt.digest_data_file(folder, data, f"{shown}/{data}")
-        leaves.append(file_leaf("model-data", data, got.digest, got.size))
-    return derive_subject(leaves)
+    fmt = format_of(got)
+    name, main = fmt.main_file(got)
+    data = fmt.data_files(got)
+    if not fmt.folders and not data:
+        return None
+    first = digest_file(str(main), shown=f"{shown}/{name}" if fmt.folders else shown,
+                        follow=False)  # fmt: skip
+    files = [(name, first.digest, first.size)]
+    where = fmt.data_folder(got)
+    beside = shown if fmt.folders else shown.rsplit("/", 1)[0]
+    for item in data or ():
+        got_item = fmt.digest_data_file(where, item, f"{beside}/{item}")
+        files.append((item, got_item.digest, got_item.size))
+    return files
 
 
-def _model(s: Session, run: RunRecord, model_leaf: Leaf | None, subject: str) -> list[Finding]:
+def _first_change(
+    files: list[tuple[str, str, int]], manifest: ReadManifest
+) -> tuple[str, str | None, str | None, str] | None:
+    """The first file (by name) where the run's copy and the lineage's model differ:
+    (name, expected digest, actual digest, why), with how many others differ too; None when
+    none does."""
+    want = {str(leaf["path"]): str(leaf["digest"])
+            for kind in ("model", "model-data") for leaf in manifest.of_kind(kind)}  # fmt: skip
+    have = {name: digest for name, digest, _ in files}
+    changed = sorted(n for n in want.keys() | have.keys() if want.get(n) != have.get(n))
+    if not changed:
+        return None
+    more = f" (and {len(changed) - 1} other files)" if len(changed) > 1 else ""
+    name = changed[0]
+    if name not in have:
+        why = "the lineage's model has this file, and the run's copy does not"
+    elif name not in want:
+        why = "the run's copy has this file, and the lineage's model does not"
+    else:
+        why = "this file of the run's model differs from the lineage's"
+    return name, want.get(name), have.get(name), why + more
+
+
+def _model(
+    s: Session, run: RunRecord, model_leaf: Leaf | None, manifest: ReadManifest
+) -> list[Finding]:
     if model_leaf is None:
         return []
-    want = model_leaf["digest"]
+    want, subject = model_leaf["digest"], manifest.subject
     if not run.models:
         taken = _model_source(s, run)
         if taken is not None:  # the lineage took its model from this run
@@ -188,25 +223,36 @@ def _model(s: Session, run: RunRecord, model_leaf: Leaf | None, subject: str) ->
                             "holds it")]  # fmt: skip
         return [Finding("mlflow.model", CheckStatus.WARN, None, want, None,
                         "the run holds no model to compare")]  # fmt: skip
-    seen: list[tuple[str, str, str]] = []  # (shown, actual, expected)
+    seen: list[tuple[str, str | None, str | None, str]] = []  # (shown, expected, actual, why)
+    differs = "the run's logged model differs from the lineage's model"
     with tempfile.TemporaryDirectory(prefix="aichain-verify-") as tmp:
         for i, model in enumerate(run.models):
             folder = Path(tmp) / str(i)
             folder.mkdir()
-            got = download(s, model.uri, folder)
-            if model.folder:  # a checkpoint: all its files, as the lineage's subject
-                actual = _folder_subject(got, model.named)
-                if actual == subject:
-                    why = "the checkpoint's files are the lineage's"
-                    return [Finding("mlflow.model", CheckStatus.PASS, model.shown, subject,
-                                    actual, why)]  # fmt: skip
-                seen.append((model.shown, actual, subject))
+            got = download_held(s, model, folder)
+            files = _files_held(got, model.named)
+            if files is None:  # one file: its digest is the model leaf's
+                actual = digest_file(str(got), shown=model.shown, follow=False).digest
+                if actual == want:
+                    return [Finding("mlflow.model", CheckStatus.PASS, model.shown, want, actual,
+                                    "")]  # fmt: skip
+                seen.append((model.shown, want, actual, differs))
                 continue
-            actual = digest_file(str(got), shown=model.shown, follow=False).digest
-            if actual == want:
-                return [Finding("mlflow.model", CheckStatus.PASS, model.shown, want, actual, "")]
-            seen.append((model.shown, actual, want))
-    shown, actual, expected = seen[0]
-    more = f" (and {len(seen) - 1} other models, none matching)" if len(seen) > 1 else ""
-    return [Finding("mlflow.model", CheckStatus.FAIL, shown, expected, actual,
-                    f"the run's logged model differs from the lineage's model{more}")]  # fmt: skip
+            # A checkpoint or a split model: all its files, as the lineage's subject.
+            actual = derive_subject([file_leaf("model", files[0][0], files[0][1], files[0][2])]
+                                    + [file_leaf("model-data", *f) for f in files[1:]])  # fmt: skip
+            if actual == subject:
+                why = "the model's files are the lineage's"
+                return [Finding("mlflow.model", CheckStatus.PASS, model.shown, subject, actual,
+                                why)]  # fmt: skip
+            change = _first_change(files, manifest)
+            if change is None:  # the same files under another subject label
+                seen.append((model.shown, subject, actual, differs))
+                continue
+            name, expected, found, why = change
+            # named as the run names the file: the folder's shown name, or the part's
+            base = model.shown if model.folder else model.shown[: -len(got.name)]
+            seen.append((base + name, expected, found, why))
+    shown, expected, held, why = seen[0]
+    more = f"; and {len(seen) - 1} other models, none matching" if len(seen) > 1 else ""
+    return [Finding("mlflow.model", CheckStatus.FAIL, shown, expected, held, why + more)]

@@ -37,6 +37,7 @@ __all__ = [
     "folder_format",
     "format_for",
     "format_of",
+    "split_parts",
 ]
 
 # The first is the format a path no format recognises is read as (an ONNX file named
@@ -65,6 +66,19 @@ FOLDER_MARKERS: tuple[str, ...] = tuple(
 FOLDER_SCHEMES: frozenset[str] = frozenset(
     f.scheme for f in FORMATS if f.folders and f.scheme is not None
 )
+
+
+def split_parts(name: str) -> tuple[str, ...] | None:
+    """The names of every part of the split model a file named `name` is a part of, first
+    part first (`ModelFormat.parts`: GGUF's, SPEC 14.5), by name alone; None when `name` is no
+    part of one. MLflow discovery (`tracking.client.model_paths`) takes them as one model."""
+    low = name.lower()
+    for f in FORMATS:
+        if f.scheme is not None and not f.folders and low.endswith(f.suffixes):
+            found = f.parts(name)
+            if found is not None:
+                return found
+    return None
 
 
 def format_for(path: Path) -> ModelFormat | None:

@@ -122,6 +122,13 @@ class ModelFormat(ABC):
         then takes from the lineage."""
         return None
 
+    def parts(self, name: str) -> tuple[str, ...] | None:
+        """For a file named `name` that is one part of a model split across files (a split
+        GGUF model), the names of all its parts, first part (the model file) first, as they
+        lie beside each other; None for any other name. By the name alone, no I/O: MLflow
+        discovery takes a run's parts of one model as that one model."""
+        return None
+
     @abstractmethod
     def fingerprint(self, path: Path) -> ModelFingerprint:
         """The model's file digests and semantic fingerprint; `ModelError` for a bad model."""

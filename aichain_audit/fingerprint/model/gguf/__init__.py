@@ -51,6 +51,16 @@ class GgufFormat(ModelFormat):
 
         return part_names(argument_name(path))
 
+    def parts(self, name: str) -> tuple[str, ...] | None:
+        """Every part of the split model a part named `name` belongs to (SPEC 14.5)."""
+        from aichain_audit.fingerprint.model.gguf.parse import part_of_name
+
+        part = part_of_name(name)
+        if part is None:
+            return None
+        prefix, _, count, suffix = part
+        return tuple(f"{prefix}-{k:05d}-of-{count:05d}{suffix}" for k in range(1, count + 1))
+
     def fingerprint(self, path: Path) -> ModelFingerprint:
         from aichain_audit.fingerprint.model.gguf.fingerprint import fingerprint_model
 
