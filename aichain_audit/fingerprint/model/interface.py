@@ -108,6 +108,14 @@ class ModelFormat(ABC):
         beside a link's target: SPEC 8.1 rule 5), or the checkpoint folder itself."""
         return path if self.folders else model_folder(path)
 
+    def data_path(self, folder: Path, location: str, shown: str) -> Path:
+        """Where the model-data file recorded as `location` is for a model whose data folder
+        is `folder`, found as `digest_data_file` finds it (reports hash it there);
+        `AichainError` for a name that leads outside the folder or to no regular file."""
+        from aichain_audit.fingerprint.paths import resolve_inside
+
+        return resolve_inside(folder, location)
+
     def data_files(self, path: Path) -> tuple[str, ...] | None:
         """The model-data names a listing finds for the model at `path` (a checkpoint's other
         files, a split file's parts), so `verify` also fails on a file the lineage does not

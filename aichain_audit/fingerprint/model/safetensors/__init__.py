@@ -104,6 +104,9 @@ class SafetensorsFolder(ModelFormat):
     def digest_data_file(self, folder: Path, location: str, shown: str) -> FileDigest:
         return digest_file_streaming(resolve_in_checkpoint(folder, location, shown), shown)
 
+    def data_path(self, folder: Path, location: str, shown: str) -> Path:
+        return Path(resolve_in_checkpoint(folder, location, shown))
+
     def describe(self, path: Path, shown: str) -> ModelDescription:
         from aichain_audit.fingerprint.model.safetensors.describe import describe
 
