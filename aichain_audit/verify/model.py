@@ -187,7 +187,7 @@ def _explain(model: Path, manifest: ReadManifest, leaf: Leaf, shown: str) -> Fin
     detail = f"changed: {', '.join(parts) or 'tensors'}"
     if parts == ["metadata"]:
         detail = (
-            "only metadata changed (names, doc strings, producer): graph and weights are the same"
+            "only metadata changed (names, descriptions, producer): graph and weights are the same"
         )
     if tensors:
         detail += f"; tensors: {named}{more}"
