@@ -193,10 +193,11 @@ def fingerprint(
     what is given: its params (as `mlflow-param` leaves), every dataset input (as
     `mlflow-input` leaves), the file of each one whose source is local and whose MLflow
     record no other run shares (a shared one is refused unless `datasets` are given), and,
-    when no `model` is given, its one ONNX model (from a logged model or a `*.onnx`
-    artifact). Nothing is written anywhere (`record_lineage` writes to the run;
-    `LineageManifest.to_json` gives the bytes to store). With `cache`, digests of unchanged
-    dataset files come from the opt-in digest cache.
+    when no `model` is given, its one model (from a logged model or an artifact: a model
+    file of a format with a semantic fingerprint, or a checkpoint folder). Nothing is
+    written anywhere (`record_lineage` writes to the run; `LineageManifest.to_json` gives
+    the bytes to store). With `cache`, digests of unchanged dataset files come from the
+    opt-in digest cache.
     """
     with ExitStack() as stack:
         return _fingerprint(
@@ -294,9 +295,9 @@ def _fingerprint(
 def _read_run(
     stack: ExitStack, run_id: str, *, want_model: bool
 ) -> tuple[RunRecord, tuple[Path, ModelArtifact] | None, dict[tuple[str, str], str]]:
-    """The run; (when asked) its one model downloaded into a private folder that lives
-    as long as `stack`; and which of its local dataset inputs are records MLflow shares
-    with another run (`tracking.client.shared_inputs`)."""
+    """The run; (when asked) its one model (a model file or a checkpoint folder) downloaded
+    into a private folder that lives as long as `stack`; and which of its local dataset
+    inputs are records MLflow shares with another run (`tracking.client.shared_inputs`)."""
     from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES, split_parts
     from aichain_audit.tracking import client as tracking
 

@@ -31,7 +31,8 @@ ModelArg = Annotated[
     str,
     typer.Argument(
         metavar="MODEL",
-        help="The deployed model: a model file (.onnx, .safetensors), a checkpoint folder, "
+        help="The deployed model: a model file (.onnx, .safetensors, .gguf, the first part of a "
+        "split .gguf, a PyTorch pickle), a Hugging Face checkpoint folder, "
         "or an MLflow model URI (runs:/RUN/path, "
         "models:/NAME/VERSION, models:/MODEL_ID), downloaded to a private folder.",
         show_default=False,

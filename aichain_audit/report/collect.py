@@ -56,7 +56,7 @@ from aichain_audit.report.evidence import (
 )
 from aichain_audit.tracking.client import dataset_input
 from aichain_audit.verify.document import MAX_DOCUMENT_BYTES, read_document, reconcile
-from aichain_audit.verify.findings import Finding, Verification
+from aichain_audit.verify.findings import CheckStatus, Finding, Verification
 from aichain_audit.verify.lineage_root import ReadManifest, read_manifest
 from aichain_audit.verify.request import dataset_name
 
@@ -111,11 +111,12 @@ def build_evidence(inputs: ReportInputs) -> Evidence:
         source = IMPORTED
     folders = _dataset_folders(inputs.verification if inputs.artifacts is None else None)
     sources = _mlflow_sources(inputs.verification if inputs.artifacts is None else None, manifest)
-    model_format = _model_format(manifest, base)
-    found = _artifacts(manifest, base, folders, sources, model_format)
+    at = _verified_model(inputs.verification)
+    model_format = _model_format(manifest, base, at)
+    found = _artifacts(manifest, base, folders, sources, model_format, at)
     artifacts = found if verification is None else _as_verified(found, verification)
     artifacts = _shown(artifacts, verification)
-    model = _model_facts(manifest, base, artifacts, found, model_format)
+    model = _model_facts(manifest, base, artifacts, found, model_format, at, verification)
     receipt = _receipt(inputs, manifest)
     verdict = _verdict(source, verification, inputs.findings, receipt, manifest)
     stated = manifest.stated_root if isinstance(manifest.stated_root, str) else None
@@ -410,8 +411,13 @@ def plain_sha256(base: Path, recorded: str) -> tuple[str | None, int | None, str
         return None, None, f"not read: {exc.message}"
     if not os.path.lexists(target):
         return None, None, f"absent from {base}"
+    return _hash_file(target, recorded)
+
+
+def _hash_file(target: Path, shown: str) -> tuple[str | None, int | None, str]:
+    """(sha256:HEX, size, "") of the regular file at `target`, or (None, None, why)."""
     try:
-        fd = open_regular(target, recorded)
+        fd = open_regular(target, shown)
     except AichainError as exc:
         return None, None, f"not read: {exc.message}"
     h, size = hashlib.sha256(), 0
@@ -491,7 +497,11 @@ def _artifacts(
     folders: dict[str, Path] | None = None,
     sources: dict[str, Path] | None = None,
     model: ModelFormat | None = None,
+    at: ModelAt | None = None,
 ) -> tuple[Artifact, ...]:
+    """Every file the lineage names, hashed where it is: the model's files where the
+    verification run for this report found them (`at`), else under `base`; a dataset where
+    the verification's --dataset or MLflow source had it, else under `base`."""
     found: list[Artifact] = []
     order = {MODEL: 0, MODEL_DATA: 1, DATASET: 2}
     files = sorted(
@@ -500,6 +510,12 @@ def _artifacts(
     )
     for leaf in files:
         path, digest, size = str(leaf["path"]), str(leaf["digest"]), int(leaf["size"])
+        kind = str(leaf["kind"])
+        if at is not None and kind in (MODEL, MODEL_DATA):
+            sha, now, why = at.hash(kind, path)
+            found.append(_artifact(kind, path, _format(kind, path, model), digest, size,
+                                   sha, now, why))  # fmt: skip
+            continue
         source = (sources or {}).get(path) if leaf["kind"] == DATASET else None
         where = _dataset_base(path, base, folders or {}) if leaf["kind"] == DATASET else base
         where = source if source is not None else where
@@ -515,21 +531,10 @@ def _artifacts(
                 if where == source
                 else f"resolved under {where}, as the verification's --dataset"
             )
-        if sha is None:
-            matches = "absent" if why.startswith("absent") else "unreadable"
-        elif digest.startswith("sha256:"):
-            matches = "yes" if sha == digest and now == size else "no"
-        else:
-            matches = "not-comparable"
-            why = "the lineage holds a sharded digest; aichain verify compares it" + (
-                f" (resolved under {where})" if where != base else ""
-            )
-        kind = str(leaf["kind"])
-        found.append(
-            Artifact(kind, path, _format(kind, path, model), digest, size, sha is not None, sha,
-                     now,
-                     matches, why)
-        )  # fmt: skip
+        if sha is not None and not digest.startswith("sha256:"):
+            why = f"resolved under {where}" if where != base else ""
+        found.append(_artifact(kind, path, _format(kind, path, model), digest, size, sha, now,
+                               why))  # fmt: skip
     values = Counter(str(leaf["path"]) for leaf in manifest.of_kind(CONFIG))
     for path in sorted(values, key=str.encode):
         sha, now, why = plain_sha256(base, path)
@@ -542,11 +547,87 @@ def _artifacts(
     return tuple(found)
 
 
+def _artifact(
+    kind: str,
+    path: str,
+    fmt: str,
+    digest: str,
+    size: int,
+    sha: str | None,
+    now: int | None,
+    why: str,
+) -> Artifact:
+    """A file leaf as found: its plain SHA-256 compared with the lineage's digest where the
+    lineage holds a plain one (a file of one shard, SPEC 3)."""
+    if sha is None:
+        matches = "absent" if why.startswith("absent") else "unreadable"
+    elif digest.startswith("sha256:"):
+        matches = "yes" if sha == digest and now == size else "no"
+    else:
+        matches = "not-comparable"
+        why = "the lineage holds a sharded digest; aichain verify compares it" + (
+            f" ({why})" if why else ""
+        )
+    return Artifact(kind, path, fmt, digest, size, sha is not None, sha, now, matches, why)
+
+
 # --- the model -----------------------------------------------------------------------------
-def _model_format(manifest: ReadManifest, base: Path) -> ModelFormat | None:
+@dataclass(frozen=True)
+class ModelAt:
+    """The model a verification run for this report read, where it read it: MODEL as given
+    (a file, or a checkpoint folder), the format `verify` read it as, the model leaf's file
+    in it and the folder its model-data files are found in (SPEC 8.1 rule 5, 13.2)."""
+
+    given: str
+    path: Path
+    reader: ModelFormat
+    main: Path
+    data: Path
+
+    def hash(self, kind: str, recorded: str) -> tuple[str | None, int | None, str]:
+        """(sha256:HEX, size, why) of the model leaf's file or of the model-data file
+        `recorded`, found as the verification found it."""
+        if kind == MODEL:
+            sha, size, why = _hash_file(self.main, recorded)
+            return sha, size, why or f"read from {self.given}, as the verification read it"
+        shown = f"{self.given.rstrip('/')}/{recorded}" if self.reader.folders else recorded
+        if not os.path.lexists(self.data.joinpath(*recorded.split("/"))):
+            return None, None, f"absent from {self.data}"
+        try:
+            target = self.reader.data_path(self.data, recorded, shown)
+        except AichainError as exc:
+            return None, None, f"not read: {exc.message}"
+        sha, size, why = _hash_file(target, shown)
+        return sha, size, why or f"resolved under {self.data}, as the verification hashed it"
+
+
+def _verified_model(v: Verification | None) -> ModelAt | None:
+    """Where the model of a verification run for this report is: MODEL as given, when it is
+    a local path (not an MLflow model downloaded into a folder gone since) that is still
+    there; None otherwise (its files are then looked for under the artifacts folder)."""
+    from aichain_audit.fingerprint.model import format_of
+
+    if v is None or v.model is None or v.model.downloaded or v.model.digest is None:
+        return None
+    given = v.model.given
+    path = Path(given)
+    if not os.path.lexists(path):
+        return None
+    try:
+        reader = format_of(path)
+        _, main = reader.main_file(path)
+        return ModelAt(given, path, reader, main, reader.data_folder(path))
+    except AichainError:
+        return None
+
+
+def _model_format(
+    manifest: ReadManifest, base: Path, at: ModelAt | None = None
+) -> ModelFormat | None:
     """The format of the lineage's model: the one whose scheme its model-semantic leaf names;
     without that leaf, the opaque format that reads its file (a `.bin` by its first bytes,
-    so only when it is present); None when neither is known here."""
+    so only when it is present: the verified model, else the one under `base`); None when
+    neither is known here."""
     from aichain_audit.fingerprint.model import format_for
     from aichain_audit.fingerprint.paths import resolve_inside
 
@@ -558,7 +639,8 @@ def _model_format(manifest: ReadManifest, base: Path) -> ModelFormat | None:
         scheme = semantic[0]["scheme"]
         return next((f for f in MODEL_FORMATS if f.scheme == scheme), None)
     try:
-        found = format_for(resolve_inside(base, str(models[0]["path"])))
+        found = format_for(at.main if at is not None else
+                           resolve_inside(base, str(models[0]["path"])))  # fmt: skip
     except AichainError:
         return None
     return found if found is not None and found.scheme is None else None
@@ -570,9 +652,12 @@ def _model_facts(
     artifacts: tuple[Artifact, ...],
     found: tuple[Artifact, ...],
     fmt: ModelFormat | None = None,
+    at: ModelAt | None = None,
+    verification: Verification | None = None,
 ) -> ModelFacts | None:
     """The model's semantic fingerprint from the lineage, and its structure read from its
-    files under `base`, only when they hold the very bytes the report is about."""
+    files (where the verification read them, else under `base`), only when they hold the
+    very bytes the report is about."""
     models = manifest.of_kind(MODEL)
     if not models:
         return None
@@ -607,25 +692,45 @@ def _model_facts(
         return replace(facts, note=note)
     beside = next(a for a in found if a.kind == MODEL)
     if artifact.verified_as is not None and beside.sha256 != artifact.sha256:
-        note = (f"the verified model is not beside the lineage under {base}; its structure is "
-                "not shown")  # fmt: skip
+        where = (f"the verified model is not beside the lineage under {base}" if at is None
+                 else f"{at.given} changed after it was verified")  # fmt: skip
+        return replace(facts, note=f"{where}; its structure is not shown")
+    bad = _model_file_failed(verification)
+    if bad is not None:
+        note = f"the verification found {bad} changed; the model's structure is not shown"
         return replace(facts, note=note)
     if fmt is None:
         return replace(facts, note="the model's format is not known to this aichain")
     try:
-        return _read_model(facts, base, path, fmt)
+        return _read_model(facts, base, path, fmt, at)
     except AichainError as exc:
         return replace(facts, note=f"the model file could not be read: {exc.message}")
 
 
-def _read_model(facts: ModelFacts, base: Path, path: str, fmt: ModelFormat) -> ModelFacts:
-    """What the model's format describes of it: a checkpoint folder when a folder format of
-    the lineage's scheme reads `base` and names `path` its model file, else the model file."""
+def _model_file_failed(v: Verification | None) -> str | None:
+    """The first model file a verification found changed, added or missing, if any."""
+    if v is None:
+        return None
+    bad = next((f for f in v.findings if f.name in ("model.digest", "model.subject")
+                and f.status in (CheckStatus.FAIL, CheckStatus.ERROR)), None)  # fmt: skip
+    return None if bad is None else bad.artifact or "a model file"
+
+
+def _read_model(
+    facts: ModelFacts, base: Path, path: str, fmt: ModelFormat, at: ModelAt | None = None
+) -> ModelFacts:
+    """What the model's format describes of it: the model the verification read, as it
+    was given (a checkpoint folder, or a file), by the format it was read as; else a
+    checkpoint folder when a folder format of the lineage's scheme reads `base` and names
+    `path` its model file, else the model file under `base`."""
     from aichain_audit.fingerprint.paths import resolve_inside
 
     same = [f for f in MODEL_FORMATS if f.scheme == fmt.scheme]
     for f in same:
-        if f.folders and f.recognises(base) and f.main_file(base)[0] == path:
+        if at is not None and f is at.reader:
+            reader, target, described = f, at.path, at.given
+            break
+        if at is None and f.folders and f.recognises(base) and f.main_file(base)[0] == path:
             reader, target, described = f, base, str(base)
             break
     else:

@@ -16,7 +16,7 @@ from pathlib import Path
 from aichain_audit import __version__
 from aichain_audit.errors import AichainError, UsageError
 from aichain_audit.fingerprint.hashing import digest_file
-from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES, split_parts
+from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES, format_of, split_parts
 from aichain_audit.lineage import MLFLOW_RUN
 from aichain_audit.receipt import ReceiptPointer, load_receipt, receipt_path
 from aichain_audit.tracking import LINEAGE_ARTIFACT, MODEL_DIGEST_TAGS, RECEIPT_ARTIFACT
@@ -201,12 +201,16 @@ def find_lineage(
     model: Path, mlflow_run: str | None, folder: Path
 ) -> tuple[str, Path, Path | None]:
     """(run id, manifest, receipt or None) recorded on `mlflow_run`, else on the one run
-    tagged with the model file's digest (`aichain.model`, or the `aichain.model_digest` of
-    runs recorded before), downloaded into `folder` (private)."""
+    tagged with the digest of the model's file (`aichain.model`, or the `aichain.model_digest`
+    of runs recorded before: the model leaf's digest, so for a checkpoint folder that of the
+    file its format picks, `ModelFormat.main_file`), downloaded into `folder` (private)."""
+    digest = None
+    if mlflow_run is None:  # what to search for, before MLflow is imported: a bad path is said
+        _, main = format_of(model).main_file(model)
+        digest = digest_file(str(main), shown=str(model)).digest
     folder.mkdir(mode=0o700)
     with session() as s:
-        if mlflow_run is None:
-            digest = digest_file(str(model), shown=str(model)).digest
+        if digest is not None:
             runs = list({r.run_id: r for key in MODEL_DIGEST_TAGS
                          for r in runs_tagged(s, key, digest)}.values())  # fmt: skip
             if not runs:
@@ -225,5 +229,6 @@ def find_lineage(
                     "pick one with --mlflow-run"
                 )
             mlflow_run = runs[0].run_id
+        assert mlflow_run is not None  # given, or found by the digest
         manifest, receipt = download_lineage(s, mlflow_run, folder)
     return mlflow_run, manifest, receipt

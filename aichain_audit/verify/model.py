@@ -66,7 +66,9 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
     if fmt.folders:  # the file the lineage names, however the deployed folder looks now
         main_name = str(leaf["path"])
         try:
-            main_path = fmt.locate(model, main_name, data_file_shown(shown, main_name, folder=True))
+            main_path = fmt.data_path(
+                model, main_name, data_file_shown(shown, main_name, folder=True)
+            )
         except AichainError as exc:  # gone, a link, a folder: not the model recorded
             findings.append(
                 Finding("model.digest", CheckStatus.FAIL, shown, _expected(leaf), None,
@@ -228,7 +230,7 @@ def _explain(model: Path, manifest: ReadManifest, leaf: Leaf, shown: str) -> Fin
     detail = f"changed: {', '.join(parts) or 'tensors'}"
     if parts == ["metadata"]:
         detail = (
-            "only metadata changed (names, doc strings, producer): graph and weights are the same"
+            "only metadata changed (names, descriptions, producer): graph and weights are the same"
         )
     if tensors:
         detail += f"; tensors: {named}{more}"

@@ -108,9 +108,10 @@ class ModelFormat(ABC):
         beside a link's target: SPEC 8.1 rule 5), or the checkpoint folder itself."""
         return path if self.folders else model_folder(path)
 
-    def locate(self, folder: Path, location: str, shown: str) -> Path:
-        """The file a recorded name names in a folder model, found as `digest_data_file`
-        finds it (`InputError` when it is missing or not a regular file there)."""
+    def data_path(self, folder: Path, location: str, shown: str) -> Path:
+        """Where the model-data file recorded as `location` is for a model whose data folder
+        is `folder`, found as `digest_data_file` finds it (reports hash it there);
+        `AichainError` for a name that leads outside the folder or to no regular file."""
         from aichain_audit.fingerprint.paths import resolve_inside
 
         return resolve_inside(folder, location)

@@ -90,9 +90,6 @@ class SafetensorsFolder(ModelFormat):
         assert found is not None
         return ckpt.main, Path(found)
 
-    def locate(self, folder: Path, location: str, shown: str) -> Path:
-        return Path(resolve_in_checkpoint(folder, location, shown))
-
     def data_files(self, path: Path) -> tuple[str, ...] | None:
         """Every file of the folder but the model leaf's; when the folder no longer says
         which file that is (a tampered copy whose index is gone), every file (verify then
@@ -109,6 +106,9 @@ class SafetensorsFolder(ModelFormat):
 
     def digest_data_file(self, folder: Path, location: str, shown: str) -> FileDigest:
         return digest_file_streaming(resolve_in_checkpoint(folder, location, shown), shown)
+
+    def data_path(self, folder: Path, location: str, shown: str) -> Path:
+        return Path(resolve_in_checkpoint(folder, location, shown))
 
     def describe(self, path: Path, shown: str) -> ModelDescription:
         from aichain_audit.fingerprint.model.safetensors.describe import describe
