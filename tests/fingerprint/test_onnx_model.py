@@ -493,6 +493,7 @@ def test_cli_json_reports_the_digests_of_an_external_data_model(tmp_path: Path) 
             "weights": fp.semantic.weights,
             "metadata": fp.semantic.metadata,
         },
+        "warnings": [],
     }
 
 
