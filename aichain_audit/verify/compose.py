@@ -17,6 +17,7 @@ from aichain_audit import __version__
 from aichain_audit.errors import AichainError, UsageError
 from aichain_audit.fingerprint.hashing import digest_file
 from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES
+from aichain_audit.fingerprint.storage import is_url
 from aichain_audit.lineage import MLFLOW_RUN
 from aichain_audit.receipt import ReceiptPointer, load_receipt, receipt_path
 from aichain_audit.tracking import LINEAGE_ARTIFACT, MODEL_DIGEST_TAGS, RECEIPT_ARTIFACT
@@ -57,6 +58,7 @@ def _verify(request: VerifyRequest, tmp: Path) -> Verification:
         (), required_checks(record, None), request=record, model=seen, tool=__version__
     )
     lineage, receipt, mlflow_run = request.lineage, request.receipt, request.mlflow_run
+    model: Path | str
     if isinstance(model_arg, str) and is_model_uri(model_arg):
         try:
             model, uri_run = fetch_model(model_arg, tmp / "model")
@@ -65,6 +67,8 @@ def _verify(request: VerifyRequest, tmp: Path) -> Verification:
         seen = replace(seen, downloaded=True)
         if lineage is None and mlflow_run is None:
             mlflow_run = uri_run  # the run the URI names, rather than a search by digest
+    elif isinstance(model_arg, str) and is_url(model_arg):
+        model = model_arg  # hashed where it is (`verify.remote_model`)
     else:
         model = Path(model_arg)
     found_in = "file"
@@ -97,7 +101,7 @@ def _verify(request: VerifyRequest, tmp: Path) -> Verification:
 def _checks(
     request: VerifyRequest,
     start: Verification,
-    model: Path,
+    model: Path | str,
     lineage: Path,
     receipt: Path | None,
     mlflow_run: str | None,
@@ -115,7 +119,12 @@ def _checks(
     findings.extend(check_root(manifest))
     model_shown = str(request.model)
     try:
-        checked = check_model(model, manifest, model_shown)
+        if isinstance(model, str):
+            from aichain_audit.verify.remote_model import check_remote_model
+
+            checked = check_remote_model(model, manifest, model_shown)
+        else:
+            checked = check_model(model, manifest, model_shown)
     except AichainError as exc:  # the model file cannot be read at all
         checked = ModelCheck([Finding.error("model.digest", model_shown, exc)])
     findings.extend(checked.findings)
@@ -181,8 +190,22 @@ def fetch_model(uri: str, folder: Path) -> tuple[Path, str | None]:
         return got, run_of_model_uri(s, uri)
 
 
+def _model_digest(model: Path | str) -> str:
+    """The digest of the model file (SPEC 3), hashed where it is."""
+    if isinstance(model, Path):
+        return digest_file(str(model), shown=str(model)).digest
+    from aichain_audit.fingerprint.paths import PathPolicy
+    from aichain_audit.fingerprint.storage import storage_for
+
+    storage = storage_for(model)
+    [got] = storage.digest(storage.listing(model, PathPolicy()).files[:1])
+    if isinstance(got, Exception):
+        raise got
+    return got.digest
+
+
 def find_lineage(
-    model: Path, mlflow_run: str | None, folder: Path
+    model: Path | str, mlflow_run: str | None, folder: Path
 ) -> tuple[str, Path, Path | None]:
     """(run id, manifest, receipt or None) recorded on `mlflow_run`, else on the one run
     tagged with the model file's digest (`aichain.model`, or the `aichain.model_digest` of
@@ -190,7 +213,7 @@ def find_lineage(
     folder.mkdir(mode=0o700)
     with session() as s:
         if mlflow_run is None:
-            digest = digest_file(str(model), shown=str(model)).digest
+            digest = _model_digest(model)
             runs = list({r.run_id: r for key in MODEL_DIGEST_TAGS
                          for r in runs_tagged(s, key, digest)}.values())  # fmt: skip
             if not runs:
