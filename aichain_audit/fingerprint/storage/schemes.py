@@ -191,7 +191,7 @@ class S3Scheme(Scheme):
                 raise
             except PermissionError as exc:
                 raise Unreadable(f"{what}: cannot read ({_code(exc)})") from None
-            except OSError as exc:
+            except Exception as exc:  # OSError from s3fs; botocore's and aiohttp's own
                 if _is_transient(exc):
                     raise ConnectionError from None
                 raise InputError(f"{what}: the store refused the request ({_code(exc)})") from None
