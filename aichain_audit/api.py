@@ -697,7 +697,11 @@ def accept_registry_owner(settings: ChainSettings) -> RegistryState:
 
 # --- diff --------------------------------------------------------------------------------
 def diff(
-    a: Path, b: Path, *, policy: PathPolicy = PathPolicy(), progress: Progress | None = None
+    a: Path | str,
+    b: Path | str,
+    *,
+    policy: PathPolicy = PathPolicy(),
+    progress: Progress | None = None,
 ) -> LeafDiff:
     """`aichain diff A B`: two lineages compared leaf by leaf, each a manifest or a model,
     dataset or config fingerprinted now (rules in `aichain_audit.verify.diff.diff_paths`)."""

@@ -361,3 +361,54 @@ def test_the_cache_reuses_an_object_digest_only_at_the_same_version(
         again = api.fingerprint(datasets=[url], cache=True).manifest.root_hex
         assert again == api.fingerprint(datasets=[url]).manifest.root_hex != planted
         db.close()
+
+
+# --- models -------------------------------------------------------------------------------
+def test_a_checkpoint_prefix_fingerprints_and_verifies_in_place(s3: S3, tmp_path: Path) -> None:
+    from aichain_audit.verify.findings import CheckStatus
+    from aichain_audit.verify.lineage_root import read_manifest
+    from aichain_audit.verify.remote_model import check_remote_model
+    from tests.fingerprint.safetensors.test_safetensors_folder import checkpoint
+
+    ckpt = checkpoint(tmp_path / "ckpt")
+    url = f"s3://{s3.versioned}/models/ckpt"
+    s3.upload(ckpt, url)
+    local = api.fingerprint(model=ckpt)
+    assert api.fingerprint(model=url + "/").manifest.root_hex == local.manifest.root_hex
+    lineage = tmp_path / "lineage.json"
+    lineage.write_bytes(local.manifest.to_json())
+    checked = check_remote_model(url, read_manifest(lineage), url)
+    assert all(f.status is CheckStatus.PASS for f in checked.findings), checked.findings
+    s3.put(f"{url}/added.txt", b"new")
+    checked = check_remote_model(url, read_manifest(lineage), url)
+    failed = {(f.name, f.artifact) for f in checked.findings if f.status is CheckStatus.FAIL}
+    assert failed == {("model.digest", f"{url}/added.txt")}
+
+
+def test_onnx_external_data_outside_the_model_prefix_is_refused(s3: S3, tmp_path: Path) -> None:
+    import onnx
+
+    make_model(tmp_path / "model.onnx", external=True)
+    m = onnx.load_model(str(tmp_path / "model.onnx"), load_external_data=False)
+    for t in m.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                e.value = "../elsewhere/w.bin"
+    onnx.save_model(m, str(tmp_path / "evil.onnx"))
+    s3.put(f"s3://{s3.unversioned}/m/evil.onnx", (tmp_path / "evil.onnx").read_bytes())
+    s3.put(f"s3://{s3.unversioned}/elsewhere/w.bin", (tmp_path / "w.bin").read_bytes())
+    with pytest.raises(InputError, match="outside its folder"):
+        api.fingerprint(model=f"s3://{s3.unversioned}/m/evil.onnx")
+
+
+def test_diff_takes_urls(s3: S3, tmp_path: Path) -> None:
+    local = write_tree(tmp_path / "data", DATA)
+    lineage = tmp_path / "lineage.json"
+    lineage.write_bytes(api.fingerprint(datasets=[local]).manifest.to_json())
+    url = f"s3://{s3.unversioned}/x/data"
+    s3.upload(local, url)
+    assert api.diff(lineage, url).empty
+    s3.put(f"{url}/test.csv", b"changed")
+    changed = api.diff(lineage, url + "/")
+    assert [c.item for c in changed.changed] == ["data/test.csv"]
+    assert not any("aichain-diff-" in n for n in changed.notes)
