@@ -172,6 +172,11 @@ class RemoteStorage(Storage):
             if progress:
                 progress(length)
 
+        # Small objects in batches, but at least 8 per reading thread: a read waits on the
+        # network, so fewer tasks than threads would leave connections idle.
+        smalls = sum(1 for f in files if (f.size or 0) <= shard)
+        per_batch = max(1, min(_BATCH_OBJECTS, smalls // (CONCURRENCY * 8)))
+
         def tasks() -> Iterator[Callable[[], None]]:
             batch: list[int] = []
             total = 0
@@ -184,7 +189,7 @@ class RemoteStorage(Storage):
                     continue
                 batch.append(i)
                 total += size
-                if total >= _BATCH_BYTES or len(batch) >= _BATCH_OBJECTS:
+                if total >= _BATCH_BYTES or len(batch) >= per_batch:
                     yield lambda b=batch: small(b)  # type: ignore[misc]
                     batch, total = [], 0
             if batch:
