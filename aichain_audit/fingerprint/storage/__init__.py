@@ -36,6 +36,10 @@ __all__ = ["SCHEMES", "Location", "Storage", "is_url", "scheme_of", "storage_for
 # here: a `file://` URL is a local path, read by `LocalStorage` with every local rule.
 SCHEMES: dict[str, str] = {
     "s3": "aichain_audit.fingerprint.storage.schemes:S3Scheme",
+    "gs": "aichain_audit.fingerprint.storage.gcs:GCSScheme",
+    "gcs": "aichain_audit.fingerprint.storage.gcs:GCSScheme",
+    "az": "aichain_audit.fingerprint.storage.azure:AzureScheme",
+    "abfs": "aichain_audit.fingerprint.storage.azure:AzureScheme",
 }
 # What an allow-listed URL may name, for the message about one this build cannot read.
 ALLOWED = ("s3", "gs", "gcs", "az", "abfs", "file")
@@ -110,15 +114,20 @@ def storage_for(location: Location) -> Storage:
     if scheme == "file":
         return _shared("file", FileUrlStorage)
     target = SCHEMES.get(scheme)
-    if target is None:
-        raise UsageError(f"{scheme}:// URLs cannot be read by this build of aichain")
+    if target is None:  # pragma: no cover - every allowed scheme has an entry
+        raise UsageError(f"{scheme}:// URLs cannot be read by this build")
     with _lock:
         found = _storages.get(scheme)
         if found is None:
             from aichain_audit.fingerprint.storage.remote import RemoteStorage
 
             module, _, name = target.partition(":")
-            cls: type[Scheme] = getattr(importlib.import_module(module), name)
+            try:
+                cls: type[Scheme] = getattr(importlib.import_module(module), name)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:
+                    raise
+                raise UsageError(f"{scheme}:// URLs cannot be read by this build") from None
             found = _storages[scheme] = RemoteStorage(cls())
             for other, same in SCHEMES.items():  # `gs` and `gcs`: one storage
                 if same == target:
