@@ -42,7 +42,8 @@ run, so the ratio means something even where the absolute time does not.
   against `openssl dgst -sha256` over the same files, target <= 1.4 (goal 1.0: one read
   gives the file digests and the tensor digests); and its peak RSS, target <= 300 MB.
 - P11: `aichain fingerprint --dataset s3://BUCKET/p11/ --json` of 2,000 objects of 256 KiB
-  and one 1 GiB object (500 and 256 MiB with --quick) on moto's S3 server (`moto_server`,
+  and one of 256 MiB (500 with --quick; the issue's 1 GiB object is more than moto serves:
+  see p11) on moto's S3 server (`moto_server`,
   started here on 127.0.0.1 and stopped by its pid), against a plain s3fs process that lists
   the same prefix and reads every object in ranges of the same size on as many threads as
   aichain reads with (`fingerprint.storage.remote.CONCURRENCY`), hashing nothing; target
@@ -643,11 +644,16 @@ print(len(found), got)
 def p11(runs: int, quick: bool) -> list[Row]:
     import socket
 
-    count, small, big = (500, 256 << 10, GIB // 4) if quick else (2000, 256 << 10, GIB)
+    # The issue asks for one 1 GiB object; moto 5.2 copies a whole object for every ranged
+    # GET (8 MiB of a 1 GiB object: about 1.4 s of its one interpreter here), so 16 reads in
+    # flight wait past any sane read timeout, and it failed to complete a 1 GiB multipart
+    # upload: 256 MiB is the largest object it serves as a baseline (docs/storage.md).
+    count, small, big = (500, 256 << 10, GIB // 4) if quick else (2000, 256 << 10, GIB // 4)
     log(f"P11: {count:,} objects of {small >> 10} KiB and one of {big >> 20} MiB on moto's S3")
     folder = DATA / "p11"
     write_tree(folder, count, 20, lambda i: random.randbytes(small))
-    write_big(folder / "big.bin", big, random_all=True)
+    big_file = DATA / "p11-big.bin"  # uploaded on its own (below), then moved in
+    write_big(big_file, big, random_all=True)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -682,6 +688,11 @@ def p11(runs: int, quick: bool) -> list[Row]:
         fs.call_s3("create_bucket", Bucket="bench")
         log("P11: uploading")
         fs.put(str(folder) + "/", "bench/p11/", recursive=True)
+        # One part at a time: moto 5.2 loses concurrent parts of a large multipart upload.
+        with big_file.open("rb") as src, fs.open("bench/p11/big.bin", "wb") as dst:
+            while block := src.read(64 << 20):
+                dst.write(block)
+        big_file.rename(folder / "big.bin")
         local = subprocess.run(
             [AICHAIN, "fingerprint", "--dataset", folder, "--json"],
             capture_output=True,
@@ -715,6 +726,7 @@ def p11(runs: int, quick: bool) -> list[Row]:
             else:
                 os.environ[k] = v
         shutil.rmtree(folder, ignore_errors=True)
+        big_file.unlink(missing_ok=True)
     ratio = s / b
     note = f"same root as the local copy; goal 1.1 {'met' if ratio <= 1.1 else 'not met'}"
     return [

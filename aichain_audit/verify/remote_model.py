@@ -47,7 +47,7 @@ def check_remote_model(url: str, manifest: ReadManifest, shown: str) -> ModelChe
     listed: list[tuple[Leaf, ListedFile, str]] = []
     unhashed: set[CheckStatus] = set()
     for want, where, kind in wanted:
-        item = shown if kind == "model" and not folder else where
+        item = shown if kind == "model" else where
         try:
             files = storage.listing(where, PathPolicy()).files
             if len(files) != 1 or files[0].path != where:
