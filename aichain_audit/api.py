@@ -39,6 +39,7 @@ from aichain_audit.fingerprint.interface import (
     Progress,
 )
 from aichain_audit.fingerprint.paths import PathPolicy, argument_name
+from aichain_audit.fingerprint.storage import is_url, storage_for
 from aichain_audit.inputfile import read_input
 from aichain_audit.lineage import (
     CONFIG,
@@ -162,11 +163,18 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
-def _refuse_same_base_names(paths: Sequence[Path]) -> None:
+def _recorded_name(location: Path | str) -> str:
+    """The name an argument is recorded under (SPEC 4; an object's or prefix's, SPEC 16)."""
+    if is_url(location):
+        return storage_for(location).argument_name(location)
+    return argument_name(Path(location))
+
+
+def _refuse_same_base_names(paths: Sequence[Path | str]) -> None:
     """Arguments are recorded by base name, so two with the same one would merge silently."""
-    seen: dict[str, Path] = {}
+    seen: dict[str, Path | str] = {}
     for path in paths:
-        recorded = argument_name(path)
+        recorded = _recorded_name(path)
         if recorded in seen:
             raise UsageError(
                 f"{seen[recorded]} and {path} would both be recorded as {recorded!r}; "
@@ -177,8 +185,8 @@ def _refuse_same_base_names(paths: Sequence[Path]) -> None:
 
 def fingerprint(
     *,
-    model: Path | None = None,
-    datasets: Sequence[Path] = (),
+    model: Path | str | None = None,
+    datasets: Sequence[Path | str] = (),
     configs: Sequence[Path] = (),
     name: str | None = None,
     parent: str | None = None,
@@ -198,6 +206,12 @@ def fingerprint(
     written anywhere (`record_lineage` writes to the run; `LineageManifest.to_json` gives
     the bytes to store). With `cache`, digests of unchanged dataset files come from the
     opt-in digest cache.
+
+    A dataset or the model may be an object storage URL (`s3://bucket/data/`, `gs://`,
+    `az://`, `abfs://`, `file://`: `aichain_audit.fingerprint.storage`): a dataset's objects
+    are hashed where they are; a model is downloaded, with exactly the files its format
+    reads, into a private temporary folder and fingerprinted there, recorded under the
+    names the objects have.
     """
     with ExitStack() as stack:
         return _fingerprint(
@@ -209,8 +223,8 @@ def fingerprint(
 def _fingerprint(
     stack: ExitStack,
     *,
-    model: Path | None,
-    datasets: list[Path],
+    model: Path | str | None,
+    datasets: list[Path | str],
     configs: Sequence[Path],
     name: str | None,
     parent: str | None,
@@ -252,13 +266,21 @@ def _fingerprint(
         leaves.extend(_param_leaves(run))
         run_datasets, extra = _run_datasets(run, datasets, shared)
         datasets = [*datasets, *extra]
-    with _naming(fetched):
+    datasets = [d if is_url(d) else Path(d) for d in datasets]
+    downloaded = None
+    if model is not None and is_url(model):
+        _refuse_same_base_names([model, *datasets, *configs])
+        downloaded = _fetch_model(stack, str(model))
+    elif model is not None:
+        model = Path(model)
+    with _naming(fetched), _naming_url(downloaded):
         _refuse_same_base_names([*([model] if model is not None else []), *datasets, *configs])
         # Cheap inputs first, so a malformed config fails before an hour of hashing.
         leaves.extend(ConfigFingerprinter().fingerprint(configs).leaves)
         fp = None
         if model is not None:
-            fingerprinted = ModelFingerprinter().fingerprint([model])
+            local_model = downloaded[0] if downloaded is not None else Path(model)
+            fingerprinted = ModelFingerprinter().fingerprint([local_model])
             fp = fingerprinted.model
             leaves.extend(fingerprinted.leaves)
     data = DatasetFingerprinter(policy, progress=progress, cache=cache).fingerprint(datasets)
@@ -322,6 +344,32 @@ def _read_run(
         return run, (got, run.models[0]), shared
 
 
+def _fetch_model(stack: ExitStack, url: str) -> tuple[Path, str]:
+    """The model at `url` downloaded with the files its format reads into a private folder
+    that lives as long as `stack`: (its local path, the URL)."""
+    import tempfile
+
+    from aichain_audit.fingerprint.storage.fetch import fetch, private_folder
+
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aichain-model-")))
+    return fetch(url, private_folder(tmp, "model"), model=True), url
+
+
+@contextmanager
+def _naming_url(downloaded: tuple[Path, str] | None) -> Iterator[None]:
+    """Errors about a model downloaded from a URL name it by its URL, never by the private
+    folder it was downloaded into."""
+    try:
+        yield
+    except AichainError as exc:
+        if downloaded is not None:
+            path, url = downloaded
+            text = exc.message.replace(str(path), url)
+            text = text.replace(str(path.parent), url.rsplit("/", 1)[0])
+            exc.args = (text, *exc.args[1:])
+        raise
+
+
 @contextmanager
 def _naming(fetched: tuple[Path, ModelArtifact] | None) -> Iterator[None]:
     """Errors about a model downloaded from a run name it by its MLflow URI (`runs:/…`,
@@ -349,13 +397,14 @@ def _param_leaves(run: RunRecord) -> list[Leaf]:
 
 
 def _run_datasets(
-    run: RunRecord, given: Sequence[Path], shared: dict[tuple[str, str], str]
+    run: RunRecord, given: Sequence[Path | str], shared: dict[tuple[str, str], str]
 ) -> tuple[list[tuple[DatasetInput, str]], list[Path]]:
     """Which leaf each local dataset input of the run becomes: the file itself, or its place
     inside a dataset folder given on the command line; files of neither are added. An input
     whose MLflow record another run shares may name that run's file: it never becomes a
     leaf, and without `given` datasets it is refused (docs/SPEC.md section 12.1)."""
-    folders = [(os.path.realpath(p), argument_name(p)) for p in given]
+    # (a URL given is never where a local source lies)
+    folders = [(os.path.realpath(p), argument_name(Path(p))) for p in given if not is_url(p)]
     mapped: list[tuple[DatasetInput, str]] = []
     extra: dict[str, Path] = {}  # by real path: two inputs of one file add it once
     for ds in run.datasets:
@@ -482,8 +531,8 @@ def _models_holding(s: Session, run_id: str, leaf: Leaf) -> list[str]:
 
 def log_lineage(
     *,
-    model: Path | None = None,
-    datasets: Sequence[Path] = (),
+    model: Path | str | None = None,
+    datasets: Sequence[Path | str] = (),
     configs: Sequence[Path] = (),
     name: str | None = None,
     parent: str | None = None,
@@ -654,7 +703,11 @@ def accept_registry_owner(settings: ChainSettings) -> RegistryState:
 
 # --- diff --------------------------------------------------------------------------------
 def diff(
-    a: Path, b: Path, *, policy: PathPolicy = PathPolicy(), progress: Progress | None = None
+    a: Path | str,
+    b: Path | str,
+    *,
+    policy: PathPolicy = PathPolicy(),
+    progress: Progress | None = None,
 ) -> LeafDiff:
     """`aichain diff A B`: two lineages compared leaf by leaf, each a manifest or a model,
     dataset or config fingerprinted now (rules in `aichain_audit.verify.diff.diff_paths`)."""

@@ -56,12 +56,13 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int = 2)
 
 
 # --- what `make test-fast` leaves out --------------------------------------------------------
-# `server`: the test starts anvil, `mlflow server` or chromium. `slow`: it starts another
+# `server`: the test starts anvil, `mlflow server`, chromium or an object store emulator (moto's
+# S3 server). `slow`: it starts another
 # process (the CLI, a training script) or waits out a budget. A test whose fixtures start a
 # server or a process, directly or through other fixtures, is marked here; a test that starts
 # one itself carries the mark. So that no test slips into test-fast by accident, a run without
 # them (NO_SUBPROCESSES set, as `make test-fast` does) fails any unmarked test that starts one.
-SERVER_FIXTURES = frozenset({"anvil_factory", "server_store"})
+SERVER_FIXTURES = frozenset({"anvil_factory", "server_store", "s3_endpoint"})
 SLOW_FIXTURES = frozenset({"cli", "sample", "sqlite_store"})
 NO_SUBPROCESSES = "AICHAIN_TEST_NO_SUBPROCESSES"
 _running: list[pytest.Item] = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,6 +14,7 @@ from aichain_audit.cli.options import (
     SkipSpecialOpt,
     SkipSymlinksOpt,
     SkipUnreadableOpt,
+    location,
     path_policy,
 )
 from aichain_audit.cli.terminal import ProgressBar, console, count, markup, print_json, safe
@@ -42,15 +42,16 @@ _VALUE_CHARS = 60
 )
 def diff(
     a: Annotated[
-        Path,
+        str,
         typer.Argument(
             metavar="A",
-            help="Before: a lineage manifest, or a model, dataset folder or file.",
+            help="Before: a lineage manifest, or a model, dataset folder or file (a path, or "
+            "an s3://, gs://, az://, abfs:// or file:// URL, downloaded to a private folder).",
             show_default=False,
         ),
     ],
     b: Annotated[
-        Path,
+        str,
         typer.Argument(
             metavar="B",
             help="After: a lineage manifest, or a model (a file or checkpoint folder of a format "
@@ -82,7 +83,7 @@ def diff(
     from aichain_audit import api
 
     policy = path_policy(follow_symlinks, skip_symlinks, skip_special, skip_unreadable)
-    result = api.diff(a, b, policy=policy, progress=ProgressBar())
+    result = api.diff(location(a), location(b), policy=policy, progress=ProgressBar())
     if as_json:
         for note in result.notes:
             sys.stderr.write(f"aichain: note: {safe(note)}\n")

@@ -19,6 +19,7 @@ from aichain_audit.cli.options import (
     SkipUnreadableOpt,
     TrustOpt,
     chain_settings,
+    location,
     path_policy,
     pinning_required,
     trust_pins,
@@ -34,23 +35,25 @@ from aichain_audit.errors import AichainError, CheckFailed, UsageError
 )
 def fingerprint(
     model: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--model",
             metavar="PATH",
             help="Model: a file (.onnx, .safetensors, .gguf) or a Hugging Face checkpoint "
             "folder (config, tokenizer and safetensors shards: every file in it is recorded); "
             "or a PyTorch pickle (.pt, .pth, .ckpt, .bin), recorded by its bytes only and "
-            "never loaded.",
+            "never loaded. Or a URL (s3://, gs://, az://, file://): downloaded, with the "
+            "files it reads, to a private temporary folder.",
             show_default=False,
         ),
     ] = None,
     dataset: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Option(
             "--dataset",
             metavar="PATH",
-            help="Dataset file or folder (repeatable).",
+            help="Dataset file or folder (repeatable); or an object or prefix URL (s3://, "
+            "gs://, az://, abfs://, file://), hashed where it is.",
             show_default=False,
         ),
     ] = None,
@@ -103,7 +106,8 @@ def fingerprint(
         typer.Option(
             "--cache",
             help="Reuse digests of dataset files whose inode, size, mtime and ctime are "
-            "unchanged (AICHAIN_HOME/digests.sqlite3). Off by default.",
+            "unchanged, and of objects listed at the same version and size "
+            "(AICHAIN_HOME/digests.sqlite3). Off by default.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
@@ -113,8 +117,8 @@ def fingerprint(
 
     policy = path_policy(follow_symlinks, skip_symlinks, skip_special, skip_unreadable)
     result = api.fingerprint(
-        model=model,
-        datasets=dataset or [],
+        model=location(model) if model is not None else None,
+        datasets=[location(d) for d in dataset or ()],
         configs=config or [],
         name=name,
         parent=parent,

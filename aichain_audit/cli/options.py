@@ -88,6 +88,14 @@ def chain_settings(
     return ChainSettings.resolve(chain, registry, confirmations, keystore, chain_id)
 
 
+def location(given: str) -> Path | str:
+    """A path or URL argument as given (a URL as text: `Path` would turn `s3://b/k` into
+    `s3:/b/k`), a local path as a `Path`."""
+    from aichain_audit.fingerprint.storage import is_url
+
+    return given if is_url(given) else Path(given)
+
+
 def trust_pins(trust: list[str] | None) -> list[str]:
     """--trust (repeatable), else AICHAIN_TRUST (comma-separated); an empty value is refused."""
     if trust:
@@ -171,11 +179,12 @@ ReceiptOpt = Annotated[
     ),
 ]
 DatasetCheckOpt = Annotated[
-    list[Path] | None,
+    list[str] | None,
     typer.Option(
         "--dataset",
         metavar="PATH",
-        help="Dataset to re-fingerprint and compare (repeatable).",
+        help="Dataset to re-fingerprint and compare (repeatable): a path, or an object or "
+        "prefix URL (s3://, gs://, az://, abfs://, file://).",
         show_default=False,
     ),
 ]
@@ -193,7 +202,7 @@ class VerifyOptions:
 
     mlflow_run: str | None = None
     receipt: Path | None = None
-    dataset: list[Path] | None = None
+    dataset: list[str] | None = None
     chain: str | None = None
     registry: str | None = None
     chain_id: int | None = None

@@ -8,7 +8,7 @@ configs, and models (one `fingerprint.model.ModelFormat` per format).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from aichain_audit.errors import InputError, Unreadable
 from aichain_audit.fingerprint.hashing import FileDigest, HashJob, digest_files
 from aichain_audit.fingerprint.paths import ListedFile, PathPolicy, argument_name, list_argument
+from aichain_audit.fingerprint.storage import Location, Storage, is_url, storage_for
 from aichain_audit.lineage import (
     Leaf,
     config_leaf,
@@ -74,13 +75,24 @@ class DatasetFingerprinter(Fingerprinter):
         self.progress = progress
         self.cache = cache
 
-    def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted:
+    def fingerprint(self, paths: Sequence[Location]) -> Fingerprinted:
         listed: list[ListedFile] = []
         skipped: list[tuple[str, str]] = []
         shown = getattr(self.progress, "shown", None)  # optional (see Progress)
         sizes = self.progress is not None and (shown is None or bool(shown()))  # for the total
+        # Objects named by URL, by the storage that reads them (empty for local paths only,
+        # which are listed and hashed exactly as they always were).
+        remote: dict[int, Storage] = {}
         for arg in paths:
-            listing = list_argument(arg, self.policy, identity=self.cache, sizes=sizes)
+            if is_url(arg):
+                storage = storage_for(arg)
+                listing = storage.listing(arg, self.policy, identity=self.cache, sizes=sizes)
+                if storage.remote:
+                    remote.update(
+                        (i, storage) for i in range(len(listed), len(listed) + len(listing.files))
+                    )
+            else:
+                listing = list_argument(Path(arg), self.policy, identity=self.cache, sizes=sizes)
             listed.extend(listing.files)
             skipped.extend(listing.skipped)
         for recorded in [f.name for f in listed] + [n for n, _ in skipped]:
@@ -96,16 +108,22 @@ class DatasetFingerprinter(Fingerprinter):
             digest_cache = DigestCache(aichain_home() / "digests.sqlite3")
             cached = digest_cache.lookup(listed)
         todo = [i for i, c in enumerate(cached) if c is None]
+        local = [i for i in todo if i not in remote] if remote else todo
         jobs = [HashJob(listed[i].path, listed[i].name, listed[i].size, listed[i].link is not None)
-                for i in todo]  # fmt: skip
+                for i in local]  # fmt: skip
         if self.progress:
-            self.progress.start("hashing datasets", sum(job.size or 0 for job in jobs))
+            total = sum(job.size or 0 for job in jobs)
+            total += sum(listed[i].size or 0 for i in todo if i in remote)
+            self.progress.start("hashing datasets", total)
+        advance = self.progress.advance if self.progress else None
         try:
-            fresh = digest_files(jobs, progress=self.progress.advance if self.progress else None)
+            fresh: list[FileDigest | InputError] = digest_files(jobs, progress=advance)
+            if remote:
+                fresh = _with_remote(listed, todo, remote, fresh, advance)
         finally:
             if self.progress:
                 self.progress.stop()
-        del jobs  # a million files: every list alive at once is what P6 measures
+        del jobs, local  # a million files: every list alive at once is what P6 measures
         results: list[FileDigest | InputError] = []
         fresh_iter = iter(fresh)
         for c in cached:
@@ -133,6 +151,29 @@ class DatasetFingerprinter(Fingerprinter):
             total += r.size
         leaves.extend(skipped_leaf(name, reason) for name, reason in skipped)
         return Fingerprinted(leaves, total, skipped)
+
+
+def _with_remote(
+    listed: Sequence[ListedFile],
+    todo: Sequence[int],
+    remote: dict[int, Storage],
+    local: list[FileDigest | InputError],
+    progress: Callable[[int], None] | None,
+) -> list[FileDigest | InputError]:
+    """The digests of `todo` in order: `local` for the local files (in order), each object's
+    from its storage (one `Storage.digest` call per storage)."""
+    by_storage: dict[int, tuple[Storage, list[int]]] = {}
+    for i in todo:
+        storage = remote.get(i)
+        if storage is not None:
+            by_storage.setdefault(id(storage), (storage, []))[1].append(i)
+    got: dict[int, FileDigest | InputError] = {}
+    for storage, indices in by_storage.values():
+        digests = storage.digest([listed[i] for i in indices], progress=progress)
+        for i, d in zip(indices, digests, strict=True):
+            got[i] = d if isinstance(d, FileDigest | InputError) else InputError(str(d))
+    local_iter = iter(local)
+    return [got[i] if i in remote else next(local_iter) for i in todo]
 
 
 class ConfigFingerprinter(Fingerprinter):

@@ -17,6 +17,7 @@ from aichain_audit import __version__
 from aichain_audit.errors import AichainError, UsageError
 from aichain_audit.fingerprint.hashing import digest_file
 from aichain_audit.fingerprint.model import FOLDER_MARKERS, MODEL_SUFFIXES, format_of, split_parts
+from aichain_audit.fingerprint.storage import is_url
 from aichain_audit.lineage import MLFLOW_RUN
 from aichain_audit.receipt import ReceiptPointer, load_receipt, receipt_path
 from aichain_audit.tracking import LINEAGE_ARTIFACT, MODEL_DIGEST_TAGS, RECEIPT_ARTIFACT
@@ -57,6 +58,7 @@ def _verify(request: VerifyRequest, tmp: Path) -> Verification:
         (), required_checks(record, None), request=record, model=seen, tool=__version__
     )
     lineage, receipt, mlflow_run = request.lineage, request.receipt, request.mlflow_run
+    model: Path | str
     if isinstance(model_arg, str) and is_model_uri(model_arg):
         try:
             model, uri_run = fetch_model(model_arg, tmp / "model")
@@ -65,6 +67,8 @@ def _verify(request: VerifyRequest, tmp: Path) -> Verification:
         seen = replace(seen, downloaded=True)
         if lineage is None and mlflow_run is None:
             mlflow_run = uri_run  # the run the URI names, rather than a search by digest
+    elif isinstance(model_arg, str) and is_url(model_arg):
+        model = model_arg  # hashed where it is (`verify.remote_model`)
     else:
         model = Path(model_arg)
     found_in = "file"
@@ -112,7 +116,7 @@ def _named(text: str, shown: dict[str, str]) -> str:
 def _checks(
     request: VerifyRequest,
     start: Verification,
-    model: Path,
+    model: Path | str,
     lineage: Path,
     receipt: Path | None,
     mlflow_run: str | None,
@@ -130,7 +134,12 @@ def _checks(
     findings.extend(check_root(manifest))
     model_shown = str(request.model)
     try:
-        checked = check_model(model, manifest, model_shown)
+        if isinstance(model, str):
+            from aichain_audit.verify.remote_model import check_remote_model
+
+            checked = check_remote_model(model, manifest, model_shown)
+        else:
+            checked = check_model(model, manifest, model_shown)
     except AichainError as exc:  # the model file cannot be read at all
         checked = ModelCheck([Finding.error("model.digest", model_shown, exc)])
     findings.extend(checked.findings)
@@ -197,8 +206,20 @@ def fetch_model(uri: str, folder: Path) -> tuple[Path, str | None]:
         return got, run_of_model_uri(s, uri)
 
 
+def _model_digest(model: str) -> str:
+    """The digest of the model object at a URL (SPEC 3), hashed where it is."""
+    from aichain_audit.fingerprint.paths import PathPolicy
+    from aichain_audit.fingerprint.storage import storage_for
+
+    storage = storage_for(model)
+    [got] = storage.digest(storage.listing(model, PathPolicy()).files[:1])
+    if isinstance(got, Exception):
+        raise got
+    return got.digest
+
+
 def find_lineage(
-    model: Path, mlflow_run: str | None, folder: Path
+    model: Path | str, mlflow_run: str | None, folder: Path
 ) -> tuple[str, Path, Path | None]:
     """(run id, manifest, receipt or None) recorded on `mlflow_run`, else on the one run
     tagged with the digest of the model's file (`aichain.model`, or the `aichain.model_digest`
@@ -206,8 +227,11 @@ def find_lineage(
     file its format picks, `ModelFormat.main_file`), downloaded into `folder` (private)."""
     digest = None
     if mlflow_run is None:  # what to search for, before MLflow is imported: a bad path is said
-        _, main = format_of(model).main_file(model)
-        digest = digest_file(str(main), shown=str(model)).digest
+        if isinstance(model, Path):
+            _, main = format_of(model).main_file(model)
+            digest = digest_file(str(main), shown=str(model)).digest
+        else:
+            digest = _model_digest(model)
     folder.mkdir(mode=0o700)
     with session() as s:
         if digest is not None:

@@ -11,20 +11,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aichain_audit.fingerprint.interface import DatasetFingerprinter
-from aichain_audit.fingerprint.paths import PathPolicy, argument_name
+from aichain_audit.fingerprint.paths import PathPolicy
 from aichain_audit.verify.diff import InputKind, diff_leaves, scope
 from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
+from aichain_audit.verify.request import dataset_name
 
 _KINDS = ("dataset", "skipped")
 
 
 def check_datasets(
-    datasets: Sequence[Path], manifest: ReadManifest, policy: PathPolicy = PathPolicy()
+    datasets: Sequence[Path | str], manifest: ReadManifest, policy: PathPolicy = PathPolicy()
 ) -> list[Finding]:
+    """A dataset is a path or an object storage URL the person running `verify` named: a
+    source only the lineage or an MLflow run names is never fetched (`verify.mlflow`)."""
     if not datasets:
         return []
-    names = {argument_name(p) for p in datasets}
+    names = {dataset_name(p) for p in datasets}
     under = [scope(InputKind.DATASET, name) for name in names]
     recorded = [x for x in manifest.of_kind(*_KINDS) if any(keep(x) for keep in under)]
     fresh = DatasetFingerprinter(policy).fingerprint(datasets).leaves

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aichain_audit.canonical import canonical_json
-from aichain_audit.errors import InputError, ManifestError, UsageError
+from aichain_audit.errors import AichainError, InputError, ManifestError, UsageError
 from aichain_audit.fingerprint.config import FORMATS as CONFIG_SUFFIXES
 from aichain_audit.fingerprint.model import format_for
 from aichain_audit.fingerprint.paths import PathPolicy, argument_name
@@ -297,6 +297,52 @@ def _scope_words(kind: InputKind, name: str) -> str:
 
 
 def diff_paths(
+    a: Path | str,
+    b: Path | str,
+    *,
+    policy: PathPolicy = PathPolicy(),
+    progress: Progress | None = None,
+) -> LeafDiff:
+    """`_diff_paths`, where an input may also be an object storage URL: it is downloaded
+    (a model with the files its format reads) into a private temporary folder and compared
+    from there, named by its URL in notes and errors."""
+    from aichain_audit.fingerprint.storage import is_url
+
+    if not is_url(a) and not is_url(b):
+        return _diff_paths(Path(a), Path(b), policy=policy, progress=progress)
+    import tempfile
+
+    from aichain_audit.fingerprint.storage import storage_for
+    from aichain_audit.fingerprint.storage.fetch import fetch, private_folder
+
+    with tempfile.TemporaryDirectory(prefix="aichain-diff-") as tmp:
+        local: list[Path] = []
+        shown: dict[str, str] = {}
+        for i, given in enumerate((a, b)):
+            if not is_url(given):
+                local.append(Path(given))
+                continue
+            url = str(given)
+            name = storage_for(url).argument_name(url)
+            model = not url.endswith("/") and format_for(Path(name)) is not None
+            got = fetch(url, private_folder(Path(tmp), str(i)), model=model)
+            shown[str(got)] = url
+            local.append(got)
+
+        def named(text: str) -> str:
+            for path, url in shown.items():
+                text = text.replace(path, url)
+            return text
+
+        try:
+            result = _diff_paths(local[0], local[1], policy=policy, progress=progress)
+        except AichainError as exc:
+            exc.args = (named(exc.message), *exc.args[1:])
+            raise
+        return replace(result, notes=tuple(named(n) for n in result.notes))
+
+
+def _diff_paths(
     a: Path,
     b: Path,
     *,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from aichain_audit.errors import InputError, UsageError
 from aichain_audit.fingerprint.paths import PathPolicy, argument_name
+from aichain_audit.fingerprint.storage import is_url, scheme_of
 from aichain_audit.lineage import MLFLOW_RUN, MLFLOW_RUN_ID, MODEL_DATA, MODEL_SEMANTIC
 from aichain_audit.verify.findings import NEVER_SKIP, Requirement
 
@@ -58,7 +59,7 @@ class VerifyRequest:
     settings: ChainSettings
     lineage: Path | None = None
     receipt: Path | None = None
-    datasets: tuple[Path, ...] = ()
+    datasets: tuple[Path | str, ...] = ()  # a path, or an object storage URL
     mlflow_run: str | None = None
     pins: tuple[str, ...] = ()
     require_pinned: bool = False
@@ -66,7 +67,13 @@ class VerifyRequest:
 
     def __post_init__(self) -> None:
         # Lists are accepted for convenience and frozen, so the request cannot change later.
-        object.__setattr__(self, "datasets", tuple(Path(d) for d in self.datasets))
+        datasets = tuple(d if is_url(d) else Path(d) for d in self.datasets)
+        object.__setattr__(self, "datasets", datasets)
+        for d in datasets:  # a URL fsspec would open but aichain does not: refused here
+            if isinstance(d, str):
+                scheme_of(d)
+        if isinstance(self.model, str) and is_url(self.model):
+            scheme_of(self.model)
         object.__setattr__(self, "pins", tuple(self.pins))
         if self.mlflow_run is not None and not MLFLOW_RUN_ID.fullmatch(self.mlflow_run):
             raise UsageError(
@@ -111,12 +118,17 @@ def folder_model(manifest: ReadManifest) -> bool:
     return any(leaf.get("scheme") in FOLDER_SCHEMES for leaf in manifest.of_kind(MODEL_SEMANTIC))
 
 
-def dataset_name(given: str) -> str:
-    """The name a dataset argument is recorded under (its base name)."""
+def dataset_name(given: str | Path) -> str:
+    """The name a dataset argument is recorded under (its base name; an object's or
+    prefix's last segment)."""
     try:
+        if is_url(given):
+            from aichain_audit.fingerprint.storage import storage_for
+
+            return storage_for(given).argument_name(given)
         return argument_name(Path(given))
     except InputError:
-        return given
+        return str(given)
 
 
 def required_checks(

@@ -70,3 +70,26 @@ class LocalStorage(Storage):
             return h.digest()
         finally:
             os.close(fd)
+
+
+class FileUrlStorage(LocalStorage):
+    """A `file://` URL: the local path it names, read by `LocalStorage` with every local
+    rule (no-follow opens, regular files only, the path policy), recorded as that path
+    would be (SPEC section 16)."""
+
+    kind = "file"
+
+    def argument_name(self, location: Location) -> str:
+        return super().argument_name(self.path(location))
+
+    def listing(
+        self, location: Location, policy: PathPolicy, *, identity: bool = False,
+        sizes: bool = False,
+    ) -> Listing:  # fmt: skip
+        return super().listing(self.path(location), policy, identity=identity, sizes=sizes)
+
+    @staticmethod
+    def path(location: Location) -> Path:
+        from aichain_audit.fingerprint.storage import url_path
+
+        return url_path(str(location)) if isinstance(location, str) else Path(location)
