@@ -54,18 +54,24 @@ class AzureScheme(Scheme):
 
     def filesystem(self) -> Any:
         try:
-            from adlfs import AzureBlobFileSystem
+            from adlfs import AzureBlobFileSystem  # type: ignore[import-untyped]
         except ImportError:
             raise InputError(
                 "az:// URLs need the azure extra: pip install 'aichain-audit[azure]'"
             ) from None
+        unusable = InputError(
+            "az://: no usable Azure storage account: set AZURE_STORAGE_CONNECTION_STRING, "
+            "or AZURE_STORAGE_ACCOUNT_NAME with a key, a SAS token or an Azure identity"
+        )
+        if not (
+            os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+            or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+        ):
+            raise unusable  # before adlfs builds an identity chain that could only fail later
         try:
             return AzureBlobFileSystem(skip_instance_cache=True)
         except Exception:  # adlfs quotes the SDK's error, which may quote the connection string
-            raise InputError(
-                "az://: no usable Azure storage account: set AZURE_STORAGE_CONNECTION_STRING, "
-                "or AZURE_STORAGE_ACCOUNT_NAME with a key, a SAS token or an Azure identity"
-            ) from None
+            raise unusable from None
 
     def object_path(self, url: str) -> str:
         """`container/blob` of an `az://` or `abfs://` URL (the blob may be empty: a
@@ -117,7 +123,7 @@ class AzureScheme(Scheme):
             from azure.core import MatchConditions
 
             conditions = {"etag": pin, "match_condition": MatchConditions.IfNotModified}
-        from fsspec.asyn import sync
+        from fsspec.asyn import sync  # type: ignore[import-untyped]
 
         try:  # adlfs's cat_file passes no conditions on: the SDK's client, on adlfs's loop
             data = sync(fs.loop, _download, fs, container, blob, start, end - start, conditions)

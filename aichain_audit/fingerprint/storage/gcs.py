@@ -38,7 +38,7 @@ class GCSScheme(Scheme):
 
     def filesystem(self) -> Any:
         try:
-            from gcsfs.core import GCSFileSystem
+            from gcsfs.core import GCSFileSystem  # type: ignore[import-untyped]
         except ImportError:
             raise InputError(
                 "gs:// URLs need the gcs extra: pip install 'aichain-audit[gcs]'"
