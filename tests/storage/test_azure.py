@@ -15,7 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aichain_audit.errors import InputError, Unreadable
-from aichain_audit.fingerprint.storage.azure import AzureScheme, configured_account
+from aichain_audit.fingerprint.storage.azure import (
+    AzureScheme,
+    configured_account,
+    head_blob,
+    list_blobs,
+)
 from aichain_audit.fingerprint.storage.schemes import ObjectChanged
 from tests.storage import emulators
 from tests.storage.emulators import AZURITE_KEY, Azurite
@@ -199,13 +204,14 @@ def test_no_azure_account_at_all_says_which_variables_to_set(
 @pytest.mark.parametrize(
     ("url", "path"),
     [
-        ("az://box/data/train.csv", "box/data/train.csv"),
-        ("abfs://box/data/", "box/data/"),
-        ("az://box", "box/"),
+        ("az://box/data/train.csv", ("box", "data/train.csv")),
+        ("abfs://box/data/", ("box", "data/")),
+        ("az://box", ("box", "")),
+        ("az://box/with%20space.bin", ("box", "with space.bin")),
     ],
 )
-def test_az_and_abfs_urls_name_container_and_blob(url: str, path: str) -> None:
-    assert SCHEME.object_path(url) == path
+def test_az_and_abfs_urls_name_container_and_blob(url: str, path: tuple[str, str]) -> None:
+    assert SCHEME.split(url) == path
 
 
 def test_the_account_form_is_read_when_it_names_the_configured_account(
@@ -214,7 +220,7 @@ def test_the_account_form_is_read_when_it_names_the_configured_account(
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "prodacct")
     url = "abfs://box@prodacct.dfs.core.windows.net/data/x.bin"
-    assert SCHEME.object_path(url) == "box/data/x.bin"
+    assert SCHEME.split(url) == ("box", "data/x.bin")
 
 
 def test_the_account_form_naming_another_account_is_refused(
@@ -223,7 +229,7 @@ def test_the_account_form_naming_another_account_is_refused(
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
     assert configured_account() == "devstoreaccount1"
     with pytest.raises(InputError, match=r"names account other.*account devstoreaccount1"):
-        SCHEME.object_path("abfs://box@other.dfs.core.windows.net/x.bin")
+        SCHEME.split("abfs://box@other.dfs.core.windows.net/x.bin")
 
 
 def test_the_account_form_without_a_configured_account_is_refused(
@@ -232,7 +238,7 @@ def test_the_account_form_without_a_configured_account_is_refused(
     for name in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(InputError, match="AZURE_STORAGE_ACCOUNT_NAME=acct"):
-        SCHEME.object_path("abfs://box@acct.dfs.core.windows.net/x.bin")
+        SCHEME.split("abfs://box@acct.dfs.core.windows.net/x.bin")
 
 
 @pytest.mark.parametrize(
@@ -250,4 +256,39 @@ def test_urls_that_are_not_one_blob_or_prefix_are_refused(
 ) -> None:
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "acct")
     with pytest.raises(InputError):
-        SCHEME.object_path(url)
+        SCHEME.split(url)
+
+
+# --- raw listings (what the remote storage lists a prefix with) ---------------------------
+def test_a_raw_listing_gives_every_blob_name_as_stored_with_its_pin(
+    azure_env: Azurite, fs: Any
+) -> None:
+    box = new_container(azure_env)
+    for name, data in {"ds/a.bin": b"a", "ds/": b"", "ds/x//y.bin": b"yy", "dsx/z": b"z"}.items():
+        put(box, name, data)
+    listed = list_blobs(fs, box.container_name, "ds/")
+    assert [(name, size) for name, size, _ in listed] == [
+        ("ds/", 0), ("ds/a.bin", 1), ("ds/x//y.bin", 2)
+    ]  # fmt: skip
+    pin = listed[1][2]
+    assert SCHEME.read(fs, f"{box.container_name}/ds/a.bin", pin, 0, 1) == b"a"
+    assert head_blob(fs, box.container_name, "ds/a.bin") == (1, pin)
+    assert head_blob(fs, box.container_name, "ds") is None  # a prefix, not a blob
+    assert head_blob(fs, box.container_name, "nope") is None
+
+
+def test_hierarchical_namespace_directories_are_not_listed_as_blobs(
+    azure_env: Azurite, fs: Any
+) -> None:
+    box = new_container(azure_env)
+    box.upload_blob("ds/sub", b"", metadata={"hdi_isfolder": "true"})
+    put(box, "ds/sub/a.bin", b"a")
+    assert [name for name, _, _ in list_blobs(fs, box.container_name, "ds/")] == ["ds/sub/a.bin"]
+    assert head_blob(fs, box.container_name, "ds/sub") is None
+
+
+def test_listing_a_container_that_does_not_exist_is_an_input_error(
+    azure_env: Azurite, fs: Any
+) -> None:
+    with pytest.raises(InputError, match="az://no-such-box: no such container"):
+        list_blobs(fs, "no-such-box", "")

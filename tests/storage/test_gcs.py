@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aichain_audit.errors import InputError
-from aichain_audit.fingerprint.storage.gcs import GCSScheme
+from aichain_audit.fingerprint.storage.gcs import GCSScheme, head_object, list_objects
 from aichain_audit.fingerprint.storage.schemes import ObjectChanged
 from tests.conftest import REPO
 from tests.storage import emulators
@@ -211,13 +211,40 @@ def test_a_broken_service_account_key_is_one_line_without_the_secret(
 # --- URL forms (no server) -----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("url", "path"),
-    [("gs://b/data/train.csv", "b/data/train.csv"), ("gcs://b/d/", "b/d/"), ("gs://b", "b/")],
+    [
+        ("gs://b/data/train.csv", ("b", "data/train.csv")),
+        ("gcs://b/d/", ("b", "d/")),
+        ("gs://b", ("b", "")),
+        ("gs://b/50%25.bin", ("b", "50%.bin")),
+    ],
 )
-def test_gs_urls_name_bucket_and_key(url: str, path: str) -> None:
-    assert SCHEME.object_path(url) == path
+def test_gs_urls_name_bucket_and_key(url: str, path: tuple[str, str]) -> None:
+    assert SCHEME.split(url) == path
 
 
-@pytest.mark.parametrize("url", ["gs:///key", "s3://b/k", "gs:/b/k"])
+@pytest.mark.parametrize(
+    "url", ["gs:///key", "s3://b/k", "gs:/b/k", "gs://b/k?generation=1", "gs://u@b/k"]
+)
 def test_urls_that_name_no_bucket_are_refused(url: str) -> None:
     with pytest.raises(InputError):
-        SCHEME.object_path(url)
+        SCHEME.split(url)
+
+
+# --- raw listings (what the remote storage lists a prefix with) ---------------------------
+def test_a_raw_listing_gives_every_key_as_stored_with_its_generation(
+    gcs_env: GcsEmulator, fs: Any
+) -> None:
+    bucket = new_bucket(gcs_env)
+    gens = {k: put(bucket, k, d) for k, d in {"ds/a.bin": b"a", "ds/": b"", "dsx/z": b"z"}.items()}
+    listed = list(list_objects(fs, bucket.name, "ds/"))
+    assert listed == [("ds/", 0, str(gens["ds/"])), ("ds/a.bin", 1, str(gens["ds/a.bin"]))]
+    assert head_object(fs, bucket.name, "ds/a.bin") == (1, str(gens["ds/a.bin"]))
+    assert head_object(fs, bucket.name, "ds") is None  # a prefix, not an object
+    assert head_object(fs, bucket.name, "nope") is None
+
+
+def test_listing_a_bucket_that_does_not_exist_is_an_input_error(
+    gcs_env: GcsEmulator, fs: Any
+) -> None:
+    with pytest.raises(InputError, match="gs://no-such-bucket: no such bucket"):
+        list(list_objects(fs, "no-such-bucket", ""))

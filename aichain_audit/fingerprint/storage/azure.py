@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from aichain_audit.errors import InputError, Unreadable
 from aichain_audit.fingerprint.storage.schemes import ObjectChanged, Scheme
@@ -57,7 +57,7 @@ class AzureScheme(Scheme):
             from adlfs import AzureBlobFileSystem  # type: ignore[import-untyped]
         except ImportError:
             raise InputError(
-                "az:// URLs need the azure extra: pip install 'aichain-audit[azure]'"
+                "az:// URLs need the adlfs package: pip install 'aichain-audit[azure]'"
             ) from None
         unusable = InputError(
             "az://: no usable Azure storage account: set AZURE_STORAGE_CONNECTION_STRING, "
@@ -73,21 +73,24 @@ class AzureScheme(Scheme):
         except Exception:  # adlfs quotes the SDK's error, which may quote the connection string
             raise unusable from None
 
-    def object_path(self, url: str) -> str:
-        """`container/blob` of an `az://` or `abfs://` URL (the blob may be empty: a
-        container's root); the `container@account.dfs.core.windows.net` form only when the
-        account is the configured one."""
-        scheme, sep, rest = url.partition("://")
-        if not sep or scheme.lower() not in self.names:
-            raise InputError(f"not an Azure Blob Storage URL: {scheme}://")
-        netloc, _, blob = rest.partition("/")
-        if "?" in url or "#" in url:
-            raise InputError(f"{scheme}:// URL has a query or fragment: name the blob alone")
-        container = netloc
-        if "@" in netloc:
-            container, _, host = netloc.partition("@")
+    def split(self, url: str) -> tuple[str, str]:
+        """(container, blob) of an `az://` or `abfs://` URL, the blob percent-decoded (it may
+        be empty: the container's root); the `container@account.dfs.core.windows.net` form
+        only when the account is the configured one."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in self.names or not parts.netloc:
+            raise InputError(f"{scheme}://: name a blob or prefix as az://container/blob")
+        if parts.query or parts.fragment:
+            raise InputError(
+                f"{scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}: a URL with a query "
+                "or fragment is refused (name the blob alone)"
+            )
+        container = parts.netloc
+        if "@" in container:
+            container, _, host = container.partition("@")
             host = host.lower()
-            if not host.endswith(ACCOUNT_HOSTS):
+            if not host.endswith(ACCOUNT_HOSTS) or ":" in host:
                 raise InputError(
                     f"{scheme}://{container}@…: the host must be ACCOUNT.dfs.core.windows.net"
                 )
@@ -105,11 +108,10 @@ class AzureScheme(Scheme):
                 )
         if not container:
             raise InputError(f"{scheme}:// URL names no container")
-        return f"{container}/{blob}"
+        return container, unquote(parts.path.removeprefix("/"))
 
     def pin(self, info: dict[str, Any]) -> str | None:
-        etag = info.get("etag")
-        return None if not etag else str(etag)
+        return _etag(info.get("etag"))
 
     def read(self, fs: Any, path: str, pin: str | None, start: int, end: int) -> bytes:
         container, _, blob = path.partition("/")
@@ -134,6 +136,69 @@ class AzureScheme(Scheme):
                 raise ObjectChanged(f"{where} is not the size it was listed with")
             raise InputError(f"{where} is shorter than the range to read")
         return bytes(data)
+
+
+def list_blobs(fs: Any, container: str, prefix: str) -> list[tuple[str, int, str | None]]:
+    """(name, size, ETag) of every blob whose name starts with `prefix`, as Azure lists them
+    (raw names: "folder" markers and names fsspec would normalise included; adlfs's `find`
+    also answers a list instead of a mapping when the prefix names a blob). The directories
+    of a hierarchical-namespace account (empty blobs with `hdi_isfolder=true`) are left out:
+    they are folders, not objects."""
+    from fsspec.asyn import sync
+
+    try:
+        found: list[tuple[str, int, str | None]] = sync(
+            fs.loop, _list_blobs, fs, container, prefix
+        )  # fmt: skip
+    except Exception as exc:
+        if getattr(exc, "status_code", None) == 404:
+            raise InputError(f"az://{container}: no such container") from None
+        raise _read_error(exc, f"az://{container}/{prefix}", None) from None
+    return found
+
+
+def head_blob(fs: Any, container: str, name: str) -> tuple[int, str | None] | None:
+    """(size, ETag) of the blob named exactly `name`, or None when there is none (or it is a
+    hierarchical-namespace directory)."""
+    if not name:
+        return None
+    from fsspec.asyn import sync
+
+    try:
+        found: tuple[int, str | None] | None = sync(fs.loop, _head_blob, fs, container, name)
+    except Exception as exc:
+        raise _read_error(exc, f"az://{container}/{name}", None) from None
+    return found
+
+
+def _etag(etag: str | None) -> str | None:
+    return f'"{etag.strip(chr(34))}"' if etag else None  # quoted, as adlfs's listings give it
+
+
+def _is_directory(metadata: dict[str, str] | None) -> bool:
+    return any(k.lower() == "hdi_isfolder" and v == "true" for k, v in (metadata or {}).items())
+
+
+async def _list_blobs(fs: Any, container: str, prefix: str) -> list[tuple[str, int, str | None]]:
+    out = []
+    async with fs.service_client.get_container_client(container) as client:
+        async for blob in client.list_blobs(name_starts_with=prefix or None, include=["metadata"]):
+            if not _is_directory(blob.metadata):
+                out.append((str(blob.name), int(blob.size or 0), _etag(blob.etag)))
+    return out
+
+
+async def _head_blob(fs: Any, container: str, name: str) -> tuple[int, str | None] | None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    async with fs.service_client.get_blob_client(container=container, blob=name) as client:
+        try:
+            props = await client.get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+    if _is_directory(props.metadata):
+        return None
+    return int(props.size or 0), _etag(props.etag)
 
 
 async def _download(

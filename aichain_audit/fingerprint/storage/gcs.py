@@ -19,7 +19,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from aichain_audit.errors import InputError, Unreadable
 from aichain_audit.fingerprint.storage.schemes import ObjectChanged, Scheme
@@ -41,7 +43,7 @@ class GCSScheme(Scheme):
             from gcsfs.core import GCSFileSystem  # type: ignore[import-untyped]
         except ImportError:
             raise InputError(
-                "gs:// URLs need the gcs extra: pip install 'aichain-audit[gcs]'"
+                "gs:// URLs need the gcsfs package: pip install 'aichain-audit[gcs]'"
             ) from None
         token = "anon" if _emulated() else "google_default"
         try:
@@ -52,19 +54,21 @@ class GCSScheme(Scheme):
                 "`gcloud auth application-default login`, or the metadata server)"
             ) from None
 
-    def object_path(self, url: str) -> str:
-        """`bucket/key` of a `gs://bucket/key` URL (the key may be empty: a bucket's root)."""
-        scheme, sep, rest = url.partition("://")
-        if not sep or scheme.lower() not in self.names:
-            raise InputError(f"not a Google Cloud Storage URL: {scheme}://")
-        bucket, _, key = rest.partition("/")
-        if not bucket or "?" in bucket or "#" in bucket:
-            raise InputError(f"{scheme}:// URL names no bucket")
-        return f"{bucket}/{key}"
+    def split(self, url: str) -> tuple[str, str]:
+        """(bucket, key) of a `gs://bucket/key` URL, the key percent-decoded (it may be
+        empty: the bucket's root)."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in self.names or not parts.netloc or "@" in parts.netloc:
+            raise InputError(f"{parts.scheme}://: name an object or prefix as gs://bucket/key")
+        if parts.query or parts.fragment:
+            raise InputError(
+                f"{parts.scheme}://{parts.netloc}{parts.path}: a URL with a query or fragment "
+                "is refused (name the object alone)"
+            )
+        return parts.netloc, unquote(parts.path.removeprefix("/"))
 
     def pin(self, info: dict[str, Any]) -> str | None:
-        generation = info.get("generation")
-        return None if generation in (None, "") else str(generation)
+        return _generation(info)
 
     def read(self, fs: Any, path: str, pin: str | None, start: int, end: int) -> bytes:
         bucket, _, key = path.partition("/")
@@ -90,6 +94,45 @@ class GCSScheme(Scheme):
                 raise ObjectChanged(f"{where} is not the size it was listed with")
             raise InputError(f"{where} is shorter than the range to read")
         return bytes(data)
+
+
+def list_objects(fs: Any, bucket: str, prefix: str) -> Iterator[tuple[str, int, str | None]]:
+    """(key, size, generation) of every live object whose key starts with `prefix`, as GCS
+    lists them (raw keys: "folder" markers and keys fsspec would normalise included)."""
+    token: str | None = None
+    while True:
+        try:
+            page = fs.call(
+                "GET", "b/{}/o", bucket, json_out=True, prefix=prefix or None, pageToken=token,
+                fields="items(name,size,generation),nextPageToken",
+            )  # fmt: skip
+        except Exception as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise InputError(f"gs://{bucket}: no such bucket") from None
+            raise _read_error(exc, f"gs://{bucket}/{prefix}", None) from None
+        for item in page.get("items") or ():
+            yield str(item["name"]), int(item.get("size") or 0), _generation(item)
+        token = page.get("nextPageToken")
+        if not token:
+            return
+
+
+def head_object(fs: Any, bucket: str, key: str) -> tuple[int, str | None] | None:
+    """(size, generation) of the live object at exactly `key`, or None when there is none."""
+    if not key:
+        return None
+    try:
+        meta = fs.call("GET", "b/{}/o/{}", bucket, key, json_out=True, fields="size,generation")
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        raise _read_error(exc, f"gs://{bucket}/{key}", None) from None
+    return int(meta.get("size") or 0), _generation(meta)
+
+
+def _generation(item: dict[str, Any]) -> str | None:
+    generation = item.get("generation")
+    return None if generation in (None, "") else str(generation)
 
 
 def _live_generation(fs: Any, bucket: str, key: str, where: str, pin: str) -> str:
