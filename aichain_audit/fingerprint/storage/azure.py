@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -54,7 +55,7 @@ class AzureScheme(Scheme):
 
     def filesystem(self) -> Any:
         try:
-            from adlfs import AzureBlobFileSystem  # type: ignore[import-untyped]
+            from adlfs import AzureBlobFileSystem  # type: ignore[import-untyped, unused-ignore]
         except ImportError:
             raise InputError(
                 "az:// URLs need the adlfs package: pip install 'aichain-audit[azure]'"
@@ -110,6 +111,24 @@ class AzureScheme(Scheme):
             raise InputError(f"{scheme}:// URL names no container")
         return container, unquote(parts.path.removeprefix("/"))
 
+    # The remote storage's listing (`Scheme.entries`/`entry`, with helper S1's RemoteStorage):
+    # the raw listing below, not fsspec's `find`/`info`.
+    def entries(self, fs: Any, bucket: str, prefix: str) -> Iterator[Any]:
+        from aichain_audit.fingerprint.storage.schemes import (  # type: ignore[attr-defined, unused-ignore]
+            ObjectEntry,
+        )
+
+        for key, size, pin in list_blobs(fs, bucket, prefix):
+            yield ObjectEntry(key, size, pin)
+
+    def entry(self, fs: Any, bucket: str, key: str) -> Any:
+        from aichain_audit.fingerprint.storage.schemes import (  # type: ignore[attr-defined, unused-ignore]
+            ObjectEntry,
+        )
+
+        found = head_blob(fs, bucket, key)
+        return None if found is None else ObjectEntry(key, *found)
+
     def pin(self, info: dict[str, Any]) -> str | None:
         return _etag(info.get("etag"))
 
@@ -125,7 +144,7 @@ class AzureScheme(Scheme):
             from azure.core import MatchConditions
 
             conditions = {"etag": pin, "match_condition": MatchConditions.IfNotModified}
-        from fsspec.asyn import sync  # type: ignore[import-untyped]
+        from fsspec.asyn import sync  # type: ignore[import-untyped, unused-ignore]
 
         try:  # adlfs's cat_file passes no conditions on: the SDK's client, on adlfs's loop
             data = sync(fs.loop, _download, fs, container, blob, start, end - start, conditions)

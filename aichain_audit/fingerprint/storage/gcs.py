@@ -40,7 +40,7 @@ class GCSScheme(Scheme):
 
     def filesystem(self) -> Any:
         try:
-            from gcsfs.core import GCSFileSystem  # type: ignore[import-untyped]
+            from gcsfs.core import GCSFileSystem  # type: ignore[import-untyped, unused-ignore]
         except ImportError:
             raise InputError(
                 "gs:// URLs need the gcsfs package: pip install 'aichain-audit[gcs]'"
@@ -66,6 +66,24 @@ class GCSScheme(Scheme):
                 "is refused (name the object alone)"
             )
         return parts.netloc, unquote(parts.path.removeprefix("/"))
+
+    # The remote storage's listing (`Scheme.entries`/`entry`, with helper S1's RemoteStorage):
+    # the raw listing below, not fsspec's `find`/`info`.
+    def entries(self, fs: Any, bucket: str, prefix: str) -> Iterator[Any]:
+        from aichain_audit.fingerprint.storage.schemes import (  # type: ignore[attr-defined, unused-ignore]
+            ObjectEntry,
+        )
+
+        for key, size, pin in list_objects(fs, bucket, prefix):
+            yield ObjectEntry(key, size, pin)
+
+    def entry(self, fs: Any, bucket: str, key: str) -> Any:
+        from aichain_audit.fingerprint.storage.schemes import (  # type: ignore[attr-defined, unused-ignore]
+            ObjectEntry,
+        )
+
+        found = head_object(fs, bucket, key)
+        return None if found is None else ObjectEntry(key, *found)
 
     def pin(self, info: dict[str, Any]) -> str | None:
         return _generation(info)
