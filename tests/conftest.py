@@ -62,7 +62,9 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int = 2)
 # server or a process, directly or through other fixtures, is marked here; a test that starts
 # one itself carries the mark. So that no test slips into test-fast by accident, a run without
 # them (NO_SUBPROCESSES set, as `make test-fast` does) fails any unmarked test that starts one.
-SERVER_FIXTURES = frozenset({"anvil_factory", "server_store", "s3_endpoint"})
+SERVER_FIXTURES = frozenset(
+    {"anvil_factory", "server_store", "s3_endpoint", "azurite", "gcs_emulator"}
+)
 SLOW_FIXTURES = frozenset({"cli", "sample", "sqlite_store"})
 NO_SUBPROCESSES = "AICHAIN_TEST_NO_SUBPROCESSES"
 _running: list[pytest.Item] = []
