@@ -61,6 +61,7 @@ from aichain_audit.verify.request import VerifyRequest
 
 if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports these
     from aichain_audit.anchoring import LedgerCheck, Revocation
+    from aichain_audit.fingerprint.engine import Engine
     from aichain_audit.fingerprint.model import ModelFingerprint
     from aichain_audit.ledger import ChainSettings
     from aichain_audit.ledger.admin import RegistryState
@@ -186,6 +187,7 @@ def fingerprint(
     policy: PathPolicy = PathPolicy(),
     progress: Progress | None = None,
     cache: bool = False,
+    engine: Engine | None = None,
 ) -> FingerprintResult:
     """Fingerprints a model, datasets and configs into one lineage manifest.
 
@@ -196,12 +198,15 @@ def fingerprint(
     when no `model` is given, its one ONNX model (from a logged model or a `*.onnx`
     artifact). Nothing is written anywhere (`record_lineage` writes to the run;
     `LineageManifest.to_json` gives the bytes to store). With `cache`, digests of unchanged
-    dataset files come from the opt-in digest cache.
+    dataset files come from the opt-in digest cache. `engine` hashes the dataset files
+    (default: this process; `fingerprint.engine.open_engine("ray")` for a Ray cluster, which
+    the caller closes); the root never depends on it.
     """
     with ExitStack() as stack:
         return _fingerprint(
             stack, model=model, datasets=list(datasets), configs=configs, name=name,
             parent=parent, mlflow_run=mlflow_run, policy=policy, progress=progress, cache=cache,
+            engine=engine,
         )  # fmt: skip
 
 
@@ -217,6 +222,7 @@ def _fingerprint(
     policy: PathPolicy,
     progress: Progress | None,
     cache: bool,
+    engine: Engine | None = None,
 ) -> FingerprintResult:
     if model is None and not datasets and not configs and mlflow_run is None:
         raise UsageError(
@@ -260,7 +266,9 @@ def _fingerprint(
             fingerprinted = ModelFingerprinter().fingerprint([model])
             fp = fingerprinted.model
             leaves.extend(fingerprinted.leaves)
-    data = DatasetFingerprinter(policy, progress=progress, cache=cache).fingerprint(datasets)
+    data = DatasetFingerprinter(policy, progress=progress, cache=cache, engine=engine).fingerprint(
+        datasets
+    )
     data_leaves, total, skipped = data.leaves, data.total_bytes, data.skipped
     leaves.extend(data_leaves)
     recorded = {leaf["path"] for leaf in data_leaves if leaf["kind"] == DATASET}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from aichain_audit.errors import InputError, Unreadable
-from aichain_audit.fingerprint.hashing import FileDigest, HashJob, digest_files
+from aichain_audit.fingerprint.hashing import FileDigest
 from aichain_audit.fingerprint.paths import ListedFile, PathPolicy, argument_name, list_argument
 from aichain_audit.lineage import (
     Leaf,
@@ -27,6 +27,7 @@ from aichain_audit.lineage import (
 )
 
 if TYPE_CHECKING:  # onnx is imported only when a model is fingerprinted
+    from aichain_audit.fingerprint.engine import Engine
     from aichain_audit.fingerprint.model import ModelFingerprint
 
 
@@ -61,7 +62,8 @@ class Fingerprinter(ABC):
 
 
 class DatasetFingerprinter(Fingerprinter):
-    """Files and folders: one `dataset` leaf per file, `skipped` leaves by the policy."""
+    """Files and folders: one `dataset` leaf per file, `skipped` leaves by the policy; the
+    files hashed by `engine` (default: the local engine, this process)."""
 
     def __init__(
         self,
@@ -69,10 +71,12 @@ class DatasetFingerprinter(Fingerprinter):
         *,
         progress: Progress | None = None,
         cache: bool = False,
+        engine: Engine | None = None,
     ) -> None:
         self.policy = policy
         self.progress = progress
         self.cache = cache
+        self.engine = engine
 
     def fingerprint(self, paths: Sequence[Path]) -> Fingerprinted:
         listed: list[ListedFile] = []
@@ -96,17 +100,16 @@ class DatasetFingerprinter(Fingerprinter):
             digest_cache = DigestCache(aichain_home() / "digests.sqlite3")
             cached = digest_cache.lookup(listed)
         todo = [i for i, c in enumerate(cached) if c is None]
-        jobs = [HashJob(listed[i].path, listed[i].name, listed[i].size, listed[i].link is not None)
-                for i in todo]  # fmt: skip
+        files = listed if len(todo) == len(listed) else [listed[i] for i in todo]
         if self.progress:
-            self.progress.start("hashing datasets", sum(job.size or 0 for job in jobs))
+            self.progress.start("hashing datasets", sum(f.size or 0 for f in files))
         try:
-            fresh = digest_files(jobs, progress=self.progress.advance if self.progress else None)
+            fresh = self._digest(files)
         finally:
             if self.progress:
                 self.progress.stop()
-        del jobs  # a million files: every list alive at once is what P6 measures
-        results: list[FileDigest | InputError] = []
+        del files  # a million files: every list alive at once is what P6 measures
+        results: list[FileDigest | Exception] = []
         fresh_iter = iter(fresh)
         for c in cached:
             results.append(c if c is not None else next(fresh_iter))
@@ -119,7 +122,9 @@ class DatasetFingerprinter(Fingerprinter):
         leaves: list[Leaf] = []
         total = 0
         for f, r in zip(listed, results, strict=True):
-            if isinstance(r, InputError):
+            if isinstance(r, Exception):
+                if not isinstance(r, InputError):
+                    raise r
                 if isinstance(r, Unreadable):
                     if self.policy.skip_unreadable:
                         skipped.append((f.name, "unreadable"))
@@ -133,6 +138,16 @@ class DatasetFingerprinter(Fingerprinter):
             total += r.size
         leaves.extend(skipped_leaf(name, reason) for name, reason in skipped)
         return Fingerprinted(leaves, total, skipped)
+
+    def _digest(self, files: Sequence[ListedFile]) -> list[FileDigest | Exception]:
+        """The one place a dataset's files are hashed: by the engine, through the storage
+        they were listed from (errors as values, in order)."""
+        from aichain_audit.fingerprint.engine.local import LocalEngine
+        from aichain_audit.fingerprint.storage.local import LocalStorage
+
+        engine = self.engine or LocalEngine()
+        advance = self.progress.advance if self.progress else None
+        return engine.digest(LocalStorage(), files, progress=advance)
 
 
 class ConfigFingerprinter(Fingerprinter):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aichain_audit.fingerprint.interface import DatasetFingerprinter
 from aichain_audit.fingerprint.paths import PathPolicy, argument_name
@@ -16,18 +17,24 @@ from aichain_audit.verify.diff import InputKind, diff_leaves, scope
 from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
 
+if TYPE_CHECKING:
+    from aichain_audit.fingerprint.engine import Engine
+
 _KINDS = ("dataset", "skipped")
 
 
 def check_datasets(
-    datasets: Sequence[Path], manifest: ReadManifest, policy: PathPolicy = PathPolicy()
+    datasets: Sequence[Path],
+    manifest: ReadManifest,
+    policy: PathPolicy = PathPolicy(),
+    engine: Engine | None = None,
 ) -> list[Finding]:
     if not datasets:
         return []
     names = {argument_name(p) for p in datasets}
     under = [scope(InputKind.DATASET, name) for name in names]
     recorded = [x for x in manifest.of_kind(*_KINDS) if any(keep(x) for keep in under)]
-    fresh = DatasetFingerprinter(policy).fingerprint(datasets).leaves
+    fresh = DatasetFingerprinter(policy, engine=engine).fingerprint(datasets).leaves
     diff = diff_leaves(recorded, fresh)
     findings: list[Finding] = []
     for change in diff.changed:

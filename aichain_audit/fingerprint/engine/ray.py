@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -127,7 +128,8 @@ class RayEngine(Engine):
                 ) from None
             self._shutdown = True
         self.startup_seconds = time.perf_counter() - started
-        self._cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        self._cpus = max(1, int(resources.get("CPU", 1)))
         self._remote = ray.remote(self._batch).options(
             num_cpus=1, max_retries=self.retries, retry_exceptions=True
         )
@@ -268,7 +270,7 @@ class RayEngine(Engine):
         """Records a task's results; returns the tasks of the files it found to be larger
         than one shard (their sizes were not listed)."""
         more: list[_Task] = []
-        for (index, _, length, _), shard, (kind, value, extra) in zip(
+        for (index, _, _, _), shard, (kind, value, extra) in zip(
             task.items, task.shards, results, strict=True
         ):
             i = task.files[index]
@@ -333,10 +335,8 @@ def _host(address: str) -> str | None:
 
 def _this_machine() -> set[str]:
     names = {"localhost", socket.gethostname()}
-    try:
+    with contextlib.suppress(OSError):
         names |= {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)}
-    except OSError:
-        pass
     return names
 
 

@@ -38,10 +38,7 @@ def storage_of(kind: str, location: str) -> Storage:
     """The storage a worker reads `location` (a listed file's path or URL) through, built
     on the worker from the kind's name: local files, or object storage from the URL's scheme
     with the worker's own credential chain (`fingerprint.storage.storage_for`)."""
-    if kind == "local":
-        key = (kind, "")
-    else:
-        key = (kind, urlsplit(location).netloc)
+    key = (kind, "") if kind == "local" else (kind, urlsplit(location).netloc)
     storage = _storages.get(key)
     if storage is None:
         if kind == "local":
