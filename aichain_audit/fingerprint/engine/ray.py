@@ -46,8 +46,14 @@ TASK_FILES = 512  # small files in one task at most (sizes may not be listed)
 IN_FLIGHT_PER_CPU = 2
 RETRIES = 2  # attempts after the first, for a task that failed (not for an unreadable file)
 _PRIVATE_OBJECT_STORE = 128 * 1024 * 1024  # results are digests: the store stays small
+# How long the raylet of a private cluster waits for Ray's own agents: on a loaded machine
+# they start slower than Ray's default wait (measured here: over 15 s at a load of 10).
+_PRIVATE_PATIENCE = {
+    "RAY_raylet_start_wait_time_s": "120",
+    "RAY_agent_register_timeout_ms": "120000",
+}
 
-BatchFunction = Callable[[str, Sequence[ListedFile], Sequence[worker.Item]], list[Any]]
+BatchFunction = Callable[[str, Sequence[ListedFile], Sequence[worker.Item], int], list[Any]]
 
 
 @dataclass(slots=True)
@@ -56,6 +62,7 @@ class _Task:
     items: list[worker.Item]  # file index into `files`, offset, length, leaf
     shards: list[int]  # per item: the shard's number, or -1 for a whole file
     nbytes: int = 0
+    attempts: int = 0
 
 
 @dataclass(slots=True)
@@ -111,12 +118,21 @@ class RayEngine(Engine):
         if ray.is_initialized():
             pass  # the caller's own connection (a script that runs Ray): used, left open
         elif self.address is None:
-            ray.init(
-                address="local",
-                include_dashboard=False,
-                object_store_memory=_PRIVATE_OBJECT_STORE,
-                **quiet,
-            )
+            for name, value in _PRIVATE_PATIENCE.items():
+                os.environ.setdefault(name, value)  # read by the raylet this starts
+            try:
+                ray.init(
+                    address="local",
+                    include_dashboard=False,
+                    object_store_memory=_PRIVATE_OBJECT_STORE,
+                    **quiet,
+                )
+            except Exception as exc:  # Ray raises plain Exception when a node fails to start
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+                raise InputError(
+                    f"could not start a private Ray cluster: {_first_line(exc)}"
+                ) from None
             self.private = self._shutdown = True
         else:
             try:
@@ -130,8 +146,10 @@ class RayEngine(Engine):
         self.startup_seconds = time.perf_counter() - started
         resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
         self._cpus = max(1, int(resources.get("CPU", 1)))
-        self._remote = ray.remote(self._batch).options(
-            num_cpus=1, max_retries=self.retries, retry_exceptions=True
+        # A task's own failures come back as values and are retried here (`digest`); Ray
+        # retries only a worker that died (`max_retries`), and prints nothing for either.
+        self._remote = ray.remote(worker.run_batch).options(
+            num_cpus=1, max_retries=self.retries, retry_exceptions=False
         )
         self._ray = ray
         return ray
@@ -196,17 +214,24 @@ class RayEngine(Engine):
             while todo and len(running) < limit:
                 task = todo.pop()
                 batch = [files[i] for i in task.files]
-                running[self._remote.remote(storage.kind, batch, task.items)] = task
+                ref = self._remote.remote(self._batch, storage.kind, batch, task.items, SHARD_SIZE)
+                running[ref] = task
+                task.attempts += 1
                 self.tasks += 1
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
                 task = running.pop(ref)
                 try:
-                    results = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    self._failed(task, files, state, exc)
-                    results = None
-                if results is not None:
+                    ok, results = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # a worker died, retried by Ray
+                    self._failed(task, files, state, _failure(exc))
+                    ok, results = True, None
+                if not ok and task.attempts <= self.retries:
+                    todo.append(task)  # again, on whichever worker is free
+                    continue
+                if not ok:
+                    self._failed(task, files, state, str(results))
+                elif results is not None:
                     todo.extend(reversed(self._collect(task, files, state, results)))
                 if progress:
                     progress(task.nbytes)
@@ -292,24 +317,29 @@ class RayEngine(Engine):
         return more
 
     def _failed(
-        self, task: _Task, files: Sequence[ListedFile], state: list[_File], exc: Exception
+        self, task: _Task, files: Sequence[ListedFile], state: list[_File], why: str
     ) -> None:
         """A task that failed `retries + 1` times: each of its files gets that as its error
         (not as unreadable: the file may be fine; the cluster failed to hash it)."""
-        text = str(exc)
-        if "No module named 'aichain_audit" in text:
+        if "No module named 'aichain_audit" in why:
             raise InputError(
                 "the Ray workers cannot import aichain_audit: install the same aichain-audit "
                 "version (with the extras of the storage read) on every node of the cluster"
-            ) from None
-        cause = getattr(exc, "cause", None) or exc
+            )
         for i in task.files:
             state[i].pending = 0
             if state[i].error is None:
                 state[i].error = InputError(
                     f"{files[i].name}: hashing on the Ray cluster failed "
-                    f"{self.retries + 1} times ({type(cause).__name__}: {_first_line(cause)})"
+                    f"{self.retries + 1} times ({why})"
                 )
+
+
+def _failure(exc: BaseException) -> str:
+    """What a failed task's Ray error says, in one line: its cause's class and first line
+    (a traceback's text stays out of the message)."""
+    cause = getattr(exc, "cause", None) or exc
+    return f"{type(cause).__name__}: {_first_line(cause)}"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -58,8 +58,14 @@ def storage_of(kind: str, location: str) -> Storage:
     return storage
 
 
-def hash_batch(kind: str, files: Sequence[ListedFile], items: Sequence[Item]) -> list[Result]:
-    """Hashes every range of a batch; one result per item, in order (errors as values)."""
+def hash_batch(
+    kind: str,
+    files: Sequence[ListedFile],
+    items: Sequence[Item],
+    shard_size: int = SHARD_SIZE,
+) -> list[Result]:
+    """Hashes every range of a batch; one result per item, in order (errors as values).
+    `shard_size` is the driver's (SPEC 3's `SHARD_SIZE`; smaller only in tests)."""
     out: list[Result] = []
     for index, offset, length, leaf in items:
         file = files[index]
@@ -67,7 +73,7 @@ def hash_batch(kind: str, files: Sequence[ListedFile], items: Sequence[Item]) ->
             storage = storage_of(kind, file.path)
             if length == UNSIZED:
                 size = _local_size(file)
-                if size > SHARD_SIZE:
+                if size > shard_size:
                     out.append(("size", size, None))
                     continue
                 file = ListedFile(file.name, file.path, size, file.link, file.identity, file.pin)
@@ -76,6 +82,17 @@ def hash_batch(kind: str, files: Sequence[ListedFile], items: Sequence[Item]) ->
         except InputError as exc:
             out.append((type(exc).__name__, exc.message, exc.hint))
     return out
+
+
+def run_batch(batch: Any, *args: Any) -> tuple[bool, Any]:
+    """What a Ray task runs: `batch(*args)`, its failure (an exception the batch did not
+    expect) returned as a value, (False, "Class: message"), for the driver to retry: Ray
+    prints the failures of the tasks it retries itself on the driver's stdout."""
+    try:
+        return True, batch(*args)
+    except Exception as exc:
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        return False, f"{type(exc).__name__}: {lines[0].strip() if lines else ''}"[:300]
 
 
 def _local_size(file: ListedFile) -> int:
