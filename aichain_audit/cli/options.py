@@ -153,9 +153,9 @@ EngineOpt = Annotated[
     str,
     typer.Option(
         "--engine",
-        metavar="local|ray",
-        help="Who hashes dataset files: this process (local, default) or a Ray cluster "
-        "(ray: RAY_ADDRESS or --ray-address, else a private local cluster for the run; "
+        metavar="ENGINE",
+        help="Who hashes dataset files: local (this process, default) or ray (a Ray cluster: "
+        "RAY_ADDRESS or --ray-address, else a private local cluster for the run; "
         "extra [ray]).",
     ),
 ]
