@@ -256,6 +256,9 @@ class RayEngine(Engine):
                 state[i].error = InputError(f"{f.name}: its size was not listed")
             else:
                 small.append(i)
+        # Files whose sizes were not listed count as nothing: at least 8 tasks a CPU, so one
+        # task never holds most of the bytes (as the local engine batches them).
+        per_task = max(1, min(TASK_FILES, len(small) // (self._cpus * 8)))
         task = _Task([], [], [])
         for i in small:
             size = files[i].size
@@ -264,7 +267,7 @@ class RayEngine(Engine):
             task.files.append(i)
             task.shards.append(-1)
             task.nbytes += size or 0
-            if task.nbytes >= self.task_bytes or len(task.items) >= TASK_FILES:
+            if task.nbytes >= self.task_bytes or len(task.items) >= per_task:
                 tasks.append(task)
                 task = _Task([], [], [])
         if task.items:
