@@ -62,6 +62,7 @@ from aichain_audit.verify.request import VerifyRequest
 
 if TYPE_CHECKING:  # kept out of the start-up path: fingerprinting never imports these
     from aichain_audit.anchoring import LedgerCheck, Revocation
+    from aichain_audit.fingerprint.engine import Engine
     from aichain_audit.fingerprint.model import ModelFingerprint
     from aichain_audit.ledger import ChainSettings
     from aichain_audit.ledger.admin import RegistryState
@@ -194,6 +195,7 @@ def fingerprint(
     policy: PathPolicy = PathPolicy(),
     progress: Progress | None = None,
     cache: bool = False,
+    engine: Engine | None = None,
 ) -> FingerprintResult:
     """Fingerprints a model, datasets and configs into one lineage manifest.
 
@@ -205,7 +207,9 @@ def fingerprint(
     file of a format with a semantic fingerprint, or a checkpoint folder). Nothing is
     written anywhere (`record_lineage` writes to the run; `LineageManifest.to_json` gives
     the bytes to store). With `cache`, digests of unchanged dataset files come from the
-    opt-in digest cache.
+    opt-in digest cache. `engine` hashes the dataset files (default: this process;
+    `fingerprint.engine.open_engine("ray")` for a Ray cluster, which the caller closes); the
+    root never depends on it.
 
     A dataset or the model may be an object storage URL (`s3://bucket/data/`, `gs://`,
     `az://`, `abfs://`, `file://`: `aichain_audit.fingerprint.storage`): a dataset's objects
@@ -217,6 +221,7 @@ def fingerprint(
         return _fingerprint(
             stack, model=model, datasets=list(datasets), configs=configs, name=name,
             parent=parent, mlflow_run=mlflow_run, policy=policy, progress=progress, cache=cache,
+            engine=engine,
         )  # fmt: skip
 
 
@@ -232,6 +237,7 @@ def _fingerprint(
     policy: PathPolicy,
     progress: Progress | None,
     cache: bool,
+    engine: Engine | None = None,
 ) -> FingerprintResult:
     if model is None and not datasets and not configs and mlflow_run is None:
         raise UsageError(
@@ -283,7 +289,9 @@ def _fingerprint(
             fingerprinted = ModelFingerprinter().fingerprint([local_model])
             fp = fingerprinted.model
             leaves.extend(fingerprinted.leaves)
-    data = DatasetFingerprinter(policy, progress=progress, cache=cache).fingerprint(datasets)
+    data = DatasetFingerprinter(policy, progress=progress, cache=cache, engine=engine).fingerprint(
+        datasets
+    )
     data_leaves, total, skipped = data.leaves, data.total_bytes, data.skipped
     leaves.extend(data_leaves)
     recorded = {leaf["path"] for leaf in data_leaves if leaf["kind"] == DATASET}

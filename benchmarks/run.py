@@ -50,6 +50,12 @@ run, so the ratio means something even where the absolute time does not.
   <= 1.3 (goal 1.1). The root must equal the local copy's. moto is a Python server that
   serves both processes on these two cores, so the ratio says how much aichain adds to the
   reading, not how fast S3 is.
+- P12: the Ray engine against an already running local 2-CPU cluster (`ray start --head` on
+  127.0.0.1, started here first and stopped by its process group): 1 GiB in 300 files (256
+  MiB with --quick) hashed by `RayEngine.digest`, against the local engine on the same
+  listing in the same process (benchmarks/ray_p12.py), target <= 1.5 (on two cores Ray
+  cannot be faster: this bounds its overhead); reported beside it: the cluster's start-up,
+  the connection's (with `import ray`), and the per-task overhead. Skipped without Ray.
 
 Timings are whole processes (`time.perf_counter` around `subprocess.run`), the median
 of N runs (5, or 3 with --quick) for subject and baseline alike, alternating, after the
@@ -97,7 +103,7 @@ BIN = Path(sys.executable).parent
 AICHAIN = BIN / "aichain"
 GIB = 1 << 30
 MB = 10**6
-TARGETS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11")
+TARGETS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12")
 
 RSS_WRAPPER = (
     "import resource, subprocess, sys, time\n"
@@ -735,6 +741,107 @@ def p11(runs: int, quick: bool) -> list[Row]:
     ]  # fmt: skip
 
 
+def start_ray_cluster(temp: Path) -> tuple[int, str, float]:
+    """`ray start --head` with 2 CPUs on 127.0.0.1, free ports, in its own process group:
+    (group id, address, seconds it took). Stopped with `stop_group` (never `ray stop`)."""
+    import socket
+
+    def free() -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return str(s.getsockname()[1])
+
+    port = free()
+    flags = ["--ray-client-server-port", "--dashboard-agent-listen-port",
+             "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port",
+             "--node-manager-port", "--object-manager-port"]  # fmt: skip
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
+           "RAY_raylet_start_wait_time_s": "120", "RAY_agent_register_timeout_ms": "120000",
+           "PYTHONPATH": str(HERE.parent)}  # fmt: skip
+    cmd = [str(BIN / "ray"), "start", "--head", "--port", port, "--num-cpus", "2",
+           "--node-ip-address", "127.0.0.1", "--include-dashboard", "false",
+           "--disable-usage-stats", "--temp-dir", str(temp), "--object-store-memory",
+           str(100 << 20), *[x for f in flags for x in (f, free())]]  # fmt: skip
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # fmt: skip
+    _, err = proc.communicate(timeout=300)
+    if proc.returncode != 0:
+        stop_group(proc.pid)
+        raise RuntimeError(f"ray start failed: {err.strip()[-300:]}")
+    return proc.pid, f"127.0.0.1:{port}", time.perf_counter() - t
+
+
+def stop_group(pgid: int) -> None:
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+
+
+def p12(runs: int, quick: bool) -> list[Row]:
+    if not (BIN / "ray").exists():
+        return [Row("P12", "Ray engine", "-", "-", "-", "<= 1.5", "SKIP", "Ray not installed")]
+    size = GIB // 4 if quick else GIB
+    files = 300
+    log(f"P12: {size >> 20} MiB in {files} files, the Ray engine on a local 2-CPU cluster")
+    folder = DATA / "p12"
+    folder.mkdir()
+    per = size // files
+    for i in range(files):
+        write_big(folder / f"f{i:03d}.bin", per + (size - per * files if i == 0 else 0),
+                  random_all=False)  # fmt: skip
+    warm(all_files(folder))
+    import tempfile
+
+    temp = Path(tempfile.mkdtemp(prefix="aichain-ray-", dir="/tmp"))  # short socket paths
+    pgid, address, cluster_s = start_ray_cluster(temp)
+    try:
+        out = subprocess.run(
+            [sys.executable, str(HERE / "ray_p12.py"), address, str(folder), str(runs)],
+            capture_output=True, text=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+        )  # fmt: skip
+    finally:
+        stop_group(pgid)
+        shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(folder)
+    if out.returncode != 0:
+        raise RuntimeError(f"P12 exited {out.returncode}: {out.stderr.strip()[-300:]}")
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    if not got["same"]:
+        raise RuntimeError("the Ray engine's digests differ from the local engine's")
+    s, b = got["ray"], got["local"]
+    ratio = s / b
+    mib_s = size / (1 << 20) / s / got["cpus"]
+    note = (f"cluster start {cluster_s:.1f} s, connect {got['startup']:.1f} s; "
+            f"{got['tasks']} tasks, {got['per_task_ms']:.1f} ms/task, "
+            f"{mib_s:.0f} MiB/s per worker")  # fmt: skip
+    return [
+        Row(
+            "P12",
+            f"Ray engine, {size >> 20} MiB in {files} files",
+            f"{s:.3f} s",
+            f"local {b:.3f} s",
+            f"{ratio:.2f}",
+            "<= 1.5",
+            verdict(ratio <= 1.5),
+            note,
+            s,
+            b,
+        )
+    ]
+
+
 def p8(runs: int) -> list[Row]:
     log("P8: a tiny model's fingerprint, whole process")
     tiny = DATA / "p8-tiny.onnx"
@@ -872,6 +979,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "P9": lambda: p9(runs),
         "P10": lambda: p10(runs, openssl, args.quick),
         "P11": lambda: p11(runs, args.quick),
+        "P12": lambda: p12(runs, args.quick),
     }
     rows: list[Row] = []
     shutil.rmtree(DATA, ignore_errors=True)

@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 # The shared `mlflow server` of tests/tracking: its URL and process group, in the session's
 # base temporary folder (the one xdist workers' folders live in).
 MLFLOW_SERVER_STATE = "mlflow-server.json"
+# The shared local Ray cluster of tests/engine: its address, process group and folder.
+RAY_CLUSTER_STATE = "ray-cluster.json"
 
 
 def run_cli(
@@ -56,14 +58,14 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int = 2)
 
 
 # --- what `make test-fast` leaves out --------------------------------------------------------
-# `server`: the test starts anvil, `mlflow server`, chromium or an object store emulator (moto's
-# S3 server). `slow`: it starts another
+# `server`: the test starts anvil, `mlflow server`, chromium, an object store emulator (moto's
+# S3 server, azurite, gcp-storage-emulator) or a Ray cluster. `slow`: it starts another
 # process (the CLI, a training script) or waits out a budget. A test whose fixtures start a
 # server or a process, directly or through other fixtures, is marked here; a test that starts
 # one itself carries the mark. So that no test slips into test-fast by accident, a run without
 # them (NO_SUBPROCESSES set, as `make test-fast` does) fails any unmarked test that starts one.
 SERVER_FIXTURES = frozenset(
-    {"anvil_factory", "server_store", "s3_endpoint", "azurite", "gcs_emulator"}
+    {"anvil_factory", "server_store", "s3_endpoint", "azurite", "gcs_emulator", "ray_cluster"}
 )
 SLOW_FIXTURES = frozenset({"cli", "sample", "sqlite_store"})
 NO_SUBPROCESSES = "AICHAIN_TEST_NO_SUBPROCESSES"
@@ -159,6 +161,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     basetemp = getattr(factory, "_basetemp", None)
     if basetemp is None:  # no test asked for a temporary folder: no server either
         return
+    stop_ray_cluster(Path(basetemp) / RAY_CLUSTER_STATE)
     state = Path(basetemp) / MLFLOW_SERVER_STATE
     try:
         pid = int(json.loads(state.read_text())["pid"])
@@ -172,3 +175,32 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # the server is gone and its pid was reused: not ours to signal
     stop_process_group(pid)
     state.unlink(missing_ok=True)
+
+
+def stop_ray_cluster(state: Path) -> None:
+    """Stops the Ray cluster tests/engine/conftest.py started: the process group of its
+    `ray start` (whose daemons stay in it once it exits), when a process of that group is
+    still Ray's (a group id is not reused while the group lives); then its folder."""
+    import shutil
+
+    try:
+        info = json.loads(state.read_text())
+        pgid, temp = int(info["pgid"]), str(info["temp"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if any(b"ray" in cmdline for cmdline in _group_cmdlines(pgid)):
+        stop_process_group(pgid)
+    shutil.rmtree(temp, ignore_errors=True)
+    state.unlink(missing_ok=True)
+
+
+def _group_cmdlines(pgid: int) -> list[bytes]:
+    out: list[bytes] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                out.append((stat.parent / "cmdline").read_bytes())
+        except (OSError, IndexError, ValueError):
+            continue
+    return out

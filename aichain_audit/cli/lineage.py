@@ -12,13 +12,16 @@ from aichain_audit.cli.app import app
 from aichain_audit.cli.ledger_view import ledger_doc, ledger_lines
 from aichain_audit.cli.options import (
     ChainIdOpt,
+    EngineOpt,
     FollowSymlinksOpt,
+    RayAddressOpt,
     RequirePinnedOpt,
     SkipSpecialOpt,
     SkipSymlinksOpt,
     SkipUnreadableOpt,
     TrustOpt,
     chain_settings,
+    hashing_engine,
     location,
     path_policy,
     pinning_required,
@@ -110,23 +113,30 @@ def fingerprint(
             "(AICHAIN_HOME/digests.sqlite3). Off by default.",
         ),
     ] = False,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Fingerprint a model, datasets and configs into one lineage manifest."""
     from aichain_audit import api
 
     policy = path_policy(follow_symlinks, skip_symlinks, skip_special, skip_unreadable)
-    result = api.fingerprint(
-        model=location(model) if model is not None else None,
-        datasets=[location(d) for d in dataset or ()],
-        configs=config or [],
-        name=name,
-        parent=parent,
-        mlflow_run=mlflow_run,
-        policy=policy,
-        progress=ProgressBar(),
-        cache=cache,
-    )
+    hashing = hashing_engine(engine, ray_address)
+    try:
+        result = api.fingerprint(
+            model=location(model) if model is not None else None,
+            datasets=[location(d) for d in dataset or ()],
+            configs=config or [],
+            name=name,
+            parent=parent,
+            mlflow_run=mlflow_run,
+            policy=policy,
+            progress=ProgressBar(),
+            cache=cache,
+            engine=hashing,
+        )
+    finally:
+        hashing.close()
     manifest = result.manifest
     if result.run is not None:  # MLflow first: a failure there leaves no file behind
         api.record_lineage(result)

@@ -157,6 +157,36 @@ def path_policy(
     return PathPolicy(links, skip_special=skip_special, skip_unreadable=skip_unreadable)
 
 
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        metavar="ENGINE",
+        help="Who hashes dataset files: local (this process, default) or ray (a Ray cluster: "
+        "RAY_ADDRESS or --ray-address, else a private local cluster for the run; "
+        "extra [ray]).",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        metavar="URL",
+        help="The Ray cluster of --engine ray (default: RAY_ADDRESS). Local paths are "
+        "refused on a cluster with nodes on other machines.",
+        show_default=False,
+    ),
+]
+
+
+def hashing_engine(engine: str, ray_address: str | None) -> Any:
+    """The engine `--engine` and `--ray-address` name (nothing started yet); the caller
+    closes it."""
+    from aichain_audit.fingerprint.engine import open_engine
+
+    return open_engine(engine, ray_address=ray_address)
+
+
 # --- the options of a verification, shared by `verify` and `report --verify` -------------
 MlflowRunOpt = Annotated[
     str | None,
@@ -213,6 +243,8 @@ class VerifyOptions:
     skip_symlinks: bool = False
     skip_special: bool = False
     skip_unreadable: bool = False
+    engine: str = "local"
+    ray_address: str | None = None
 
 
 # In `--help` order: each field of VerifyOptions, with the option it is given by.
@@ -230,6 +262,8 @@ _VERIFY_PARAMETERS: tuple[tuple[str, Any], ...] = (
     ("skip_symlinks", SkipSymlinksOpt),
     ("skip_special", SkipSpecialOpt),
     ("skip_unreadable", SkipUnreadableOpt),
+    ("engine", EngineOpt),
+    ("ray_address", RayAddressOpt),
 )
 
 

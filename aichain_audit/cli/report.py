@@ -139,7 +139,12 @@ def report(
     if model is not None:
         from aichain_audit.cli.verify import build_request
 
-        result = api.verify(build_request(model, lineage, opts))
+        request = build_request(model, lineage, opts)
+        try:
+            result = api.verify(request)
+        finally:
+            if request.engine is not None:
+                request.engine.close()
     data = api.report(
         lineage, fmt=chosen, verification=result, findings=findings, artifacts=artifacts,
         receipt=opts.receipt, json_lines=name.endswith(".jsonl"), sign=key,

@@ -13,6 +13,7 @@ from aichain_audit.cli.app import app
 from aichain_audit.cli.options import (
     VerifyOptions,
     chain_settings,
+    hashing_engine,
     path_policy,
     pinning_required,
     trust_pins,
@@ -77,7 +78,11 @@ def verify(
         if as_json:  # --json is printed on every exit code, a refused request's too
             print_json(_refused(model, exc))
         raise
-    result = api.verify(request)
+    try:
+        result = api.verify(request)
+    finally:
+        if request.engine is not None:
+            request.engine.close()
     if as_json:
         from aichain_audit.verify.document import document
 
@@ -110,6 +115,7 @@ def build_request(model: str, lineage: Path | None, opts: VerifyOptions) -> Veri
         opts.follow_symlinks, opts.skip_symlinks, opts.skip_special, opts.skip_unreadable
     )
     settings = chain_settings(opts.chain, opts.registry, None, opts.chain_id, opts.confirmations)
+    engine = hashing_engine(opts.engine, opts.ray_address)  # the caller closes it
     return VerifyRequest(
         model=model,
         settings=settings,
@@ -120,6 +126,7 @@ def build_request(model: str, lineage: Path | None, opts: VerifyOptions) -> Veri
         pins=tuple(trust_pins(opts.trust)),
         require_pinned=pinning_required(opts.require_pinned),
         policy=policy,
+        engine=engine,
     )
 
 

@@ -164,7 +164,7 @@ def _checks(
     if request.require_pinned:
         findings.append(check_pinned(ledger_findings))
     try:
-        findings.extend(check_datasets(request.datasets, manifest, request.policy))
+        findings.extend(check_datasets(request.datasets, manifest, request.policy, request.engine))
     except AichainError as exc:
         findings.append(Finding.error("dataset", ", ".join(map(str, request.datasets)), exc))
     named = [str(leaf["run_id"]) for leaf in manifest.of_kind(MLFLOW_RUN)]

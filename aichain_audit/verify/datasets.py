@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aichain_audit.fingerprint.interface import DatasetFingerprinter
 from aichain_audit.fingerprint.paths import PathPolicy
@@ -17,11 +18,17 @@ from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
 from aichain_audit.verify.request import dataset_name
 
+if TYPE_CHECKING:
+    from aichain_audit.fingerprint.engine import Engine
+
 _KINDS = ("dataset", "skipped")
 
 
 def check_datasets(
-    datasets: Sequence[Path | str], manifest: ReadManifest, policy: PathPolicy = PathPolicy()
+    datasets: Sequence[Path | str],
+    manifest: ReadManifest,
+    policy: PathPolicy = PathPolicy(),
+    engine: Engine | None = None,
 ) -> list[Finding]:
     """A dataset is a path or an object storage URL the person running `verify` named: a
     source only the lineage or an MLflow run names is never fetched (`verify.mlflow`)."""
@@ -30,7 +37,7 @@ def check_datasets(
     names = {dataset_name(p) for p in datasets}
     under = [scope(InputKind.DATASET, name) for name in names]
     recorded = [x for x in manifest.of_kind(*_KINDS) if any(keep(x) for keep in under)]
-    fresh = DatasetFingerprinter(policy).fingerprint(datasets).leaves
+    fresh = DatasetFingerprinter(policy, engine=engine).fingerprint(datasets).leaves
     diff = diff_leaves(recorded, fresh)
     findings: list[Finding] = []
     for change in diff.changed:

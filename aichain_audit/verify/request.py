@@ -26,6 +26,7 @@ from aichain_audit.lineage import MLFLOW_RUN, MLFLOW_RUN_ID, MODEL_DATA, MODEL_S
 from aichain_audit.verify.findings import NEVER_SKIP, Requirement
 
 if TYPE_CHECKING:
+    from aichain_audit.fingerprint.engine import Engine
     from aichain_audit.ledger import ChainSettings
     from aichain_audit.verify.lineage_root import ReadManifest
 
@@ -53,7 +54,8 @@ class VerifyRequest:
     """One verification, fully described: the model (a path or an MLflow model URI), its
     lineage (None: the one recorded in MLflow), the receipt (a pointer, never trusted), the
     datasets to re-fingerprint, the MLflow run, the chain settings (chain, registry, pinned
-    chain id), the pinned anchorers and whether the result must rest on them."""
+    chain id), the pinned anchorers and whether the result must rest on them. `engine`
+    hashes the datasets (None: this process); it is how, not what, so it is not recorded."""
 
     model: str | Path
     settings: ChainSettings
@@ -64,6 +66,7 @@ class VerifyRequest:
     pins: tuple[str, ...] = ()
     require_pinned: bool = False
     policy: PathPolicy = field(default_factory=PathPolicy)
+    engine: Engine | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         # Lists are accepted for convenience and frozen, so the request cannot change later.
