@@ -17,19 +17,20 @@ from typing import Any
 
 import pytest
 
-# The remote storage (helper S1's RemoteStorage, and `gs`/`gcs`/`az`/`abfs` in SCHEMES)
-# reads these schemes once both branches are merged; before that there is nothing to test.
-remote = pytest.importorskip("aichain_audit.fingerprint.storage.remote")
+from aichain_audit import api
+from aichain_audit.fingerprint import hashing, storage
+from aichain_audit.fingerprint.storage import remote
+from aichain_audit.fingerprint.storage.azure import AzureScheme
+from aichain_audit.fingerprint.storage.gcs import GCSScheme
+from aichain_audit.fingerprint.storage.schemes import ObjectChanged
+from tests.conftest import REPO
+from tests.storage import emulators
+from tests.storage.emulators import AZURE_VARIABLES, AZURITE_KEY, GCS_VARIABLES
+from tests.verify.test_verify import make_model
 
-from aichain_audit import api  # noqa: E402
-from aichain_audit.fingerprint import hashing, storage  # noqa: E402
-from aichain_audit.fingerprint.storage.azure import AzureScheme  # noqa: E402
-from aichain_audit.fingerprint.storage.gcs import GCSScheme  # noqa: E402
-from aichain_audit.fingerprint.storage.schemes import ObjectChanged  # noqa: E402
-from tests.conftest import REPO  # noqa: E402
-from tests.storage import emulators  # noqa: E402
-from tests.storage.emulators import AZURE_VARIABLES, AZURITE_KEY, GCS_VARIABLES  # noqa: E402
-from tests.verify.test_verify import make_model  # noqa: E402
+# Every test here takes an emulator through `cloud` (request.getfixturevalue, which the
+# fixture-based marking in tests/conftest.py cannot see): all are server tests.
+pytestmark = pytest.mark.server
 
 # the session's emulators (tests/storage/emulators.py)
 azurite, gcs_emulator = emulators.azurite, emulators.gcs_emulator
