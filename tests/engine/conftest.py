@@ -25,6 +25,7 @@ from filelock import FileLock
 
 from tests.conftest import RAY_CLUSTER_STATE, REPO, stop_ray_cluster
 from tests.ledger.conftest import free_port
+from tests.storage.conftest import s3, s3_endpoint  # noqa: F401  (for tests/engine: Ray workers reading S3)
 
 START_TIMEOUT = 180.0
 START_ATTEMPTS = 3

@@ -27,6 +27,7 @@ from aichain_audit.fingerprint.paths import ListedFile, PathPolicy
 from aichain_audit.fingerprint.storage.local import LocalStorage
 from aichain_audit.lineage import LineageManifest
 from tests.conftest import REPO, assert_one_line_error, run_cli
+from tests.storage.conftest import S3
 
 pytestmark = pytest.mark.server  # a Ray cluster: not in `make test-fast`
 
@@ -226,15 +227,21 @@ def test_the_engine_options_are_checked_before_anything_runs() -> None:
 
 @pytest.mark.slow  # the CLI in a process that starts (and must stop) its own cluster
 def test_without_an_address_a_private_cluster_is_started_and_stopped(
-    ray_cluster: str, short_tmp: Path
+    ray_cluster: str, short_tmp: Path, s3: S3
 ) -> None:
+    # One private cluster (the costly part) checks three things: it is started and stopped
+    # for the run without joining the session's, its stderr stays ours, and its workers read
+    # S3 objects themselves, with the credential chain of the machine (the environment the
+    # cluster was started with: nothing is shipped in the job), to the local copy's root.
     data = _write_tree(short_tmp, {"a": b"1", "b/c": os.urandom(3000)})
+    url = f"s3://{s3.unversioned}/{data.name}"
+    s3.upload(data, url)
     env = {**os.environ, "RAY_TMPDIR": str(short_tmp / "ray")}
     env.pop("RAY_ADDRESS", None)  # a cluster runs on this machine (the session's): not joined
     env.pop("RAY_AUTH_MODE", None)  # Ray's defaults, as a user has them
     out = short_tmp / "ray.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "aichain_audit", "fingerprint", "--dataset", str(data),
+        [sys.executable, "-m", "aichain_audit", "fingerprint", "--dataset", url,
          "--engine", "ray", "-o", str(out)],
         env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600,
         check=False,
