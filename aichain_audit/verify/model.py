@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -132,31 +133,51 @@ def check_model(model: Path, manifest: ReadManifest, shown: str | None = None) -
                     f"not compared: a {what} could not be read")
         )  # fmt: skip
         return replace(result, findings=findings)
-    subject = derive_subject(fresh)
+    findings += conclude(findings, fresh, manifest, shown, unhashed,
+                         lambda: _explain(model, manifest, leaf, shown))  # fmt: skip
+    return replace(result, findings=findings)
+
+
+def conclude(
+    findings: list[Finding],
+    fresh: list[Leaf],
+    manifest: ReadManifest,
+    shown: str,
+    unhashed: set[CheckStatus],
+    explain: Callable[[], Finding],
+    how: str = "",
+) -> list[Finding]:
+    """The findings that follow the bytes' (`model.subject` when the subject differs, then
+    `model.semantic`), wherever the model's files were hashed (`how` says where, when it is
+    not here): the same bytes pass; an opaque model's differing bytes fail; anything else is
+    `explain`ed from a fresh fingerprint."""
+    out: list[Finding] = []
     # Without a data file the subject differs anyway; that file's own finding says why.
-    if not unhashed and subject != manifest.subject:
-        findings.append(
-            Finding("model.subject", CheckStatus.FAIL, shown, manifest.subject, subject,
-                    "the subject (model and its data files) differs from the lineage's")
-        )  # fmt: skip
+    if not unhashed:
+        subject = derive_subject(fresh)
+        if subject != manifest.subject:
+            out.append(
+                Finding("model.subject", CheckStatus.FAIL, shown, manifest.subject, subject,
+                        "the subject (model and its data files) differs from the lineage's")
+            )  # fmt: skip
     opaque = not manifest.of_kind("model-semantic")
-    if all(f.status is CheckStatus.PASS for f in findings):
+    if all(f.status is CheckStatus.PASS for f in findings + out):
         said = (
-            "the same bytes; an opaque model (no semantic fingerprint): its bytes are all "
-            "that is compared"
+            f"the same bytes{how}; an opaque model (no semantic fingerprint): its bytes are "
+            "all that is compared"
             if opaque
-            else "the same bytes: graph, weights and metadata are the lineage's"
+            else f"the same bytes{how}: graph, weights and metadata are the lineage's"
         )
-        findings.append(Finding("model.semantic", CheckStatus.PASS, shown, None, None, said))
+        out.append(Finding("model.semantic", CheckStatus.PASS, shown, None, None, said))
     elif opaque:
-        findings.append(
+        out.append(
             Finding("model.semantic", CheckStatus.FAIL, shown, None, None,
                     "an opaque model (no semantic fingerprint) is compared by its bytes only, "
                     "and they differ")
         )  # fmt: skip
     else:
-        findings.append(_explain(model, manifest, leaf, shown))
-    return replace(result, findings=findings)
+        out.append(explain())
+    return out
 
 
 def _format_of(model: Path, manifest: ReadManifest, folder: bool) -> ModelFormat:

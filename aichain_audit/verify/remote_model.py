@@ -20,10 +20,10 @@ from aichain_audit.fingerprint.hashing import FileDigest
 from aichain_audit.fingerprint.paths import ListedFile, PathPolicy
 from aichain_audit.fingerprint.storage import storage_for
 from aichain_audit.fingerprint.storage.remote import object_url, parent_url
-from aichain_audit.lineage import Leaf, derive_subject, file_leaf
+from aichain_audit.lineage import Leaf, file_leaf
 from aichain_audit.verify.findings import CheckStatus, Finding
 from aichain_audit.verify.lineage_root import ReadManifest
-from aichain_audit.verify.model import ModelCheck, _compare, _expected, _explain
+from aichain_audit.verify.model import ModelCheck, _compare, _expected, _explain, conclude
 from aichain_audit.verify.request import folder_model
 
 
@@ -101,31 +101,11 @@ def check_remote_model(url: str, manifest: ReadManifest, shown: str) -> ModelChe
         findings.append(Finding("model.semantic", CheckStatus.ERROR, shown, None, None,
                                 f"not compared: a {what} could not be read"))  # fmt: skip
         return replace(result, findings=findings)
-    if not unhashed and actual is not None:
-        subject = derive_subject(fresh)
-        if subject != manifest.subject:
-            findings.append(
-                Finding("model.subject", CheckStatus.FAIL, shown, manifest.subject, subject,
-                        "the subject (model and its data files) differs from the lineage's")
-            )  # fmt: skip
-    opaque = not manifest.of_kind("model-semantic")
-    if all(f.status is CheckStatus.PASS for f in findings):
-        said = (
-            "the same bytes (hashed in place, not downloaded); an opaque model: its bytes "
-            "are all that is compared"
-            if opaque
-            else "the same bytes (hashed in place, not downloaded): graph, weights and "
-            "metadata are the lineage's"
-        )
-        findings.append(Finding("model.semantic", CheckStatus.PASS, shown, None, None, said))
-    elif opaque:
-        findings.append(
-            Finding("model.semantic", CheckStatus.FAIL, shown, None, None,
-                    "an opaque model (no semantic fingerprint) is compared by its bytes only, "
-                    "and they differ")
-        )  # fmt: skip
-    else:
-        findings.append(_explain_downloaded(url, manifest, leaf, shown))
+    if actual is None:  # the model object itself could not be compared
+        unhashed = unhashed | {CheckStatus.FAIL}
+    findings += conclude(findings, fresh, manifest, shown, unhashed,
+                         lambda: _explain_downloaded(url, manifest, leaf, shown),
+                         " (hashed in place, not downloaded)")  # fmt: skip
     return replace(result, findings=findings)
 
 
