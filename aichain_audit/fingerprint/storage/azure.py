@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aichain_audit.errors import InputError, Unreadable
-from aichain_audit.fingerprint.storage.schemes import ObjectChanged, Scheme
+from aichain_audit.fingerprint.storage.schemes import ObjectChanged, ObjectEntry, Scheme
 
 ACCOUNT_HOSTS = (".dfs.core.windows.net", ".blob.core.windows.net")
 
@@ -111,21 +111,13 @@ class AzureScheme(Scheme):
             raise InputError(f"{scheme}:// URL names no container")
         return container, unquote(parts.path.removeprefix("/"))
 
-    # The remote storage's listing (`Scheme.entries`/`entry`, with helper S1's RemoteStorage):
-    # the raw listing below, not fsspec's `find`/`info`.
-    def entries(self, fs: Any, bucket: str, prefix: str) -> Iterator[Any]:
-        from aichain_audit.fingerprint.storage.schemes import (
-            ObjectEntry,
-        )
-
+    # `RemoteStorage` lists through `Scheme.entries`/`entry`: the store's raw listing below,
+    # not fsspec's `find`/`info`.
+    def entries(self, fs: Any, bucket: str, prefix: str) -> Iterator[ObjectEntry]:
         for key, size, pin in list_blobs(fs, bucket, prefix):
             yield ObjectEntry(key, size, pin)
 
-    def entry(self, fs: Any, bucket: str, key: str) -> Any:
-        from aichain_audit.fingerprint.storage.schemes import (
-            ObjectEntry,
-        )
-
+    def entry(self, fs: Any, bucket: str, key: str) -> ObjectEntry | None:
         found = head_blob(fs, bucket, key)
         return None if found is None else ObjectEntry(key, *found)
 

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aichain_audit.errors import InputError, Unreadable
-from aichain_audit.fingerprint.storage.schemes import ObjectChanged, Scheme
+from aichain_audit.fingerprint.storage.schemes import ObjectChanged, ObjectEntry, Scheme
 
 EMULATOR_VARIABLE = "STORAGE_EMULATOR_HOST"
 
@@ -67,21 +67,13 @@ class GCSScheme(Scheme):
             )
         return parts.netloc, unquote(parts.path.removeprefix("/"))
 
-    # The remote storage's listing (`Scheme.entries`/`entry`, with helper S1's RemoteStorage):
-    # the raw listing below, not fsspec's `find`/`info`.
-    def entries(self, fs: Any, bucket: str, prefix: str) -> Iterator[Any]:
-        from aichain_audit.fingerprint.storage.schemes import (
-            ObjectEntry,
-        )
-
+    # `RemoteStorage` lists through `Scheme.entries`/`entry`: the store's raw listing below,
+    # not fsspec's `find`/`info`.
+    def entries(self, fs: Any, bucket: str, prefix: str) -> Iterator[ObjectEntry]:
         for key, size, pin in list_objects(fs, bucket, prefix):
             yield ObjectEntry(key, size, pin)
 
-    def entry(self, fs: Any, bucket: str, key: str) -> Any:
-        from aichain_audit.fingerprint.storage.schemes import (
-            ObjectEntry,
-        )
-
+    def entry(self, fs: Any, bucket: str, key: str) -> ObjectEntry | None:
         found = head_object(fs, bucket, key)
         return None if found is None else ObjectEntry(key, *found)
 
